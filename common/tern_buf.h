@@ -1,0 +1,78 @@
+/*
+ * tern_buf — a growable byte buffer with a hard maximum, and a bounded reader.
+ *
+ * Writers: every append checks the maximum given at init; past it the append
+ * fails, nothing is written and `overflow` stays set until tern_buf_reset().
+ * The avro helpers write Avro binary encoding (zigzag varint longs,
+ * length-prefixed strings, little-endian doubles); tern's state records use
+ * the same primitives.
+ *
+ * Reader: a cursor over borrowed bytes. Every read checks the bytes that
+ * remain; after the first failure `err` is set and every later read returns
+ * zero values, so a caller may read a whole record and check `err` once.
+ * Strings returned by tern_rd_str() borrow the reader's bytes.
+ */
+#ifndef TERN_BUF_H
+#define TERN_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tern_buf {
+        uint8_t *data;
+        size_t len;
+        size_t cap;
+        size_t max; /* hard limit on len */
+        int overflow;
+} tern_buf_t;
+
+void tern_buf_init(tern_buf_t *b, size_t max);
+void tern_buf_free(tern_buf_t *b);
+static inline void tern_buf_reset(tern_buf_t *b) {
+        b->len = 0;
+        b->overflow = 0;
+}
+/* Make room for n more bytes; -1 past the maximum or on allocation failure. */
+int tern_buf_reserve(tern_buf_t *b, size_t n);
+int tern_buf_append(tern_buf_t *b, const void *p, size_t n);
+int tern_buf_put_u8(tern_buf_t *b, uint8_t v);
+int tern_buf_put_u32be(tern_buf_t *b, uint32_t v);
+int tern_buf_put_u64be(tern_buf_t *b, uint64_t v);
+int tern_buf_put_varint(tern_buf_t *b, uint64_t v);
+int tern_buf_put_long(tern_buf_t *b, int64_t v); /* Avro long (zigzag) */
+int tern_buf_put_double(tern_buf_t *b, double v);
+int tern_buf_put_float(tern_buf_t *b, float v);
+int tern_buf_put_str(tern_buf_t *b, const char *s, size_t n); /* Avro string */
+int tern_buf_put_cstr(tern_buf_t *b, const char *s);
+int tern_buf_printf(tern_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append s as the body of a JSON string (escaped, no quotes). */
+int tern_buf_put_json_str(tern_buf_t *b, const char *s, size_t n);
+
+typedef struct tern_rd {
+        const uint8_t *p;
+        const uint8_t *end;
+        int err;
+} tern_rd_t;
+
+static inline void tern_rd_init(tern_rd_t *r, const void *p, size_t n) {
+        r->p = (const uint8_t *)p;
+        r->end = r->p + n;
+        r->err = 0;
+}
+static inline size_t tern_rd_left(const tern_rd_t *r) {
+        return (size_t)(r->end - r->p);
+}
+uint8_t tern_rd_u8(tern_rd_t *r);
+uint32_t tern_rd_u32be(tern_rd_t *r);
+uint64_t tern_rd_u64be(tern_rd_t *r);
+uint64_t tern_rd_varint(tern_rd_t *r); /* at most 10 bytes */
+int64_t tern_rd_long(tern_rd_t *r);    /* Avro long (zigzag) */
+double tern_rd_double(tern_rd_t *r);
+float tern_rd_float(tern_rd_t *r);
+/* Avro string/bytes: length then bytes, length checked against what remains
+ * and against max_len. Returns a pointer into the reader's bytes. */
+const char *tern_rd_str(tern_rd_t *r, size_t max_len, uint32_t *len_out);
+const uint8_t *tern_rd_bytes(tern_rd_t *r, size_t n);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * conf — tern's configuration: one property table (conf_props.c) drives
+ * the defaults, the YAML loader (conf_yaml.c), `-X key=value` overrides,
+ * validation messages, the commented example conf/tern.yaml and the README
+ * reference (conf_doc.c). Nothing about a key is written twice.
+ *
+ * Errors name the place, the key and the reason:
+ *     conf/tern.yaml:12:3: features.window_items: must be between 1 and 1000 (got 0)
+ *     -X features.window_itemz=3: unknown key
+ * and are TERN_ERR_CONFIG; commands exit with status 2 on them.
+ *
+ * A config is built in a scratch copy and only handed back when the whole
+ * document parsed and every check passed (libyaml reports some syntax
+ * errors after earlier values have arrived).
+ *
+ * Ownership: tern_conf_t owns every string and map in it; conf_destroy()
+ * frees them. Pointers into it stay valid until conf_destroy().
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../common/tern_err.h"
+#include "../ingest/ingest_event.h"
+
+typedef struct conf_kv {
+        char *key;
+        char *value;
+        int line, column; /* where it was set (0 = default or -X) */
+} conf_kv_t;
+
+typedef struct conf_map {
+        conf_kv_t *kv;
+        size_t n;
+} conf_map_t;
+
+typedef struct tern_conf {
+        /* kafka */
+        char *brokers;
+        char *group_id;
+        conf_map_t kafka_props;    /* both clients */
+        conf_map_t consumer_props; /* consumer only */
+        conf_map_t producer_props; /* producer only */
+        int64_t session_timeout_ms;
+        /* topics */
+        char *topic_input;
+        char *topic_recommendations;
+        char *topic_dead_letter;
+        int64_t input_partitions; /* embedded broker only */
+        /* input */
+        int wire_format; /* ingest_wire_t */
+        char *writer_schema;
+        char *schema_dir;
+        int64_t max_record_bytes;
+        int64_t max_string_bytes;
+        int64_t max_context_entries;
+        int64_t max_collection_items;
+        int64_t max_depth;
+        int64_t ts_min_ms;
+        int64_t ts_max_ms;
+        /* state */
+        char *state_dir;
+        int64_t block_cache_mb;
+        int64_t write_buffer_mb;
+        int sync_writes;
+        int64_t max_cached_users;
+        int64_t max_cached_pairs;
+        /* batch */
+        int64_t batch_max_events;
+        int64_t batch_max_ms;
+        int64_t delivery_timeout_ms;
+        int64_t shutdown_timeout_ms;
+        /* features */
+        int64_t window_items;
+        int64_t window_seconds;
+        int64_t type_weight[TERN_EV__CNT];
+        int64_t session_gap_seconds;
+        double gap_ewma_alpha;
+        int64_t affinity_half_life_seconds;
+        int64_t affinity_top_k;
+        int64_t recent_items;
+        int64_t top_neighbors;
+        int64_t trending_size;
+        /* recommendations */
+        int64_t recs_top_n;
+        int64_t recs_seed_items;
+        int64_t recs_recency_half_life_seconds;
+        double recs_type_boost[TERN_EV__CNT];
+        /* log */
+        int log_level;  /* rt_log_level_t order: error warn info debug */
+        int log_format; /* 0 text, 1 json */
+
+        int64_t config_version; /* stamped on every output */
+        char *source;           /* file name the config came from */
+} tern_conf_t;
+
+/* A config with every default set. */
+tern_conf_t *conf_new(void);
+void conf_destroy(tern_conf_t *conf);
+
+/* Load a YAML file over the defaults in conf. On error conf is unchanged. */
+tern_code_t conf_load_file(tern_conf_t *conf, const char *path, char *errstr,
+                           size_t errstr_size);
+/* Same, from a string (name used in messages). */
+tern_code_t conf_load_string(tern_conf_t *conf, const char *name,
+                             const char *yaml, size_t len, char *errstr,
+                             size_t errstr_size);
+/* Apply one "key.path=value" override (kcat's -X). */
+tern_code_t conf_set_override(tern_conf_t *conf, const char *assignment,
+                              char *errstr, size_t errstr_size);
+/* Cross-key checks, once, after all sources are applied. */
+tern_code_t conf_finalize(tern_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* Secrets (passwords, keys) are redacted in everything printed. */
+int conf_is_secret(const char *property);
+
+/* The commented example config (conf/tern.yaml is exactly this text). */
+void conf_write_example(FILE *out);
+/* The Markdown reference table used in README.md. */
+void conf_write_reference(FILE *out);
+/* The effective config as YAML, secrets redacted. */
+void conf_write_effective(const tern_conf_t *conf, FILE *out);
+
+#endif

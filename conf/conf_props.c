@@ -1,0 +1,160 @@
+/*
+ * conf_props — THE table of configuration keys. Add a key here and it is
+ * parsed, validated, defaulted, overridable with -X, documented in
+ * conf/tern.yaml and in README.md.
+ */
+#include <stddef.h>
+
+#include "conf_int.h"
+
+#define OFF(field) offsetof(tern_conf_t, field)
+
+static const char *const wire_symbols[] = {"auto", "raw", "confluent", NULL};
+static const char *const level_symbols[] = {"error", "warn", "info", "debug",
+                                            NULL};
+static const char *const format_symbols[] = {"text", "json", NULL};
+
+const conf_section_t conf_sections[] = {
+    {"kafka", "Brokers and client properties. Any librdkafka property can be\n"
+              "passed through (see librdkafka's CONFIGURATION.md)."},
+    {"topics", "Topic names."},
+    {"input", "Decoding of input records. Every length and count in a record\n"
+              "is checked against these limits before anything is read."},
+    {"state", "The RocksDB state store. State and consumed offsets are written\n"
+              "in one batch, so a restart resumes exactly where state left off."},
+    {"batch", "How often state and offsets are committed."},
+    {"features", "Profiles, user windows and item co-occurrence (DESIGN 4)."},
+    {"recommendations", "Ranking of each user's refreshed top-N."},
+    {"log", "Logging to stderr."},
+};
+const size_t conf_sections_cnt = sizeof(conf_sections) / sizeof(conf_sections[0]);
+
+const conf_prop_t conf_props[] = {
+    /* kafka */
+    {"kafka.brokers", CP_STR, OFF(brokers), 0, 0, "localhost:9092", NULL,
+     "Bootstrap brokers, host:port[,host:port]. `tern demo` and `tern replay`\n"
+     "use their own embedded broker instead."},
+    {"kafka.group_id", CP_STR, OFF(group_id), 0, 0, "tern", NULL,
+     "Consumer group of `tern run` instances."},
+    {"kafka.session_timeout_ms", CP_INT, OFF(session_timeout_ms), 1000, 3600000,
+     "10000", NULL,
+     "Consumer session timeout; a rebalance after a crash waits about this long."},
+    {"kafka.properties", CP_MAP, OFF(kafka_props), 0, 0, "{}", NULL,
+     "librdkafka properties for both consumer and producer, e.g.\n"
+     "{security.protocol: SASL_SSL, sasl.mechanisms: PLAIN}."},
+    {"kafka.consumer", CP_MAP, OFF(consumer_props), 0, 0, "{}", NULL,
+     "librdkafka properties for the consumer only."},
+    {"kafka.producer", CP_MAP, OFF(producer_props), 0, 0, "{}", NULL,
+     "librdkafka properties for the producer only (idempotence is always on)."},
+    /* topics */
+    {"topics.input", CP_STR, OFF(topic_input), 0, 0, "behavior-events", NULL,
+     "Input: Avro tern.BehaviorEvent, keyed by user_id."},
+    {"topics.recommendations", CP_STR, OFF(topic_recommendations), 0, 0,
+     "recommendations", NULL, "Output: each user's refreshed top-N."},
+    {"topics.dead_letter", CP_STR, OFF(topic_dead_letter), 0, 0,
+     "tern-dead-letter", NULL,
+     "Output: input records that could not be used, with the reason and\n"
+     "source offset."},
+    {"topics.input_partitions", CP_INT, OFF(input_partitions), 1, 1024, "4",
+     NULL,
+     "Partitions of the input topic when tern creates it on its embedded\n"
+     "broker (`tern broker`, `tern demo`). `tern replay` always uses 1 so its\n"
+     "outputs are reproducible."},
+    /* input */
+    {"input.wire_format", CP_ENUM, OFF(wire_format), 0, 0, "auto",
+     wire_symbols,
+     "raw: Avro binary with input.writer_schema; confluent: magic byte 0 +\n"
+     "4-byte schema id (ids from input.schema_dir); auto: confluent when the\n"
+     "first byte is 0, else raw."},
+    {"input.writer_schema", CP_STR, OFF(writer_schema), 0, 0, "\"\"", NULL,
+     "Writer schema file (.avsc) of raw records; empty = the built-in\n"
+     "tern.BehaviorEvent."},
+    {"input.schema_dir", CP_STR, OFF(schema_dir), 0, 0, "\"\"", NULL,
+     "Directory of <id>.avsc writer schemas for the confluent wire format;\n"
+     "empty = only id 1, the built-in schema."},
+    {"input.max_record_bytes", CP_INT, OFF(max_record_bytes), 16, 64 << 20,
+     "1048576", NULL, "Larger records are dead-lettered as too_large."},
+    {"input.max_string_bytes", CP_INT, OFF(max_string_bytes), 1, 64 << 20,
+     "65536", NULL, "Longest string or bytes value in a record."},
+    {"input.max_context_entries", CP_INT, OFF(max_context_entries), 0,
+     TERN_EVENT_MAX_CONTEXT, "32", NULL, "Most entries in the context map."},
+    {"input.max_collection_items", CP_INT, OFF(max_collection_items), 1,
+     1000000, "10000", NULL,
+     "Most items in any array or map of an evolved writer schema."},
+    {"input.max_depth", CP_INT, OFF(max_depth), 1, 256, "32", NULL,
+     "Deepest nesting accepted in an evolved writer schema's values."},
+    {"input.ts_min_ms", CP_INT, OFF(ts_min_ms), 0, 9e15, "0", NULL,
+     "Events with ts_ms below this are invalid (dead-lettered)."},
+    {"input.ts_max_ms", CP_INT, OFF(ts_max_ms), 0, 9e15, "4102444800000", NULL,
+     "Events with ts_ms above this are invalid (default 2100-01-01)."},
+    /* state */
+    {"state.dir", CP_STR, OFF(state_dir), 0, 0, "tern-state", NULL,
+     "RocksDB directory (created if missing)."},
+    {"state.block_cache_mb", CP_INT, OFF(block_cache_mb), 1, 1 << 20, "64",
+     NULL, "RocksDB block cache."},
+    {"state.write_buffer_mb", CP_INT, OFF(write_buffer_mb), 1, 1 << 16, "32",
+     NULL, "RocksDB memtable size per column family."},
+    {"state.sync_writes", CP_BOOL, OFF(sync_writes), 0, 0, "false", NULL,
+     "fsync every commit. Off: the WAL survives a process crash but not a\n"
+     "power loss."},
+    {"state.max_cached_users", CP_INT, OFF(max_cached_users), 1, 1e9, "200000",
+     NULL,
+     "Users kept in memory between commits; past this the mirror is dropped\n"
+     "and reloaded from RocksDB on demand (results do not change)."},
+    {"state.max_cached_pairs", CP_INT, OFF(max_cached_pairs), 1, 1e10,
+     "20000000", NULL, "Co-occurrence pairs kept in memory between commits."},
+    /* batch */
+    {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "2000",
+     NULL, "Commit after this many events ..."},
+    {"batch.max_ms", CP_INT, OFF(batch_max_ms), 1, 600000, "100", NULL,
+     "... or this many milliseconds (wall clock), whichever comes first."},
+    {"batch.delivery_timeout_ms", CP_INT, OFF(delivery_timeout_ms), 100,
+     3600000, "30000", NULL,
+     "Outputs of a batch must be delivered within this before its commit;\n"
+     "a delivery failure stops tern without committing the batch."},
+    {"batch.shutdown_timeout_ms", CP_INT, OFF(shutdown_timeout_ms), 100,
+     3600000, "10000", NULL,
+     "On SIGINT/SIGTERM: time allowed to finish the batch and commit."},
+    /* features */
+    {"features.window_items", CP_INT, OFF(window_items), 1, 1000, "20", NULL,
+     "W: distinct recent items per user paired with each new item."},
+    {"features.window_seconds", CP_INT, OFF(window_seconds), 1, 31536000,
+     "3600", NULL, "T: an item stays in the window this long after its event."},
+    {"features.type_weights", CP_TYPE_INT, OFF(type_weight), 0, 1000,
+     "{VIEW: 1, CLICK: 1, CART: 1, FAVORITE: 1, PURCHASE: 1, IMPRESSION: 0}",
+     NULL,
+     "w(type) added to co-occurrence counts; 0 = the type is not counted."},
+    {"features.session_gap_seconds", CP_INT, OFF(session_gap_seconds), 1,
+     31536000, "1800", NULL, "A longer gap starts a new session."},
+    {"features.gap_ewma_alpha", CP_DBL, OFF(gap_ewma_alpha), 0.001, 1, "0.2",
+     NULL, "Weight of the newest gap in the inter-event gap average."},
+    {"features.affinity_half_life_seconds", CP_INT,
+     OFF(affinity_half_life_seconds), 1, 315360000, "604800", NULL,
+     "Category affinities halve over this much event time."},
+    {"features.affinity_top_k", CP_INT, OFF(affinity_top_k), 1, 100, "10",
+     NULL, "Category affinities kept per user."},
+    {"features.recent_items", CP_INT, OFF(recent_items), 1, 1000, "50", NULL,
+     "Recent distinct items kept per user (never recommended back)."},
+    {"features.top_neighbors", CP_INT, OFF(top_neighbors), 1, 1000, "32",
+     NULL, "Neighbours per item kept exactly (by count) for ranking."},
+    {"features.trending_size", CP_INT, OFF(trending_size), 1, 10000, "100",
+     NULL, "Global trending items kept (cold start)."},
+    /* recommendations */
+    {"recommendations.top_n", CP_INT, OFF(recs_top_n), 0, 100, "10", NULL,
+     "N: items per recommendation record (0 = publish none)."},
+    {"recommendations.seed_items", CP_INT, OFF(recs_seed_items), 1, 1000, "20",
+     NULL, "Most recent window items whose neighbours are candidates."},
+    {"recommendations.recency_half_life_seconds", CP_INT,
+     OFF(recs_recency_half_life_seconds), 1, 31536000, "1800", NULL,
+     "A seed item's weight halves over this much event time."},
+    {"recommendations.type_boost", CP_TYPE_DBL, OFF(recs_type_boost), 0, 1000,
+     "{VIEW: 1, CLICK: 1.5, CART: 3, FAVORITE: 2, PURCHASE: 2, IMPRESSION: 0.5}",
+     NULL, "Weight of a seed item by the type of the user's last event on it."},
+    /* log */
+    {"log.level", CP_ENUM, OFF(log_level), 0, 0, "info", level_symbols,
+     "error, warn, info or debug."},
+    {"log.format", CP_ENUM, OFF(log_format), 0, 0, "text", format_symbols,
+     "text, or json: one JSON object per line with stage, topic, partition,\n"
+     "offset."},
+};
+const size_t conf_props_cnt = sizeof(conf_props) / sizeof(conf_props[0]);

@@ -1,0 +1,190 @@
+/*
+ * feat_engine — per-user profiles and windows, item co-occurrence and item
+ * stats: the state that every event updates.
+ *
+ * DEFINITIONS (tests depend on them exactly):
+ *  - Window of user u: the last window_items DISTINCT items of u's counted
+ *    events, most recent first, each with the ts_ms of u's latest counted
+ *    event on it. Item j is IN the window for an event at time t when
+ *    t - ts(j) <= window_seconds * 1000.
+ *  - An event is COUNTED when it has an item_id and type_weight[type] > 0
+ *    (IMPRESSION has weight 0 by default). For a counted event on item i
+ *    with weight w, using the window as it was BEFORE this event:
+ *    c(i,j) += w and c(j,i) += w for every j != i in the window;
+ *    n(i) += w; then i moves to the front of the window with ts = t (the
+ *    window is trimmed to window_items; entries out of time may be dropped).
+ *  - Every event (counted or not) updates the user's profile: counts per
+ *    type, spend (price * quantity, quantity defaulting to 1, on PURCHASE),
+ *    first/last ts, EWMA of the inter-event gap, sessions (a gap >
+ *    session_gap_seconds starts one), decayed category affinities (top-K,
+ *    half-life in event time), recent distinct items.
+ *  - s(i,j) = c(i,j) / sqrt(n(i) * n(j)); neighbours of i sort by s desc,
+ *    then item id ascending as byte strings (memcmp, shorter first on a tie).
+ *
+ * MEMORY MODEL: the engine mirrors the state it touches in memory (users,
+ * items, pair counts), loading an entry from the store on first touch.
+ * Changes accumulate in memory and are written by feat_engine_commit() in
+ * ONE WriteBatch together with the consumed offsets: one Put per dirty user
+ * record, one merge per distinct (a,b) pair and per item touched in the
+ * batch (pre-aggregated). After a commit, the mirrors may be dropped when
+ * they exceed their configured size; because they are reloaded exactly from
+ * the store, that never changes what is computed. Batch boundaries do not
+ * change results either.
+ *
+ * For recommendations each item keeps its top `top_neighbors` neighbours by
+ * raw count (c desc, id asc), maintained exactly under increments (counts
+ * only grow), and the engine keeps the exact global top `trending_size`
+ * items by n (n desc, id asc), stored in the meta CF at each commit.
+ *
+ * Ownership: pointers returned by lookups (feat_user_t, feat_neighbor_t
+ * arrays, item id strings) borrow engine memory and stay valid until the
+ * next feat_engine_apply(), feat_engine_commit() or destroy.
+ *
+ * Not thread safe: one engine per pipeline thread.
+ */
+#ifndef FEAT_ENGINE_H
+#define FEAT_ENGINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../common/tern_err.h"
+#include "../ingest/ingest_event.h"
+#include "feat_store.h"
+
+typedef struct feat_conf {
+        uint32_t window_items;          /* W, default 20 */
+        int64_t window_seconds;         /* T, default 3600 */
+        int32_t type_weight[TERN_EV__CNT]; /* default 1, IMPRESSION 0 */
+        int64_t session_gap_seconds;    /* default 1800 */
+        double gap_ewma_alpha;          /* default 0.2 */
+        int64_t affinity_half_life_seconds; /* default 7 days */
+        uint32_t affinity_top_k;        /* default 10 */
+        uint32_t recent_items;          /* default 50 */
+        uint32_t top_neighbors;         /* per item, for recs; default 32 */
+        uint32_t trending_size;         /* default 100 */
+        uint64_t max_cached_users;      /* mirror size before a drop; default 200000 */
+        uint64_t max_cached_pairs;      /* default 20000000 */
+} feat_conf_t;
+
+void feat_conf_default(feat_conf_t *c);
+
+typedef struct feat_item_ts {
+        const char *item; /* borrowed, not NUL-terminated */
+        uint32_t len;
+        int64_t ts_ms;
+        uint8_t type; /* tern_event_type_t of the latest event on it */
+} feat_item_ts_t;
+
+typedef struct feat_affinity {
+        const char *category;
+        uint32_t len;
+        double score;  /* decayed to ts_ms */
+        int64_t ts_ms;
+} feat_affinity_t;
+
+typedef struct feat_profile {
+        uint64_t events[TERN_EV__CNT];
+        double spend;
+        uint64_t units;
+        int64_t first_ts_ms;
+        int64_t last_ts_ms;
+        double gap_ewma_ms;
+        uint32_t sessions;
+        uint32_t n_affinity;
+        const feat_affinity_t *affinity; /* score desc */
+        uint32_t n_recent;
+        const feat_item_ts_t *recent; /* most recent first */
+} feat_profile_t;
+
+typedef struct feat_user {
+        const char *user_id;
+        uint32_t user_len;
+        int32_t partition;
+        feat_profile_t profile;
+        uint32_t n_window;
+        const feat_item_ts_t *window; /* most recent first */
+} feat_user_t;
+
+typedef struct feat_neighbor {
+        const char *item;
+        uint32_t len;
+        int64_t c;     /* c(i,j) */
+        int64_t n;     /* n(j) */
+        double score;  /* s(i,j) */
+} feat_neighbor_t;
+
+typedef struct feat_offset {
+        const char *topic;
+        int32_t partition;
+        int64_t next_offset;
+} feat_offset_t;
+
+typedef struct feat_engine feat_engine_t;
+
+feat_engine_t *feat_engine_new(feat_store_t *st, const feat_conf_t *conf,
+                               char *errstr, size_t errstr_size);
+void feat_engine_destroy(feat_engine_t *eng);
+
+/* Apply one valid event. *counted says whether it changed window and
+ * co-occurrence; *user (if non-NULL) is the user's state after the event. */
+tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
+                              int *counted, const feat_user_t **user,
+                              char *errstr, size_t errstr_size);
+
+/* A user's current state, loaded from the store if needed; partition < 0:
+ * look in every input partition named in the offsets CF. TERN_ERR_NOT_FOUND
+ * when the user has no profile. */
+tern_code_t feat_engine_user(feat_engine_t *eng, const char *user,
+                             uint32_t len, int32_t partition,
+                             const feat_user_t **out, char *errstr,
+                             size_t errstr_size);
+
+/* n(i), 0 if unknown. */
+int64_t feat_engine_item_n(feat_engine_t *eng, const char *item, uint32_t len,
+                           char *errstr, size_t errstr_size);
+
+/* The top_neighbors kept for recommendations: *out in (c desc, id asc) order,
+ * with score filled in. */
+tern_code_t feat_engine_top_neighbors(feat_engine_t *eng, const char *item,
+                                      uint32_t len, const feat_neighbor_t **out,
+                                      uint32_t *n_out, char *errstr,
+                                      size_t errstr_size);
+
+/* Exact global trending: items by n desc, id asc. */
+void feat_engine_trending(feat_engine_t *eng, const feat_neighbor_t **out,
+                          uint32_t *n_out);
+
+/* Write everything changed since the last commit, plus offsets, in one batch. */
+tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
+                               uint32_t n_offsets, char *errstr,
+                               size_t errstr_size);
+
+/* Counters for logs and metrics. */
+typedef struct feat_stats {
+        uint64_t events, counted, pair_increments, commits;
+        uint64_t merges_written, users_written;
+        uint64_t cached_users, cached_items, cached_pairs;
+} feat_stats_t;
+void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out);
+
+/* ---- reading state straight from the store (tern inspect) ---- */
+
+/* Profile + window of a user, decoded from the store, as JSON (the
+ * `tern inspect user` document). partition < 0: search all partitions. */
+tern_code_t feat_inspect_user_json(feat_store_t *st, const char *user,
+                                   int32_t partition, tern_buf_t *out,
+                                   char *errstr, size_t errstr_size);
+/* {"item_id","n","neighbors":[{"item_id","c","score"}...]}, exact: all
+ * neighbours read, sorted by s desc then id asc, first k (0 = all). */
+tern_code_t feat_inspect_item_json(feat_store_t *st, const char *item,
+                                   uint32_t k, tern_buf_t *out, char *errstr,
+                                   size_t errstr_size);
+/* The item document above for EVERY item in the item CF, one per line
+ * (JSON lines, in item id byte order) to out; k as above. Reads the item
+ * CF once into memory, then one prefix seek per item: for whole-store
+ * comparisons against a reference. */
+tern_code_t feat_inspect_items_jsonl(feat_store_t *st, uint32_t k, FILE *out,
+                                     char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * feat_inspect — state read straight from the store as JSON (`tern
+ * inspect`): a user's profile and window, an item's exact neighbour list,
+ * and every item's list as JSON lines. Works on a read-only store, and
+ * never uses the engine's mirrors, so it is an independent view of what
+ * the engine committed.
+ */
+#include "feat_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define JSON_MAX ((size_t)1 << 30)
+
+/* ---- user ---- */
+
+static void json_str(tern_buf_t *o, const char *s, size_t n) {
+        tern_buf_put_u8(o, '"');
+        tern_buf_put_json_str(o, s, n);
+        tern_buf_put_u8(o, '"');
+}
+
+static void json_items(tern_buf_t *o, const char *name, const feat_item_ts_t *v,
+                       uint32_t n, int with_type) {
+        tern_buf_printf(o, ",\"%s\":[", name);
+        for (uint32_t i = 0; i < n; i++) {
+                tern_buf_printf(o, "%s{\"item_id\":", i ? "," : "");
+                json_str(o, v[i].item, v[i].len);
+                tern_buf_printf(o, ",\"ts_ms\":%lld", (long long)v[i].ts_ms);
+                if (with_type)
+                        tern_buf_printf(o, ",\"type\":\"%s\"",
+                                        tern_event_type_names[v[i].type]);
+                tern_buf_put_u8(o, '}');
+        }
+        tern_buf_put_u8(o, ']');
+}
+
+static void json_user(tern_buf_t *o, const feat_uuser_t *u) {
+        const feat_profile_t *p = &u->pub.profile;
+        tern_buf_put_u8(o, '{');
+        tern_buf_append(o, "\"user_id\":", 10);
+        json_str(o, u->user_id, u->pub.user_len);
+        tern_buf_printf(o, ",\"partition\":%d,\"events\":{",
+                        (int)u->pub.partition);
+        for (int t = 0; t < TERN_EV__CNT; t++)
+                tern_buf_printf(o, "%s\"%s\":%llu", t ? "," : "",
+                                tern_event_type_names[t],
+                                (unsigned long long)p->events[t]);
+        tern_buf_printf(o,
+                        "},\"first_ts_ms\":%lld,\"last_ts_ms\":%lld,"
+                        "\"spend\":%.17g,\"units\":%llu,\"sessions\":%u,"
+                        "\"gap_ewma_ms\":%.17g,\"affinities\":[",
+                        (long long)p->first_ts_ms, (long long)p->last_ts_ms,
+                        p->spend, (unsigned long long)p->units, p->sessions,
+                        p->gap_ewma_ms);
+        for (uint32_t i = 0; i < p->n_affinity; i++) {
+                tern_buf_printf(o, "%s{\"category_id\":", i ? "," : "");
+                json_str(o, u->aff[i].category, u->aff[i].len);
+                tern_buf_printf(o, ",\"score\":%.17g,\"ts_ms\":%lld}",
+                                u->aff[i].score, (long long)u->aff[i].ts_ms);
+        }
+        tern_buf_put_u8(o, ']');
+        json_items(o, "recent", u->recent, p->n_recent, 1);
+        json_items(o, "window", u->window, u->pub.n_window, 0);
+        tern_buf_put_u8(o, '}');
+}
+
+/* Reads a user's records in one partition: TERN_ERR_NOT_FOUND if absent. */
+static tern_code_t user_read(feat_store_t *st, const char *user,
+                             int32_t partition, feat_uuser_t **out,
+                             char *errstr, size_t errstr_size) {
+        feat_conf_t conf;
+        tern_buf_t key, pv, wv;
+        int pf = 0, wf = 0;
+        uint32_t len = (uint32_t)strlen(user);
+        tern_code_t code;
+        feat_conf_default(&conf);
+        conf.window_items = conf.recent_items = FEAT_LIST_MAX;
+        conf.affinity_top_k = FEAT_LIST_MAX;
+        *out = NULL;
+        tern_buf_init(&key, 2 * FEAT_ID_MAX + 16);
+        tern_buf_init(&pv, (size_t)64 << 20);
+        tern_buf_init(&wv, (size_t)64 << 20);
+        feat_key_user(&key, partition, user, len);
+        if ((code = feat_store_get(st, FEAT_CF_PROFILE, key.data, key.len, &pv,
+                                   &pf, errstr, errstr_size)) ||
+            (code = feat_store_get(st, FEAT_CF_WINDOW, key.data, key.len, &wv,
+                                   &wf, errstr, errstr_size)))
+                goto out;
+        if (!pf && !wf) {
+                code = TERN_ERR_NOT_FOUND;
+                goto out;
+        }
+        if (!(*out = feat_user_new(&conf, partition, user, len))) {
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+                goto out;
+        }
+        code =
+            feat_user_decode(*out, pf ? pv.data : NULL, pv.len,
+                             wf ? wv.data : NULL, wv.len, errstr, errstr_size);
+out:
+        tern_buf_free(&key);
+        tern_buf_free(&pv);
+        tern_buf_free(&wv);
+        return code;
+}
+
+/* Partitions named in the offsets CF ([topic]\0[u32be partition]). */
+static int listed_partitions(feat_store_t *st, uint8_t *seen) {
+        feat_iter_t *it = feat_iter_new(st, FEAT_CF_OFFSETS, NULL, 0);
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        int n = 0;
+        char *rerr;
+        if (!it)
+                return 0;
+        while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                uint32_t p;
+                if (klen < 5)
+                        continue;
+                p = ((uint32_t)k[klen - 4] << 24) |
+                    ((uint32_t)k[klen - 3] << 16) |
+                    ((uint32_t)k[klen - 2] << 8) | k[klen - 1];
+                if (p <= 0xffff && !seen[p]) {
+                        seen[p] = 1;
+                        n++;
+                }
+        }
+        if ((rerr = feat_iter_error(it)))
+                free(rerr);
+        feat_iter_destroy(it);
+        return n;
+}
+
+/* The partitions listed in the offsets CF first, then 0..1023. */
+static tern_code_t user_find(feat_store_t *st, const char *user,
+                             feat_uuser_t **u, char *errstr,
+                             size_t errstr_size) {
+        uint8_t *seen = calloc(0x10000, 1);
+        tern_code_t code = TERN_ERR_NOT_FOUND;
+        if (!seen)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        listed_partitions(st, seen);
+        for (int32_t p = 0; p <= 0xffff && code == TERN_ERR_NOT_FOUND; p++)
+                if (seen[p])
+                        code = user_read(st, user, p, u, errstr, errstr_size);
+        for (int32_t p = 0; p < 1024 && code == TERN_ERR_NOT_FOUND; p++)
+                if (!seen[p])
+                        code = user_read(st, user, p, u, errstr, errstr_size);
+        free(seen);
+        return code;
+}
+
+tern_code_t feat_inspect_user_json(feat_store_t *st, const char *user,
+                                   int32_t partition, tern_buf_t *out,
+                                   char *errstr, size_t errstr_size) {
+        feat_uuser_t *u = NULL;
+        tern_code_t code;
+        if (!user || strlen(user) > FEAT_ID_MAX || partition > 0xffff)
+                return tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                                 "inspect: bad user id or partition");
+        if (partition >= 0)
+                code = user_read(st, user, partition, &u, errstr, errstr_size);
+        else
+                code = user_find(st, user, &u, errstr, errstr_size);
+        if (code == TERN_ERR_NOT_FOUND)
+                tern_errf(errstr, errstr_size, code,
+                          "user \"%.200s\" not found", user);
+        if (!code) {
+                json_user(out, u);
+                if (out->overflow)
+                        code = tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
+                                         "inspect: document too large");
+        }
+        feat_user_free(u);
+        return code;
+}
+
+/* ---- items ---- */
+
+typedef struct nb_ent {
+        size_t off; /* into the names arena */
+        uint32_t len;
+        int64_t c, n;
+        double score;
+} nb_ent_t;
+
+typedef struct nb_list {
+        nb_ent_t *v;
+        size_t cnt, cap;
+        tern_buf_t names;
+} nb_list_t;
+
+/* n of another item: from a preloaded table or a point read. */
+typedef int (*n_lookup_fn)(void *ctx, const uint8_t *id, size_t len, int64_t *n,
+                           char *errstr, size_t errstr_size);
+
+static int nb_push(nb_list_t *l, const uint8_t *id, uint32_t len, int64_t c) {
+        if (l->cnt == l->cap) {
+                size_t nc = l->cap ? l->cap * 2 : 64;
+                nb_ent_t *g = realloc(l->v, nc * sizeof(*g));
+                if (!g)
+                        return -1;
+                l->v = g;
+                l->cap = nc;
+        }
+        l->v[l->cnt].off = l->names.len;
+        l->v[l->cnt].len = len;
+        l->v[l->cnt].c = c;
+        l->cnt++;
+        return tern_buf_append(&l->names, id, len);
+}
+
+static const char *nb_name(const nb_list_t *l, const nb_ent_t *e) {
+        return (const char *)l->names.data + e->off;
+}
+
+static const nb_list_t *sort_ctx;
+
+/* s(i,a) > s(i,b)  <=>  c_a^2 * n_b > c_b^2 * n_a. Compared exactly in
+ * integers: the doubles of mathematically equal scores (3/sqrt(117) and
+ * 1/sqrt(13)) can differ in the last bit, and the order is a contract. */
+static int nb_cmp(const void *pa, const void *pb) {
+        const nb_ent_t *a = pa, *b = pb;
+        unsigned __int128 lhs = (unsigned __int128)((__int128)a->c * a->c) *
+                                (uint64_t)(b->n > 0 ? b->n : 0);
+        unsigned __int128 rhs = (unsigned __int128)((__int128)b->c * b->c) *
+                                (uint64_t)(a->n > 0 ? a->n : 0);
+        if (lhs != rhs)
+                return lhs > rhs ? -1 : 1;
+        return feat_id_cmp(nb_name(sort_ctx, a), a->len, nb_name(sort_ctx, b),
+                           b->len);
+}
+
+static tern_code_t nb_collect(feat_iter_t *it, size_t plen, nb_list_t *l,
+                              char *errstr, size_t errstr_size) {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        char *rerr;
+        while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                if (vlen != 8) {
+                        char pk[256];
+                        feat_key_printable(k, klen, pk, sizeof(pk));
+                        return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                         "undecodable counter at key \"%s\"",
+                                         pk);
+                }
+                if (nb_push(l, k + plen, (uint32_t)(klen - plen),
+                            feat_counter_decode(v, vlen)))
+                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "out of memory");
+        }
+        if (!(rerr = feat_iter_error(it)))
+                return TERN_OK;
+        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "cooc scan: %s", rerr);
+        free(rerr);
+        return TERN_ERR_STATE;
+}
+
+static void json_item(tern_buf_t *o, const char *item, size_t len, int64_t n,
+                      const nb_list_t *l, uint32_t k) {
+        size_t cnt = k && k < l->cnt ? k : l->cnt;
+        tern_buf_append(o, "{\"item_id\":", 11);
+        json_str(o, item, len);
+        tern_buf_printf(o, ",\"n\":%lld,\"neighbors\":[", (long long)n);
+        for (size_t i = 0; i < cnt; i++) {
+                const nb_ent_t *e = &l->v[i];
+                tern_buf_printf(o, "%s{\"item_id\":", i ? "," : "");
+                json_str(o, nb_name(l, e), e->len);
+                tern_buf_printf(o, ",\"c\":%lld,\"score\":%.17g}",
+                                (long long)e->c, e->score);
+        }
+        tern_buf_append(o, "]}", 2);
+}
+
+/* One item's document into o; it is a cooc iterator to re-target. */
+static tern_code_t item_doc(feat_iter_t *it, const char *item, size_t len,
+                            int64_t n, n_lookup_fn lookup, void *ctx,
+                            uint32_t k, tern_buf_t *o, nb_list_t *l,
+                            char *errstr, size_t errstr_size) {
+        tern_buf_t prefix;
+        tern_code_t code;
+        l->cnt = 0;
+        tern_buf_reset(&l->names);
+        tern_buf_init(&prefix, 2 * FEAT_ID_MAX + 16);
+        feat_key_cooc_prefix(&prefix, item, len);
+        if (prefix.overflow || feat_iter_seek(it, prefix.data, prefix.len))
+                code = tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                                 "inspect: item id too long");
+        else
+                code = nb_collect(it, prefix.len, l, errstr, errstr_size);
+        tern_buf_free(&prefix);
+        for (size_t i = 0; !code && i < l->cnt; i++) {
+                nb_ent_t *e = &l->v[i];
+                if (lookup(ctx, (const uint8_t *)nb_name(l, e), e->len, &e->n,
+                           errstr, errstr_size))
+                        code = TERN_ERR_STATE;
+                e->score = n > 0 && e->n > 0
+                               ? (double)e->c / sqrt((double)n * (double)e->n)
+                               : 0.0;
+        }
+        if (code)
+                return code;
+        sort_ctx = l;
+        if (l->cnt)
+                qsort(l->v, l->cnt, sizeof(*l->v), nb_cmp);
+        json_item(o, item, len, n, l, k);
+        return o->overflow ? tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
+                                       "inspect: document too large")
+                           : TERN_OK;
+}
+
+static int get_n(void *ctx, const uint8_t *id, size_t len, int64_t *n,
+                 char *errstr, size_t errstr_size) {
+        tern_buf_t v;
+        int found, r = 0;
+        tern_buf_init(&v, 64);
+        if (feat_store_get(ctx, FEAT_CF_ITEM, id, len, &v, &found, errstr,
+                           errstr_size))
+                r = -1;
+        else if (found && v.len != 8)
+                r = -1, tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                  "undecodable item counter \"%.*s\"",
+                                  (int)(len > 200 ? 200 : len), id);
+        *n = found && !r ? feat_counter_decode(v.data, v.len) : 0;
+        tern_buf_free(&v);
+        return r;
+}
+
+tern_code_t feat_inspect_item_json(feat_store_t *st, const char *item,
+                                   uint32_t k, tern_buf_t *out, char *errstr,
+                                   size_t errstr_size) {
+        nb_list_t l = {0};
+        feat_iter_t *it;
+        int64_t n;
+        size_t len = item ? strlen(item) : 0;
+        tern_code_t code;
+        if (!item || len > FEAT_ID_MAX)
+                return tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                                 "inspect: bad item id");
+        if (get_n(st, (const uint8_t *)item, len, &n, errstr, errstr_size))
+                return TERN_ERR_STATE;
+        if (!(it = feat_iter_new(st, FEAT_CF_COOC, NULL, 0)))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        tern_buf_init(&l.names, JSON_MAX);
+        code = item_doc(it, item, len, n, get_n, st, k, out, &l, errstr,
+                        errstr_size);
+        if (!code && n == 0 && l.cnt == 0)
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
+                                 "item \"%.200s\" not found", item);
+        feat_iter_destroy(it);
+        tern_buf_free(&l.names);
+        free(l.v);
+        return code;
+}
+
+/* ---- every item: the item CF preloaded into a sorted table ---- */
+
+typedef struct n_table {
+        nb_list_t l; /* c holds n; entries in store (bytewise) order */
+} n_table_t;
+
+static int table_n(void *ctx, const uint8_t *id, size_t len, int64_t *n,
+                   char *errstr, size_t errstr_size) {
+        const nb_list_t *l = &((n_table_t *)ctx)->l;
+        size_t lo = 0, hi = l->cnt;
+        (void)errstr, (void)errstr_size;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                const nb_ent_t *e = &l->v[mid];
+                int r = feat_id_cmp(nb_name(l, e), e->len, (const char *)id,
+                                    (uint32_t)len);
+                if (r == 0) {
+                        *n = e->c;
+                        return 0;
+                }
+                if (r < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        *n = 0;
+        return 0;
+}
+
+static tern_code_t table_load(feat_store_t *st, n_table_t *t, char *errstr,
+                              size_t errstr_size) {
+        feat_iter_t *it = feat_iter_new(st, FEAT_CF_ITEM, NULL, 0);
+        tern_code_t code;
+        if (!it)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        code = nb_collect(it, 0, &t->l, errstr, errstr_size);
+        feat_iter_destroy(it);
+        return code;
+}
+
+tern_code_t feat_inspect_items_jsonl(feat_store_t *st, uint32_t k, FILE *out,
+                                     char *errstr, size_t errstr_size) {
+        n_table_t t = {{0}};
+        nb_list_t l = {0};
+        tern_buf_t doc;
+        feat_iter_t *it = NULL;
+        tern_code_t code;
+        tern_buf_init(&t.l.names, JSON_MAX);
+        tern_buf_init(&l.names, JSON_MAX);
+        tern_buf_init(&doc, JSON_MAX);
+        if ((code = table_load(st, &t, errstr, errstr_size)))
+                goto out;
+        if (!(it = feat_iter_new(st, FEAT_CF_COOC, NULL, 0))) {
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < t.l.cnt && !code; i++) {
+                const nb_ent_t *e = &t.l.v[i];
+                tern_buf_reset(&doc);
+                code = item_doc(it, nb_name(&t.l, e), e->len, e->c, table_n, &t,
+                                k, &doc, &l, errstr, errstr_size);
+                if (!code && (fwrite(doc.data, 1, doc.len, out) != doc.len ||
+                              fputc('\n', out) == EOF))
+                        code = tern_errf(errstr, errstr_size, TERN_ERR_IO,
+                                         "inspect: write failed");
+        }
+out:
+        feat_iter_destroy(it);
+        tern_buf_free(&t.l.names);
+        tern_buf_free(&l.names);
+        tern_buf_free(&doc);
+        free(t.l.v);
+        free(l.v);
+        return code;
+}

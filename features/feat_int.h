@@ -1,0 +1,177 @@
+/*
+ * feat_int — private structures shared by the feature engine's files.
+ *
+ *   feat_profile.c  user records: codec, profile/recent/affinity update
+ *   feat_window.c   the per-user window of counted items
+ *   feat_cooc.c     item interning, pair counts, top neighbours, trending,
+ *                   pending merges (the co-occurrence interface)
+ *   feat_engine.c   apply / commit / mirrors of users
+ *   feat_inspect.c  JSON documents read straight from the store
+ */
+#ifndef FEAT_INT_H
+#define FEAT_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "feat_engine.h"
+
+#define FEAT_REC_VERSION 1
+#define FEAT_ID_MAX      4096 /* longest user/item/category id in a record */
+#define FEAT_LIST_MAX    4096 /* longest list a record may hold */
+#define FEAT_NONE        UINT32_MAX
+
+/* Byte-string order of ids: memcmp, then the shorter first. */
+static inline int feat_id_cmp(const char *a, uint32_t al, const char *b,
+                              uint32_t bl) {
+        int r = memcmp(a, b, al < bl ? al : bl);
+        if (r)
+                return r;
+        return al < bl ? -1 : al > bl;
+}
+
+/* ---- items and co-occurrence (feat_cooc.c) ---- */
+
+typedef struct feat_top {
+        uint32_t id;
+        int64_t c;
+} feat_top_t;
+
+typedef struct feat_item {
+        char *id;
+        uint32_t len;
+        uint32_t hash;
+        int64_t n;         /* committed + pending, valid when n_loaded */
+        int64_t n_pending; /* merge to write at the next commit */
+        uint8_t n_loaded;
+        uint8_t pairs_loaded; /* every pair with this item is in memory */
+        uint8_t n_dirty;
+        uint32_t n_top;
+        feat_top_t *top; /* top_neighbors by (c desc, id asc) */
+} feat_item_t;
+
+typedef struct feat_pair {
+        uint32_t a, b; /* a < b; a == FEAT_NONE: empty slot */
+        int64_t c;     /* c(a,b) == c(b,a) */
+        int64_t pend;
+} feat_pair_t;
+
+typedef struct feat_cooc {
+        /* items, interned: index = item id */
+        feat_item_t *items;
+        uint32_t n_items, cap_items;
+        uint32_t *islots;
+        uint32_t imask;
+        uint32_t epoch; /* bumped when the items are dropped */
+        uint32_t *dirty_items;
+        uint32_t n_dirty_items, cap_dirty_items;
+        /* pair counts */
+        feat_pair_t *pslots;
+        size_t pmask, n_pairs;
+        size_t *dirty_pairs;
+        size_t n_dirty_pairs, cap_dirty_pairs;
+        /* trending: top trending_size items by (n desc, id asc) */
+        feat_top_t *trend;
+        uint32_t n_trend;
+        int trend_dirty;
+        feat_iter_t *scan; /* cooc CF view since the last commit */
+        tern_buf_t key;
+        tern_buf_t val;
+} feat_cooc_t;
+
+struct feat_engine;
+tern_code_t feat_cooc_init(struct feat_engine *eng, char *errstr,
+                           size_t errstr_size);
+void feat_cooc_destroy(struct feat_engine *eng);
+/* Item id for a string, interned on first sight; FEAT_NONE when out of
+ * memory. */
+uint32_t feat_item_intern(struct feat_engine *eng, const char *s, uint32_t len);
+uint32_t feat_item_lookup(struct feat_engine *eng, const char *s, uint32_t len);
+tern_code_t feat_item_load_n(struct feat_engine *eng, uint32_t id, char *errstr,
+                             size_t errstr_size);
+tern_code_t feat_item_load_pairs(struct feat_engine *eng, uint32_t id,
+                                 char *errstr, size_t errstr_size);
+/* c(a,b) += w, c(b,a) += w; both items must have their pairs loaded and
+ * the pair table room (feat_cooc_reserve). */
+void feat_cooc_add(struct feat_engine *eng, uint32_t a, uint32_t b, int64_t w);
+int feat_cooc_reserve(struct feat_engine *eng, uint32_t more);
+/* n(i) += w; n must be loaded. */
+void feat_item_add_n(struct feat_engine *eng, uint32_t id, int64_t w);
+/* Pending merges, trending, into the batch; cleared. */
+tern_code_t feat_cooc_flush(struct feat_engine *eng, feat_batch_t *b,
+                            char *errstr, size_t errstr_size);
+/* After a commit: forget the store view; drop the mirror when oversized. */
+void feat_cooc_committed(struct feat_engine *eng);
+/* Forget everything in memory (after a failed commit): reload from store. */
+tern_code_t feat_cooc_reset(struct feat_engine *eng, char *errstr,
+                            size_t errstr_size);
+
+/* ---- users (feat_profile.c, feat_window.c) ---- */
+
+typedef struct feat_uuser {
+        feat_user_t pub; /* pointers into the arrays below */
+        uint32_t hash;
+        uint8_t dirty;
+        char *user_id;
+        feat_item_ts_t *window;
+        uint32_t *win_iid;   /* cached item ids ... */
+        uint32_t *win_epoch; /* ... valid while equal to the cooc epoch */
+        feat_item_ts_t *recent;
+        feat_affinity_t *aff;
+        uint32_t cap_window, cap_recent, cap_aff;
+} feat_uuser_t;
+
+feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
+                            const char *user, uint32_t len);
+void feat_user_free(feat_uuser_t *u);
+/* Decode the stored records into a fresh user (either may be absent). */
+tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
+                             const uint8_t *win, size_t wlen, char *errstr,
+                             size_t errstr_size);
+int feat_profile_encode(const feat_uuser_t *u, tern_buf_t *out);
+int feat_window_encode(const feat_uuser_t *u, tern_buf_t *out);
+/* Every event: counts, spend, times, sessions, affinities, recent. */
+int feat_profile_update(feat_uuser_t *u, const feat_conf_t *conf,
+                        const tern_event_t *ev);
+/* Window index of item (id cached or bytes), -1 if absent. */
+int feat_window_find(const feat_uuser_t *u, uint32_t epoch, uint32_t iid,
+                     const char *item, uint32_t len);
+/* Move/insert item to the front with ts, trimming to window_items. */
+int feat_window_touch(feat_uuser_t *u, const feat_conf_t *conf, int pos,
+                      uint32_t epoch, uint32_t iid, const char *item,
+                      uint32_t len, int64_t ts, uint8_t type);
+void feat_user_sync_pub(feat_uuser_t *u);
+
+/* ---- the engine ---- */
+
+typedef struct feat_users {
+        feat_uuser_t **slots;
+        size_t mask, n;
+        feat_uuser_t **dirty;
+        size_t n_dirty, cap_dirty;
+} feat_users_t;
+
+struct feat_engine {
+        feat_store_t *st;
+        feat_conf_t conf;
+        feat_cooc_t cooc;
+        feat_users_t users;
+        feat_batch_t *batch;
+        feat_neighbor_t *nb_out;
+        uint32_t cap_nb_out;
+        uint32_t *tmp_ids; /* window items paired by one event */
+        tern_buf_t key;
+        tern_buf_t val;
+        tern_buf_t val2;
+        feat_stats_t stats;
+};
+
+/* A key for an error message: printable ASCII kept, other bytes as \xNN,
+ * cut to fit out (always NUL-terminated). */
+void feat_key_printable(const uint8_t *k, size_t klen, char *out,
+                        size_t out_size);
+
+/* Strings copied out of borrowed memory; NULL on allocation failure. */
+char *feat_strdup_n(const char *s, uint32_t len);
+
+#endif

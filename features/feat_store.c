@@ -1,0 +1,431 @@
+/*
+ * feat_store — RocksDB open/close, the add-int64 merge operator, batches,
+ * point reads, prefix iterators and the key layouts of feat_store.h.
+ */
+#include "feat_store.h"
+
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const feat_cf_names[FEAT_CF__CNT] = {
+    [FEAT_CF_PROFILE] = "profile", [FEAT_CF_WINDOW] = "window",
+    [FEAT_CF_COOC] = "cooc",       [FEAT_CF_ITEM] = "item",
+    [FEAT_CF_OFFSETS] = "offsets", [FEAT_CF_META] = "meta",
+};
+
+#define FEAT_OFFSET_VERSION 1
+
+struct feat_store {
+        rocksdb_t *db;
+        rocksdb_options_t *opts;
+        rocksdb_block_based_table_options_t *bbto;
+        rocksdb_cache_t *cache;
+        /* feat_cf_t order, then RocksDB's mandatory "default" (unused) */
+        rocksdb_column_family_handle_t *cf[FEAT_CF__CNT + 1];
+        rocksdb_readoptions_t *ropts;
+        rocksdb_writeoptions_t *wopts;
+};
+
+struct feat_batch {
+        rocksdb_writebatch_t *wb;
+        size_t count;
+};
+
+struct feat_iter {
+        rocksdb_iterator_t *it;
+        uint8_t *prefix;
+        size_t plen;
+        int started;
+};
+
+/* ---- merge operator: values and operands are 8-byte LE int64 ---- */
+
+static int64_t le64_get(const uint8_t *p) {
+        uint64_t u = 0;
+        for (int i = 7; i >= 0; i--)
+                u = (u << 8) | p[i];
+        return (int64_t)u;
+}
+
+static void le64_put(uint8_t *p, int64_t v) {
+        uint64_t u = (uint64_t)v;
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t)(u >> (8 * i));
+}
+
+/* Sums operands (and the existing value); a malformed operand makes the
+ * merge fail, which RocksDB reports as Corruption on the read, never a
+ * silently wrong count. Unsigned arithmetic: wraps instead of UB.
+ * TRAP (7.8.3 c.cc): the wrapper copies the returned buffer with
+ * *new_len BEFORE looking at *success, so a failure must still return a
+ * valid buffer and a length. */
+static char *add_sum(const char *existing, size_t elen, const char *const *ops,
+                     const size_t *oplen, int nops, unsigned char *success,
+                     size_t *new_len) {
+        uint64_t sum = 0;
+        char *out = malloc(8);
+        int ok = out != NULL;
+        if (existing) {
+                ok = ok && elen == 8;
+                if (ok)
+                        sum = (uint64_t)le64_get((const uint8_t *)existing);
+        }
+        for (int i = 0; i < nops && ok; i++) {
+                ok = oplen[i] == 8;
+                if (ok)
+                        sum += (uint64_t)le64_get((const uint8_t *)ops[i]);
+        }
+        if (ok)
+                le64_put((uint8_t *)out, (int64_t)sum);
+        *new_len = ok ? 8 : 0;
+        *success = (unsigned char)ok;
+        return out;
+}
+
+static char *add_full_merge(void *state, const char *key, size_t klen,
+                            const char *existing, size_t elen,
+                            const char *const *ops, const size_t *oplen,
+                            int nops, unsigned char *success, size_t *new_len) {
+        (void)state, (void)key, (void)klen;
+        return add_sum(existing, elen, ops, oplen, nops, success, new_len);
+}
+
+static char *add_partial_merge(void *state, const char *key, size_t klen,
+                               const char *const *ops, const size_t *oplen,
+                               int nops, unsigned char *success,
+                               size_t *new_len) {
+        (void)state, (void)key, (void)klen;
+        return add_sum(NULL, 0, ops, oplen, nops, success, new_len);
+}
+
+static void add_delete_value(void *state, const char *v, size_t vlen) {
+        (void)state, (void)vlen;
+        free((void *)v);
+}
+
+static const char *add_name(void *state) {
+        (void)state;
+        return "tern.add_int64";
+}
+
+/* RocksDB 7.8.3 calls the destructor unconditionally: NULL segfaults. */
+static void add_destroy(void *state) {
+        (void)state;
+}
+
+int64_t feat_counter_decode(const uint8_t *v, size_t vlen) {
+        if (!v || vlen != 8)
+                return 0;
+        return le64_get(v);
+}
+
+/* ---- open / close ---- */
+
+static tern_code_t store_err(char *errstr, size_t errstr_size, char *rerr,
+                             const char *what) {
+        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "%s: %s", what,
+                  rerr ? rerr : "unknown RocksDB error");
+        free(rerr);
+        return TERN_ERR_STATE;
+}
+
+static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
+        size_t cache_mb = conf->block_cache_mb ? conf->block_cache_mb : 64;
+        size_t wbuf_mb = conf->write_buffer_mb ? conf->write_buffer_mb : 32;
+        st->opts = rocksdb_options_create();
+        rocksdb_options_set_create_if_missing(st->opts, 1);
+        rocksdb_options_set_create_missing_column_families(st->opts, 1);
+        rocksdb_options_set_write_buffer_size(st->opts, wbuf_mb << 20);
+        rocksdb_options_set_merge_operator(
+            st->opts, rocksdb_mergeoperator_create(
+                          NULL, add_destroy, add_full_merge, add_partial_merge,
+                          add_delete_value, add_name));
+        st->cache = rocksdb_cache_create_lru(cache_mb << 20);
+        st->bbto = rocksdb_block_based_options_create();
+        rocksdb_block_based_options_set_block_cache(st->bbto, st->cache);
+        /* Most engine reads are point gets of absent users and items:
+         * the bloom filter answers those without touching data blocks. */
+        rocksdb_block_based_options_set_filter_policy(
+            st->bbto, rocksdb_filterpolicy_create_bloom_full(10));
+        rocksdb_options_set_block_based_table_factory(st->opts, st->bbto);
+        st->ropts = rocksdb_readoptions_create();
+        st->wopts = rocksdb_writeoptions_create();
+        rocksdb_writeoptions_set_sync(st->wopts, conf->sync ? 1 : 0);
+}
+
+feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
+                              size_t errstr_size) {
+        const rocksdb_options_t *cfo[FEAT_CF__CNT + 1];
+        const char *names[FEAT_CF__CNT + 1];
+        feat_store_t *st;
+        char *rerr = NULL;
+        if (!conf || !conf->dir || !*conf->dir) {
+                tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                          "state store: no directory configured");
+                return NULL;
+        }
+        if (!(st = calloc(1, sizeof(*st)))) {
+                tern_errf(errstr, errstr_size, TERN_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        store_options(st, conf);
+        for (int i = 0; i <= FEAT_CF__CNT; i++) {
+                cfo[i] = st->opts;
+                names[i] = i < FEAT_CF__CNT ? feat_cf_names[i] : "default";
+        }
+        if (conf->read_only)
+                st->db = rocksdb_open_for_read_only_column_families(
+                    st->opts, conf->dir, FEAT_CF__CNT + 1, names, cfo, st->cf,
+                    0, &rerr);
+        else
+                st->db = rocksdb_open_column_families(st->opts, conf->dir,
+                                                      FEAT_CF__CNT + 1, names,
+                                                      cfo, st->cf, &rerr);
+        if (rerr || !st->db) {
+                char what[256];
+                snprintf(what, sizeof(what), "cannot open state store %s%s",
+                         conf->dir, conf->read_only ? " (read-only)" : "");
+                store_err(errstr, errstr_size, rerr, what);
+                st->db = NULL;
+                feat_store_close(st);
+                return NULL;
+        }
+        return st;
+}
+
+void feat_store_close(feat_store_t *st) {
+        if (!st)
+                return;
+        if (st->db) {
+                for (int i = 0; i <= FEAT_CF__CNT; i++)
+                        if (st->cf[i])
+                                rocksdb_column_family_handle_destroy(st->cf[i]);
+                rocksdb_close(st->db);
+        }
+        rocksdb_readoptions_destroy(st->ropts);
+        rocksdb_writeoptions_destroy(st->wopts);
+        rocksdb_options_destroy(st->opts);
+        rocksdb_block_based_options_destroy(st->bbto);
+        rocksdb_cache_destroy(st->cache);
+        free(st);
+}
+
+/* ---- reads ---- */
+
+tern_code_t feat_store_get(feat_store_t *st, feat_cf_t cf, const void *key,
+                           size_t klen, tern_buf_t *val, int *found,
+                           char *errstr, size_t errstr_size) {
+        char *rerr = NULL, *v;
+        size_t vlen = 0;
+        tern_code_t code = TERN_OK;
+        tern_buf_reset(val);
+        *found = 0;
+        v = rocksdb_get_cf(st->db, st->ropts, st->cf[cf], key, klen, &vlen,
+                           &rerr);
+        if (rerr)
+                return store_err(errstr, errstr_size, rerr, feat_cf_names[cf]);
+        if (!v)
+                return TERN_OK;
+        if (tern_buf_append(val, v, vlen))
+                code = tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
+                                 "%s: record of %zu bytes exceeds the buffer",
+                                 feat_cf_names[cf], vlen);
+        else
+                *found = 1;
+        rocksdb_free(v);
+        return code;
+}
+
+/* ---- batches ---- */
+
+feat_batch_t *feat_batch_new(void) {
+        feat_batch_t *b = calloc(1, sizeof(*b));
+        if (b)
+                b->wb = rocksdb_writebatch_create();
+        return b;
+}
+
+void feat_batch_destroy(feat_batch_t *b) {
+        if (!b)
+                return;
+        rocksdb_writebatch_destroy(b->wb);
+        free(b);
+}
+
+void feat_batch_clear(feat_batch_t *b) {
+        rocksdb_writebatch_clear(b->wb);
+        b->count = 0;
+}
+
+size_t feat_batch_count(const feat_batch_t *b) {
+        return b->count;
+}
+
+void feat_batch_put(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                    const void *key, size_t klen, const void *val,
+                    size_t vlen) {
+        rocksdb_writebatch_put_cf(b->wb, st->cf[cf], key, klen, val, vlen);
+        b->count++;
+}
+
+void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                          const void *key, size_t klen, int64_t delta) {
+        uint8_t v[8];
+        le64_put(v, delta);
+        rocksdb_writebatch_merge_cf(b->wb, st->cf[cf], key, klen,
+                                    (const char *)v, 8);
+        b->count++;
+}
+
+tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
+                             size_t errstr_size) {
+        char *rerr = NULL;
+        rocksdb_write(st->db, st->wopts, b->wb, &rerr);
+        if (rerr)
+                return store_err(errstr, errstr_size, rerr,
+                                 "state batch write");
+        return TERN_OK;
+}
+
+/* ---- offsets ---- */
+
+static int offset_key(tern_buf_t *k, const char *topic, int32_t partition) {
+        tern_buf_init(k, 4096);
+        tern_buf_append(k, topic, strlen(topic) + 1);
+        tern_buf_put_u32be(k, (uint32_t)partition);
+        return k->overflow ? -1 : 0;
+}
+
+tern_code_t feat_store_offset_get(feat_store_t *st, const char *topic,
+                                  int32_t partition, int64_t *next_offset,
+                                  int *found, char *errstr,
+                                  size_t errstr_size) {
+        tern_buf_t k, v;
+        tern_code_t code;
+        *found = 0;
+        *next_offset = -1;
+        if (offset_key(&k, topic, partition)) {
+                tern_buf_free(&k);
+                return tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                                 "offset key: topic name too long");
+        }
+        tern_buf_init(&v, 64);
+        code = feat_store_get(st, FEAT_CF_OFFSETS, k.data, k.len, &v, found,
+                              errstr, errstr_size);
+        if (code || !*found)
+                goto out;
+        if (v.len != 9 || v.data[0] != FEAT_OFFSET_VERSION) {
+                *found = 0;
+                code = tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                 "offsets: undecodable record for %s [%d]",
+                                 topic, (int)partition);
+                goto out;
+        }
+        *next_offset = le64_get(v.data + 1);
+out:
+        tern_buf_free(&k);
+        tern_buf_free(&v);
+        return code;
+}
+
+void feat_batch_offset_put(feat_batch_t *b, feat_store_t *st, const char *topic,
+                           int32_t partition, int64_t next_offset) {
+        tern_buf_t k;
+        uint8_t v[9];
+        v[0] = FEAT_OFFSET_VERSION;
+        le64_put(v + 1, next_offset);
+        if (!offset_key(&k, topic, partition))
+                feat_batch_put(b, st, FEAT_CF_OFFSETS, k.data, k.len, v, 9);
+        tern_buf_free(&k);
+}
+
+/* ---- iterators ---- */
+
+int feat_iter_seek(feat_iter_t *it, const void *prefix, size_t plen) {
+        uint8_t *p = NULL;
+        if (plen && !(p = malloc(plen)))
+                return -1;
+        if (plen)
+                memcpy(p, prefix, plen);
+        free(it->prefix);
+        it->prefix = p;
+        it->plen = plen;
+        it->started = 0;
+        return 0;
+}
+
+feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,
+                           size_t plen) {
+        feat_iter_t *it = calloc(1, sizeof(*it));
+        if (!it)
+                return NULL;
+        if (feat_iter_seek(it, prefix, plen)) {
+                free(it);
+                return NULL;
+        }
+        it->it = rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[cf]);
+        return it;
+}
+
+int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
+                   const uint8_t **val, size_t *vlen) {
+        const char *k;
+        if (!it->started) {
+                it->started = 1;
+                if (it->plen)
+                        rocksdb_iter_seek(it->it, (const char *)it->prefix,
+                                          it->plen);
+                else
+                        rocksdb_iter_seek_to_first(it->it);
+        } else {
+                rocksdb_iter_next(it->it);
+        }
+        if (!rocksdb_iter_valid(it->it))
+                return 0;
+        k = rocksdb_iter_key(it->it, klen);
+        if (*klen < it->plen ||
+            (it->plen && memcmp(k, it->prefix, it->plen) != 0))
+                return 0;
+        *key = (const uint8_t *)k;
+        *val = (const uint8_t *)rocksdb_iter_value(it->it, vlen);
+        return 1;
+}
+
+char *feat_iter_error(feat_iter_t *it) {
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it->it, &rerr);
+        return rerr;
+}
+
+void feat_iter_destroy(feat_iter_t *it) {
+        if (!it)
+                return;
+        rocksdb_iter_destroy(it->it);
+        free(it->prefix);
+        free(it);
+}
+
+/* ---- keys ---- */
+
+void feat_key_user(tern_buf_t *k, int32_t partition, const char *user,
+                   size_t len) {
+        uint8_t p[2] = {(uint8_t)((uint32_t)partition >> 8),
+                        (uint8_t)partition};
+        tern_buf_reset(k);
+        tern_buf_append(k, p, 2);
+        tern_buf_append(k, user, len);
+}
+
+void feat_key_cooc_prefix(tern_buf_t *k, const char *a, size_t alen) {
+        tern_buf_reset(k);
+        tern_buf_put_u32be(k, (uint32_t)alen);
+        tern_buf_append(k, a, alen);
+}
+
+void feat_key_cooc(tern_buf_t *k, const char *a, size_t alen, const char *b,
+                   size_t blen) {
+        feat_key_cooc_prefix(k, a, alen);
+        tern_buf_append(k, b, blen);
+}

@@ -1,0 +1,115 @@
+/*
+ * feat_store — tern's RocksDB state store.
+ *
+ * Column families (each value starts with a 1-byte record version):
+ *   profile   [u16be partition][user_id]            -> user profile record
+ *   window    [u16be partition][user_id]            -> user window record
+ *   cooc      [u32be len(a)][a][b]                   -> int64 c(a,b)  (merge: add)
+ *   item      [item_id]                              -> int64 n(i)    (merge: add)
+ *   offsets   [topic]\0[u32be partition]             -> int64 next offset to consume
+ *   meta      [name]                                 -> misc records (trending, ...)
+ * User keys start with the input partition so that all of one partition's
+ * user state can later be moved between instances by a prefix scan.
+ * Counter values are 8-byte little-endian int64 with a merge operator that
+ * adds, so increments never read-modify-write (counters carry no version
+ * byte: the merge operator needs fixed-size operands; an operand of any
+ * other size fails the merge and the read reports Corruption).
+ * Offsets values are [u8 version=1][int64 LE].
+ *
+ * All state produced by a batch AND the consumed offsets go into ONE
+ * feat_batch_t and one feat_store_write() (WAL on): after a crash the store
+ * holds either the whole batch or none of it.
+ *
+ * Errors from RocksDB's errptr are copied into errstr and freed at the call.
+ * Values returned by feat_store_get() are copied into the caller's buffer.
+ * Keys/values returned by an iterator borrow RocksDB memory, valid until the
+ * next feat_iter_next() or feat_iter_destroy().
+ */
+#ifndef FEAT_STORE_H
+#define FEAT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/tern_buf.h"
+#include "../common/tern_err.h"
+
+typedef enum feat_cf {
+        FEAT_CF_PROFILE = 0,
+        FEAT_CF_WINDOW,
+        FEAT_CF_COOC,
+        FEAT_CF_ITEM,
+        FEAT_CF_OFFSETS,
+        FEAT_CF_META,
+        FEAT_CF__CNT
+} feat_cf_t;
+
+extern const char *const feat_cf_names[FEAT_CF__CNT];
+
+typedef struct feat_store_conf {
+        const char *dir;
+        size_t block_cache_mb;  /* default 64 */
+        size_t write_buffer_mb; /* default 32 */
+        int sync;               /* fsync each batch write; default 0 (WAL only) */
+        int read_only;          /* open for `tern inspect` */
+} feat_store_conf_t;
+
+typedef struct feat_store feat_store_t;
+typedef struct feat_batch feat_batch_t;
+typedef struct feat_iter feat_iter_t;
+
+feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
+                              size_t errstr_size);
+void feat_store_close(feat_store_t *st);
+
+/* *found = 0 and val empty when the key is absent. */
+tern_code_t feat_store_get(feat_store_t *st, feat_cf_t cf, const void *key,
+                           size_t klen, tern_buf_t *val, int *found,
+                           char *errstr, size_t errstr_size);
+
+feat_batch_t *feat_batch_new(void);
+void feat_batch_destroy(feat_batch_t *b);
+void feat_batch_clear(feat_batch_t *b);
+size_t feat_batch_count(const feat_batch_t *b);
+void feat_batch_put(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                    const void *key, size_t klen, const void *val, size_t vlen);
+void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                          const void *key, size_t klen, int64_t delta);
+tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
+                             size_t errstr_size);
+
+/* Offsets: the next offset to consume for (topic, partition). */
+tern_code_t feat_store_offset_get(feat_store_t *st, const char *topic,
+                                  int32_t partition, int64_t *next_offset,
+                                  int *found, char *errstr,
+                                  size_t errstr_size);
+void feat_batch_offset_put(feat_batch_t *b, feat_store_t *st,
+                           const char *topic, int32_t partition,
+                           int64_t next_offset);
+
+/* Iterate keys of cf that start with prefix (plen may be 0: all keys),
+ * in key order. */
+feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,
+                           size_t plen);
+/* Re-target an iterator at another prefix of the same cf: the next
+ * feat_iter_next() returns the first key with that prefix. One iterator
+ * reads one consistent view (taken at feat_iter_new()), so reusing it for
+ * many prefix scans is cheap and sees no writes made after it was created.
+ * -1 on allocation failure. */
+int feat_iter_seek(feat_iter_t *it, const void *prefix, size_t plen);
+/* 1 and the pointers set while there is a record; 0 at the end. */
+int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
+                   const uint8_t **val, size_t *vlen);
+/* Non-NULL (to be freed with free()) if the iteration failed. */
+char *feat_iter_error(feat_iter_t *it);
+void feat_iter_destroy(feat_iter_t *it);
+
+/* Key builders shared by engine and inspect. */
+void feat_key_user(tern_buf_t *k, int32_t partition, const char *user,
+                   size_t len);
+void feat_key_cooc(tern_buf_t *k, const char *a, size_t alen, const char *b,
+                   size_t blen);
+void feat_key_cooc_prefix(tern_buf_t *k, const char *a, size_t alen);
+int64_t feat_counter_decode(const uint8_t *v, size_t vlen);
+
+#endif

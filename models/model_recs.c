@@ -1,0 +1,216 @@
+#include "model_recs.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Candidate accumulator: open addressing keyed by the item's bytes. Sized
+ * for seed_items * neighbours; reused between calls, so no allocation per
+ * event once warm. */
+typedef struct cand {
+        const char *item;
+        uint32_t len;
+        double score;
+} cand_t;
+
+struct model_recs {
+        model_recs_conf_t conf;
+        cand_t *slots;
+        uint32_t cap; /* power of two */
+        uint32_t *used; /* indexes of filled slots */
+        uint32_t n_used;
+};
+
+void model_recs_conf_default(model_recs_conf_t *c) {
+        memset(c, 0, sizeof(*c));
+        c->top_n = 10;
+        c->seed_items = 20;
+        c->recency_half_life_seconds = 1800;
+        c->type_boost[TERN_EV_VIEW] = 1.0;
+        c->type_boost[TERN_EV_CLICK] = 1.5;
+        c->type_boost[TERN_EV_CART] = 3.0;
+        c->type_boost[TERN_EV_FAVORITE] = 2.0;
+        c->type_boost[TERN_EV_PURCHASE] = 2.0;
+        c->type_boost[TERN_EV_IMPRESSION] = 0.5;
+}
+
+model_recs_t *model_recs_new(const model_recs_conf_t *conf) {
+        model_recs_t *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->conf = *conf;
+        if (r->conf.top_n > MODEL_RECS_MAX_N)
+                r->conf.top_n = MODEL_RECS_MAX_N;
+        return r;
+}
+
+void model_recs_destroy(model_recs_t *r) {
+        if (!r)
+                return;
+        free(r->slots);
+        free(r->used);
+        free(r);
+}
+
+static uint64_t item_hash(const char *s, uint32_t len) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        for (uint32_t i = 0; i < len; i++)
+                h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+        return h;
+}
+
+static int cand_reserve(model_recs_t *r, uint32_t want) {
+        uint32_t cap = 64;
+        while (cap < want * 2)
+                cap <<= 1;
+        if (cap <= r->cap)
+                return 0;
+        free(r->slots);
+        free(r->used);
+        r->slots = calloc(cap, sizeof(*r->slots));
+        r->used = calloc(cap, sizeof(*r->used));
+        r->cap = r->slots && r->used ? cap : 0;
+        return r->cap ? 0 : -1;
+}
+
+static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
+                         int insert) {
+        uint32_t mask = r->cap - 1;
+        uint32_t i = (uint32_t)item_hash(item, len) & mask;
+        for (;; i = (i + 1) & mask) {
+                cand_t *c = &r->slots[i];
+                if (!c->item) {
+                        if (!insert)
+                                return NULL;
+                        c->item = item;
+                        c->len = len;
+                        c->score = 0;
+                        r->used[r->n_used++] = i;
+                        return c;
+                }
+                if (c->len == len && memcmp(c->item, item, len) == 0)
+                        return c;
+        }
+}
+
+static void cand_clear(model_recs_t *r) {
+        for (uint32_t k = 0; k < r->n_used; k++)
+                r->slots[r->used[k]].item = NULL;
+        r->n_used = 0;
+}
+
+static int item_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen) {
+        int c = memcmp(a, b, alen < blen ? alen : blen);
+        if (c)
+                return c;
+        return alen < blen ? -1 : alen > blen;
+}
+
+/* Better first: score desc, then id asc. */
+static int rec_better(const model_rec_item_t *a, const model_rec_item_t *b) {
+        if (a->score != b->score)
+                return a->score > b->score;
+        return item_cmp(a->item, a->len, b->item, b->len) < 0;
+}
+
+/* Keep out->items as the best top_n seen so far (insertion into a short
+ * sorted array: top_n is small). */
+static void top_offer(model_recs_result_t *out, uint32_t top_n,
+                      const model_rec_item_t *it) {
+        uint32_t pos;
+        if (out->n == top_n && !rec_better(it, &out->items[top_n - 1]))
+                return;
+        pos = out->n < top_n ? out->n++ : top_n - 1;
+        while (pos > 0 && rec_better(it, &out->items[pos - 1])) {
+                out->items[pos] = out->items[pos - 1];
+                pos--;
+        }
+        out->items[pos] = *it;
+}
+
+static int is_seen(const feat_user_t *u, const char *item, uint32_t len) {
+        for (uint32_t k = 0; k < u->n_window; k++)
+                if (u->window[k].len == len &&
+                    memcmp(u->window[k].item, item, len) == 0)
+                        return 1;
+        for (uint32_t k = 0; k < u->profile.n_recent; k++)
+                if (u->profile.recent[k].len == len &&
+                    memcmp(u->profile.recent[k].item, item, len) == 0)
+                        return 1;
+        return 0;
+}
+
+static int excluded(const feat_user_t *u, const model_nb_source_t *src,
+                    const char *item, uint32_t len) {
+        if (is_seen(u, item, len))
+                return 1;
+        return src->blocked && src->blocked(src->opaque, item, len);
+}
+
+static tern_code_t score_neighbors(model_recs_t *r, const feat_user_t *u,
+                                   const model_nb_source_t *src, char *errstr,
+                                   size_t errstr_size) {
+        uint32_t seeds = u->n_window < r->conf.seed_items ? u->n_window
+                                                          : r->conf.seed_items;
+        int64_t now = u->profile.last_ts_ms;
+        double half_life_ms = (double)r->conf.recency_half_life_seconds * 1000.0;
+        for (uint32_t k = 0; k < seeds; k++) {
+                const feat_item_ts_t *seed = &u->window[k];
+                const feat_neighbor_t *nb;
+                uint32_t n_nb;
+                double weight;
+                tern_code_t rc = src->top_neighbors(src->opaque, seed->item,
+                                                    seed->len, &nb, &n_nb,
+                                                    errstr, errstr_size);
+                if (rc != TERN_OK)
+                        return rc;
+                if (cand_reserve(r, r->n_used + n_nb))
+                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "recommendation candidates");
+                weight = exp2(-(double)(now - seed->ts_ms) / half_life_ms) *
+                         r->conf.type_boost[seed->type % TERN_EV__CNT];
+                for (uint32_t j = 0; j < n_nb; j++)
+                        cand_find(r, nb[j].item, nb[j].len, 1)->score +=
+                            nb[j].score * weight;
+        }
+        return TERN_OK;
+}
+
+static void pick_trending(const model_recs_conf_t *conf, const feat_user_t *u,
+                          const model_nb_source_t *src,
+                          model_recs_result_t *out) {
+        const feat_neighbor_t *tr;
+        uint32_t n_tr;
+        src->trending(src->opaque, &tr, &n_tr);
+        for (uint32_t k = 0; k < n_tr && out->n < conf->top_n; k++) {
+                model_rec_item_t it = {tr[k].item, tr[k].len,
+                                       (double)tr[k].n / (double)tr[0].n};
+                if (!excluded(u, src, tr[k].item, tr[k].len))
+                        out->items[out->n++] = it; /* already in order */
+        }
+        out->strategy = "trending";
+}
+
+tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
+                               const model_nb_source_t *src,
+                               model_recs_result_t *out, char *errstr,
+                               size_t errstr_size) {
+        tern_code_t rc;
+        out->n = 0;
+        out->strategy = "co-occurrence";
+        if (r->conf.top_n == 0)
+                return TERN_OK;
+        cand_clear(r);
+        rc = score_neighbors(r, user, src, errstr, errstr_size);
+        if (rc != TERN_OK)
+                return rc;
+        for (uint32_t k = 0; k < r->n_used; k++) {
+                const cand_t *c = &r->slots[r->used[k]];
+                model_rec_item_t it = {c->item, c->len, c->score};
+                if (c->score > 0 && !excluded(user, src, c->item, c->len))
+                        top_offer(out, r->conf.top_n, &it);
+        }
+        if (out->n == 0)
+                pick_trending(&r->conf, user, src, out);
+        return TERN_OK;
+}

@@ -1,0 +1,271 @@
+/*
+ * tern demo — everything embedded: a Kafka-protocol broker, a synthetic
+ * shop (Zipf-skewed items, sessions, impressions and clicks, a broken record
+ * now and then), the real pipeline, and a one-line summary per second.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../ingest/ingest_gen.h"
+#include "rt_cmd.h"
+#include "rt_feed.h"
+#include "rt_kafka.h"
+#include "rt_log.h"
+#include "rt_pipeline.h"
+
+typedef struct demo {
+        rt_feed_t *feed;
+        rt_pipeline_t *pipeline;
+        int64_t rate; /* events per second */
+        uint64_t seed;
+        int partitions;
+        _Atomic uint64_t produced;
+        _Atomic int stop_feed;
+        char feed_err[512];
+} demo_t;
+
+static void demo_usage(FILE *out) {
+        fprintf(out,
+                "usage: tern demo [--seconds N] [--rate EPS] [--seed S] [-c FILE]\n"
+                "                 [-X key=value]... [--state-dir DIR]\n"
+                "\n"
+                "Start an embedded Kafka-protocol broker, a synthetic shop producing\n"
+                "behaviour events (one in 5000 deliberately broken, to show the\n"
+                "dead-letter path), and the pipeline; print a summary line each second.\n"
+                "Stops on Ctrl-C or after --seconds.\n"
+                "\n"
+                "  -s, --seconds N     stop after N seconds (default: run until Ctrl-C)\n"
+                "  -r, --rate EPS      events per second produced (default 20000)\n"
+                "      --seed S        generator seed (default 1)\n"
+                "  -c, --config FILE   YAML config; default: built-in\n"
+                "  -X key.path=value   override one config key (repeatable)\n"
+                "      --state-dir DIR keep state here (default: a temporary directory)\n"
+                "  -h, --help\n");
+}
+
+static int feed_garbage(demo_t *d, uint64_t n, int64_t ts_ms) {
+        char junk[24], errstr[256];
+        int len = snprintf(junk, sizeof(junk), "\x02not-avro-%llu",
+                           (unsigned long long)n);
+        return rt_feed_raw(d->feed, "demo", 4, junk, (size_t)len, ts_ms, errstr,
+                           sizeof(errstr)) == TERN_OK
+                   ? 0
+                   : -1;
+}
+
+static void *demo_feeder(void *arg) {
+        demo_t *d = arg;
+        ingest_gen_conf_t gc;
+        ingest_gen_t *gen;
+        int64_t t0 = rt_mono_ns();
+        ingest_gen_conf_default(&gc);
+        gc.seed = d->seed;
+        gen = ingest_gen_new(&gc);
+        while (!atomic_load(&d->stop_feed)) {
+                uint64_t n = atomic_load(&d->produced);
+                int64_t due = (rt_mono_ns() - t0) * d->rate / 1000000000;
+                tern_event_t ev;
+                if ((int64_t)n >= due) {
+                        usleep(1000);
+                        continue;
+                }
+                tern_event_clear(&ev);
+                ingest_gen_next(gen, &ev);
+                if ((n + 1) % 5000 == 0 ? feed_garbage(d, n, ev.ts_ms)
+                                        : rt_feed_event(d->feed, &ev, d->feed_err,
+                                                        sizeof(d->feed_err)) != TERN_OK)
+                        break;
+                atomic_fetch_add(&d->produced, 1);
+        }
+        ingest_gen_destroy(gen);
+        return NULL;
+}
+
+static void *demo_pipeline(void *arg) {
+        demo_t *d = arg;
+        char errstr[1024];
+        if (rt_pipeline_run(d->pipeline, errstr, sizeof(errstr)) != TERN_OK) {
+                RT_LOG(RT_LOG_ERROR, "demo", "pipeline stopped: %s", errstr);
+                rt_stop = 1;
+        }
+        return NULL;
+}
+
+static int64_t total_position(const demo_t *d) {
+        int64_t sum = 0;
+        for (int p = 0; p < d->partitions; p++) {
+                int64_t pos = rt_pipeline_position(d->pipeline, p);
+                sum += pos > 0 ? pos : 0;
+        }
+        return sum;
+}
+
+static void print_progress(demo_t *d, double secs, uint64_t *last_events) {
+        rt_pipeline_stats_t st;
+        uint64_t produced = atomic_load(&d->produced);
+        rt_pipeline_stats(d->pipeline, &st);
+        fprintf(stderr,
+                "demo %5.0fs  produced %llu  processed %llu (%llu/s)  recs %llu  "
+                "dead-letter %llu  batches %llu  lag %lld\n",
+                secs, (unsigned long long)produced,
+                (unsigned long long)st.records_in,
+                (unsigned long long)(st.records_in - *last_events),
+                (unsigned long long)st.recommendations,
+                (unsigned long long)st.dead_lettered,
+                (unsigned long long)st.batches,
+                (long long)produced - (long long)total_position(d));
+        *last_events = st.records_in;
+}
+
+static void print_summary(demo_t *d, double secs) {
+        rt_pipeline_stats_t st;
+        char outputs[2048];
+        rt_pipeline_stats(d->pipeline, &st);
+        rt_pipeline_outputs_json(d->pipeline, outputs, sizeof(outputs));
+        printf("{\"seconds\":%.1f,\"produced\":%llu,\"records_in\":%llu,"
+               "\"events_in\":%llu,\"events\":{\"VIEW\":%llu,\"CLICK\":%llu,"
+               "\"CART\":%llu,\"FAVORITE\":%llu,\"PURCHASE\":%llu,"
+               "\"IMPRESSION\":%llu},\"dead_lettered\":%llu,\"outputs\":%s,"
+               "\"batches\":%llu,\"mean_commit_ms\":%.2f}\n",
+               secs, (unsigned long long)atomic_load(&d->produced),
+               (unsigned long long)st.records_in, (unsigned long long)st.events_in,
+               (unsigned long long)st.by_type[0], (unsigned long long)st.by_type[1],
+               (unsigned long long)st.by_type[2], (unsigned long long)st.by_type[3],
+               (unsigned long long)st.by_type[4], (unsigned long long)st.by_type[5],
+               (unsigned long long)st.dead_lettered, outputs,
+               (unsigned long long)st.batches,
+               st.batches ? (double)st.commit_ns_total / st.batches / 1e6 : 0.0);
+}
+
+static int demo_topics(rt_broker_t *b, const tern_conf_t *conf, char *errstr,
+                       size_t size) {
+        return rt_broker_create_topic(b, conf->topic_input,
+                                      (int)conf->input_partitions, errstr, size) ||
+               rt_broker_create_topic(b, conf->topic_recommendations,
+                                      (int)conf->input_partitions, errstr, size) ||
+               rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr, size);
+}
+
+static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
+        char errstr[1024];
+        rt_broker_t *b = rt_broker_new(1, errstr, sizeof(errstr));
+        pthread_t feeder_thread, pipeline_thread;
+        uint64_t last = 0;
+        int64_t t0 = rt_mono_ns(), next_report = 1;
+        if (!b || demo_topics(b, conf, errstr, sizeof(errstr)))
+                goto fail;
+        d->partitions = (int)conf->input_partitions;
+        d->pipeline = rt_pipeline_new(
+            &(rt_pipeline_opts_t){.conf = conf, .brokers = rt_broker_bootstraps(b)},
+            errstr, sizeof(errstr));
+        if (!d->pipeline)
+                goto fail;
+        d->feed = rt_feed_new(conf, rt_broker_bootstraps(b), conf->topic_input,
+                              "lz4", errstr, sizeof(errstr));
+        if (!d->feed)
+                goto fail;
+        RT_LOG(RT_LOG_INFO, "demo", "embedded broker on %s; state in %s; Ctrl-C to stop",
+               rt_broker_bootstraps(b), conf->state_dir);
+        pthread_create(&feeder_thread, NULL, demo_feeder, d);
+        pthread_create(&pipeline_thread, NULL, demo_pipeline, d);
+        while (!rt_stop) {
+                double secs = (double)(rt_mono_ns() - t0) / 1e9;
+                if (seconds > 0 && secs >= (double)seconds)
+                        break;
+                if (secs >= (double)next_report) {
+                        print_progress(d, secs, &last);
+                        next_report++;
+                }
+                usleep(20000);
+        }
+        atomic_store(&d->stop_feed, 1);
+        pthread_join(feeder_thread, NULL);
+        rt_stop = 1;
+        pthread_join(pipeline_thread, NULL);
+        print_summary(d, (double)(rt_mono_ns() - t0) / 1e9);
+        rt_feed_destroy(d->feed);
+        rt_pipeline_destroy(d->pipeline);
+        rt_broker_destroy(b);
+        return RT_EXIT_OK;
+fail:
+        RT_LOG(RT_LOG_ERROR, "demo", "%s", errstr);
+        rt_feed_destroy(d->feed);
+        rt_pipeline_destroy(d->pipeline);
+        rt_broker_destroy(b);
+        return RT_EXIT_FAIL;
+}
+
+static int demo_main(int argc, char **argv) {
+        static const struct option opts[] = {
+            {"seconds", required_argument, NULL, 's'},
+            {"rate", required_argument, NULL, 'r'},
+            {"seed", required_argument, NULL, 'S'},
+            {"config", required_argument, NULL, 'c'},
+            {"state-dir", required_argument, NULL, 'd'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0}};
+        const char *file = NULL, *state_dir = NULL;
+        int64_t seconds = 0, seed = 1;
+        char tmp_dir[] = "/tmp/tern-demo-XXXXXX", cmd[128];
+        demo_t d = {.rate = 20000};
+        rt_overrides_t ov = {0};
+        tern_conf_t *conf;
+        int c, status;
+        while ((c = getopt_long(argc, argv, "s:r:c:X:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        if (rt_parse_i64(optarg, &seconds) || seconds < 0)
+                                goto bad_number;
+                        break;
+                case 'r':
+                        if (rt_parse_i64(optarg, &d.rate) || d.rate < 1)
+                                goto bad_number;
+                        break;
+                case 'S':
+                        if (rt_parse_i64(optarg, &seed))
+                                goto bad_number;
+                        break;
+                case 'c': file = optarg; break;
+                case 'X':
+                        if (rt_overrides_add(&ov, optarg))
+                                return RT_EXIT_USAGE;
+                        break;
+                case 'd': state_dir = optarg; break;
+                case 'h': demo_usage(stdout); return RT_EXIT_OK;
+                default: demo_usage(stderr); return RT_EXIT_USAGE;
+                }
+        }
+        d.seed = (uint64_t)seed;
+        conf = rt_conf_load("demo", file, &ov);
+        if (!conf)
+                return RT_EXIT_USAGE;
+        if (!state_dir && !mkdtemp(tmp_dir)) {
+                fprintf(stderr, "tern demo: cannot create a temporary directory: %m\n");
+                conf_destroy(conf);
+                return RT_EXIT_FAIL;
+        }
+        free(conf->state_dir);
+        conf->state_dir = strdup(state_dir ? state_dir : tmp_dir);
+        rt_signals_install();
+        status = demo_exec(&d, conf, seconds);
+        if (!state_dir) {
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+                if (system(cmd) != 0)
+                        RT_LOG(RT_LOG_WARN, "demo", "could not remove %s", tmp_dir);
+        }
+        conf_destroy(conf);
+        return status;
+bad_number:
+        fprintf(stderr, "tern demo: --%s needs a non-negative integer, got '%s'\n",
+                c == 's' ? "seconds" : c == 'r' ? "rate" : "seed", optarg);
+        return RT_EXIT_USAGE;
+}
+
+const rt_cmd_t rt_cmd_demo = {"demo",
+                              "embedded broker + synthetic shop + pipeline, live summary",
+                              demo_main};

@@ -1,0 +1,84 @@
+#include "rt_cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_log.h"
+
+volatile sig_atomic_t rt_stop;
+
+static void on_signal(int sig) {
+        if (rt_stop) {
+                /* Second signal: the user insists; state is safe (WAL). */
+                signal(sig, SIG_DFL);
+                raise(sig);
+        }
+        rt_stop = 1;
+}
+
+void rt_signals_install(void) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+int rt_overrides_add(rt_overrides_t *o, const char *assignment) {
+        if (o->n >= (int)(sizeof(o->items) / sizeof(o->items[0]))) {
+                fprintf(stderr, "tern: too many -X options\n");
+                return -1;
+        }
+        o->items[o->n++] = assignment;
+        return 0;
+}
+
+tern_conf_t *rt_conf_load(const char *cmd, const char *file,
+                          const rt_overrides_t *o) {
+        char errstr[1024];
+        tern_conf_t *conf = conf_new();
+        tern_code_t rc = TERN_OK;
+        if (file)
+                rc = conf_load_file(conf, file, errstr, sizeof(errstr));
+        for (int i = 0; rc == TERN_OK && o && i < o->n; i++)
+                rc = conf_set_override(conf, o->items[i], errstr, sizeof(errstr));
+        if (rc == TERN_OK)
+                rc = conf_finalize(conf, errstr, sizeof(errstr));
+        if (rc != TERN_OK) {
+                fprintf(stderr, "tern %s: %s\n", cmd, errstr);
+                conf_destroy(conf);
+                return NULL;
+        }
+        rt_log_level = conf->log_level;
+        rt_log_json = conf->log_format == 1;
+        return conf;
+}
+
+int64_t rt_wall_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t rt_mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int rt_parse_i64(const char *s, int64_t *out) {
+        char *end;
+        long long v;
+        if (!s || !*s)
+                return -1;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || *end)
+                return -1;
+        *out = v;
+        return 0;
+}

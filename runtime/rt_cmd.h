@@ -1,0 +1,55 @@
+/*
+ * rt_cmd — the subcommands of the `tern` binary, and what they share:
+ * loading the config from -c FILE and -X overrides (exit 2 on a config
+ * error), the stop flag set by SIGINT/SIGTERM, and small parsers.
+ */
+#ifndef RT_CMD_H
+#define RT_CMD_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "../conf/conf.h"
+
+typedef struct rt_cmd {
+        const char *name;
+        const char *summary;
+        int (*main)(int argc, char **argv);
+} rt_cmd_t;
+
+extern const rt_cmd_t rt_cmd_demo, rt_cmd_run, rt_cmd_broker, rt_cmd_produce,
+    rt_cmd_replay, rt_cmd_inspect, rt_cmd_bench, rt_cmd_config;
+
+/* Exit codes. */
+#define RT_EXIT_OK 0
+#define RT_EXIT_FAIL 1   /* a runtime failure (broker, state, delivery) */
+#define RT_EXIT_USAGE 2  /* bad arguments or config */
+
+/* -X overrides collected while parsing arguments. */
+typedef struct rt_overrides {
+        const char *items[256];
+        int n;
+} rt_overrides_t;
+
+/* Add one -X; returns -1 (with a message on stderr) when there are too many. */
+int rt_overrides_add(rt_overrides_t *o, const char *assignment);
+
+/* Defaults, then FILE (if not NULL), then each -X, then the cross-key
+ * checks. On error prints "tern CMD: <message>" and returns NULL. Also
+ * applies log.level/log.format. */
+tern_conf_t *rt_conf_load(const char *cmd, const char *file,
+                          const rt_overrides_t *o);
+
+/* Set by SIGINT/SIGTERM (a second signal exits at once). */
+extern volatile sig_atomic_t rt_stop;
+void rt_signals_install(void);
+
+/* Wall clock in ms / ns, for batching, progress and benchmarks only:
+ * never for anything that ends up in state or outputs. */
+int64_t rt_wall_ms(void);
+int64_t rt_mono_ns(void);
+
+/* Strict decimal parse; -1 on anything else. */
+int rt_parse_i64(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,133 @@
+#include "rt_kafka.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../common/tern_err.h"
+
+static int set(rd_kafka_conf_t *kc, const char *name, const char *value,
+               char *errstr, size_t errstr_size) {
+        char reason[512];
+        if (rd_kafka_conf_set(kc, name, value, reason, sizeof(reason)) ==
+            RD_KAFKA_CONF_OK)
+                return 0;
+        tern_errf(errstr, errstr_size, TERN_ERR_CONFIG, "kafka property %s: %s",
+                  name, reason);
+        return -1;
+}
+
+static int set_map(rd_kafka_conf_t *kc, const conf_map_t *m, char *errstr,
+                   size_t errstr_size) {
+        for (size_t i = 0; i < m->n; i++)
+                if (set(kc, m->kv[i].key, m->kv[i].value, errstr, errstr_size))
+                        return -1;
+        return 0;
+}
+
+static rd_kafka_conf_t *base_conf(const tern_conf_t *conf, const char *brokers,
+                                  const conf_map_t *role_props, char *errstr,
+                                  size_t errstr_size) {
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        if (set(kc, "bootstrap.servers", brokers ? brokers : conf->brokers,
+                errstr, errstr_size) ||
+            set(kc, "client.id", "tern", errstr, errstr_size) ||
+            set_map(kc, &conf->kafka_props, errstr, errstr_size) ||
+            set_map(kc, role_props, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
+        return kc;
+}
+
+rd_kafka_conf_t *rt_kafka_consumer_conf(const tern_conf_t *conf,
+                                        const char *brokers, char *errstr,
+                                        size_t errstr_size) {
+        char session[32];
+        rd_kafka_conf_t *kc = base_conf(conf, brokers, &conf->consumer_props,
+                                        errstr, errstr_size);
+        if (!kc)
+                return NULL;
+        snprintf(session, sizeof(session), "%lld",
+                 (long long)conf->session_timeout_ms);
+        if (set(kc, "group.id", conf->group_id, errstr, errstr_size) ||
+            set(kc, "session.timeout.ms", session, errstr, errstr_size) ||
+            set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
+            set(kc, "enable.auto.offset.store", "false", errstr, errstr_size) ||
+            set(kc, "enable.partition.eof", "false", errstr, errstr_size)) {
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
+        return kc;
+}
+
+rd_kafka_conf_t *rt_kafka_producer_conf(const tern_conf_t *conf,
+                                        const char *brokers, char *errstr,
+                                        size_t errstr_size) {
+        rd_kafka_conf_t *kc = base_conf(conf, brokers, &conf->producer_props,
+                                        errstr, errstr_size);
+        if (!kc)
+                return NULL;
+        if (set(kc, "enable.idempotence", "true", errstr, errstr_size)) {
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
+        return kc;
+}
+
+struct rt_broker {
+        rd_kafka_t *owner; /* the mock cluster lives on this handle */
+        rd_kafka_mock_cluster_t *mock;
+};
+
+rt_broker_t *rt_broker_new(int broker_cnt, char *errstr, size_t errstr_size) {
+        rt_broker_t *b = calloc(1, sizeof(*b));
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        char reason[512];
+        rd_kafka_conf_set(kc, "log_level", "3", NULL, 0);
+        b->owner = rd_kafka_new(RD_KAFKA_PRODUCER, kc, reason, sizeof(reason));
+        if (!b->owner) {
+                tern_errf(errstr, errstr_size, TERN_ERR_KAFKA,
+                          "embedded broker: %s", reason);
+                free(b);
+                return NULL;
+        }
+        b->mock = rd_kafka_mock_cluster_new(b->owner, broker_cnt);
+        if (!b->mock) {
+                tern_errf(errstr, errstr_size, TERN_ERR_KAFKA,
+                          "embedded broker: cannot start the mock cluster");
+                rd_kafka_destroy(b->owner);
+                free(b);
+                return NULL;
+        }
+        return b;
+}
+
+void rt_broker_destroy(rt_broker_t *b) {
+        if (!b)
+                return;
+        rd_kafka_mock_cluster_destroy(b->mock);
+        rd_kafka_destroy(b->owner);
+        free(b);
+}
+
+const char *rt_broker_bootstraps(const rt_broker_t *b) {
+        return rd_kafka_mock_cluster_bootstraps(b->mock);
+}
+
+int rt_broker_create_topic(rt_broker_t *b, const char *topic, int partitions,
+                           char *errstr, size_t errstr_size) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(b->mock, topic, partitions, 1);
+        if (err) {
+                tern_errf(errstr, errstr_size, TERN_ERR_KAFKA,
+                          "embedded broker: create topic %s: %s", topic,
+                          rd_kafka_err2str(err));
+                return -1;
+        }
+        return 0;
+}
+
+struct rd_kafka_mock_cluster_s *rt_broker_mock(rt_broker_t *b) {
+        return b->mock;
+}

@@ -1,0 +1,37 @@
+/*
+ * rt_kafka — librdkafka client configs built from tern's config, and the
+ * embedded Kafka-protocol broker (librdkafka's mock cluster).
+ *
+ * Client configs: kafka.properties apply to both clients, then
+ * kafka.consumer / kafka.producer. tern's own requirements are set last and
+ * win: the consumer never commits or stores offsets by itself (tern stores
+ * them in RocksDB with the state) and the producer is idempotent.
+ */
+#ifndef RT_KAFKA_H
+#define RT_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "../conf/conf.h"
+
+/* brokers: NULL = conf->brokers. Returns NULL with errstr on a bad property. */
+rd_kafka_conf_t *rt_kafka_consumer_conf(const tern_conf_t *conf,
+                                        const char *brokers, char *errstr,
+                                        size_t errstr_size);
+rd_kafka_conf_t *rt_kafka_producer_conf(const tern_conf_t *conf,
+                                        const char *brokers, char *errstr,
+                                        size_t errstr_size);
+
+/* The embedded broker. Keeps at most ~5 MiB per partition (older data is
+ * dropped silently): feed it while consuming. */
+typedef struct rt_broker rt_broker_t;
+
+rt_broker_t *rt_broker_new(int broker_cnt, char *errstr, size_t errstr_size);
+void rt_broker_destroy(rt_broker_t *b);
+const char *rt_broker_bootstraps(const rt_broker_t *b);
+int rt_broker_create_topic(rt_broker_t *b, const char *topic, int partitions,
+                           char *errstr, size_t errstr_size);
+/* The mock cluster, for fault injection in tests. */
+struct rd_kafka_mock_cluster_s *rt_broker_mock(rt_broker_t *b);
+
+#endif

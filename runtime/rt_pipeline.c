@@ -1,0 +1,518 @@
+#include "rt_pipeline.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../features/feat_engine.h"
+#include "../ingest/ingest_decode.h"
+#include "../models/model_recs.h"
+#include "../sinks/sink_producer.h"
+#include "../sinks/sink_records.h"
+#include "rt_cmd.h"
+#include "rt_kafka.h"
+#include "rt_log.h"
+#include "rt_stages.h"
+
+#define RECORD_BUF_MAX (8u << 20)
+
+struct rt_pipeline {
+        const tern_conf_t *conf;
+        rd_kafka_t *consumer;
+        sink_producer_t *producer;
+        feat_store_t *store;
+        feat_engine_t *engine;
+        ingest_decoder_t *decoder;
+        model_recs_t *recs;
+        model_nb_source_t nb_source;
+        int emit;
+
+        /* The batch in progress. */
+        uint64_t batch_events;
+        int64_t batch_started_ns;
+        int64_t batch_next[RT_MAX_PARTITIONS]; /* -1 = untouched */
+        char *input_topic;
+
+        tern_buf_t value_buf;
+        tern_buf_t json_buf;
+        tern_err_t fatal; /* the first fatal error */
+        uint64_t dlq_logged;
+
+        /* Read by other threads. */
+        _Atomic int64_t position[RT_MAX_PARTITIONS];
+        _Atomic int64_t committed[RT_MAX_PARTITIONS];
+        _Atomic int64_t drain_end[RT_MAX_PARTITIONS];
+        _Atomic int64_t resumed_from[RT_MAX_PARTITIONS];
+        _Atomic int drain_targets;
+        _Atomic uint64_t st_records, st_events, st_dlq, st_recs, st_batches;
+        _Atomic uint64_t st_by_type[TERN_EV__CNT];
+        _Atomic uint64_t st_commit_ns, st_commit_ns_max;
+        _Atomic int64_t first_record_ns, last_commit_ns;
+};
+
+/* ---- stats and drain ---- */
+
+void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out) {
+        memset(out, 0, sizeof(*out));
+        out->records_in = atomic_load(&p->st_records);
+        out->events_in = atomic_load(&p->st_events);
+        for (int t = 0; t < TERN_EV__CNT; t++)
+                out->by_type[t] = atomic_load(&p->st_by_type[t]);
+        out->dead_lettered = atomic_load(&p->st_dlq);
+        out->recommendations = atomic_load(&p->st_recs);
+        out->batches = atomic_load(&p->st_batches);
+        out->commit_ns_total = atomic_load(&p->st_commit_ns);
+        out->commit_ns_max = atomic_load(&p->st_commit_ns_max);
+        out->first_record_ns = atomic_load(&p->first_record_ns);
+        out->last_commit_ns = atomic_load(&p->last_commit_ns);
+}
+
+void rt_pipeline_outputs_json(const rt_pipeline_t *p, char *buf, size_t size) {
+        const sink_topic_count_t *counts;
+        uint32_t n = sink_producer_counts(p->producer, &counts);
+        size_t len = (size_t)snprintf(buf, size, "{");
+        for (uint32_t i = 0; i < n && len < size; i++)
+                len += (size_t)snprintf(buf + len, size - len, "%s\"%s\":%llu",
+                                        i ? "," : "", counts[i].topic,
+                                        (unsigned long long)counts[i].delivered);
+        if (len < size)
+                snprintf(buf + len, size - len, "}");
+}
+
+void rt_pipeline_drain_at(rt_pipeline_t *p, int32_t partition,
+                          int64_t end_offset) {
+        if (partition < 0 || partition >= RT_MAX_PARTITIONS)
+                return;
+        if (atomic_exchange(&p->drain_end[partition], end_offset) < 0)
+                atomic_fetch_add(&p->drain_targets, 1);
+}
+
+int64_t rt_pipeline_position(const rt_pipeline_t *p, int32_t partition) {
+        if (partition < 0 || partition >= RT_MAX_PARTITIONS)
+                return -1;
+        return atomic_load(&p->position[partition]);
+}
+
+int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition) {
+        if (partition < 0 || partition >= RT_MAX_PARTITIONS)
+                return -1;
+        return atomic_load(&p->resumed_from[partition]);
+}
+
+int64_t rt_pipeline_committed(const rt_pipeline_t *p, int32_t partition) {
+        if (partition < 0 || partition >= RT_MAX_PARTITIONS)
+                return -1;
+        return atomic_load(&p->committed[partition]);
+}
+
+static int drained(rt_pipeline_t *p) {
+        if (atomic_load(&p->drain_targets) == 0)
+                return 0;
+        for (int i = 0; i < RT_MAX_PARTITIONS; i++) {
+                int64_t end = atomic_load(&p->drain_end[i]);
+                if (end >= 0 && atomic_load(&p->committed[i]) < end)
+                        return 0;
+        }
+        return 1;
+}
+
+/* ---- commit ---- */
+
+static tern_code_t commit_to_kafka(rt_pipeline_t *p, const feat_offset_t *offs,
+                                   uint32_t n) {
+        /* Kafka's committed offsets are only a monitoring copy (consumer
+         * lag tools); tern resumes from the offsets stored in RocksDB. */
+        rd_kafka_topic_partition_list_t *list;
+        if (!n)
+                return TERN_OK;
+        list = rd_kafka_topic_partition_list_new((int)n);
+        for (uint32_t i = 0; i < n; i++)
+                rd_kafka_topic_partition_list_add(list, offs[i].topic,
+                                                  offs[i].partition)
+                    ->offset = offs[i].next_offset;
+        rd_kafka_commit(p->consumer, list, 1 /* async */);
+        rd_kafka_topic_partition_list_destroy(list);
+        return TERN_OK;
+}
+
+static tern_code_t commit_batch(rt_pipeline_t *p) {
+        feat_offset_t offs[RT_MAX_PARTITIONS];
+        uint32_t n = 0;
+        char errstr[1024];
+        int64_t t0 = rt_mono_ns(), took;
+        tern_code_t rc;
+        if (tern_err_is_set(&p->fatal))
+                return p->fatal.code;
+        if (p->batch_events == 0)
+                return TERN_OK;
+        rc = sink_producer_flush(p->producer, (int)p->conf->delivery_timeout_ms,
+                                 errstr, sizeof(errstr));
+        if (rc != TERN_OK) {
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
+                             "outputs of the batch were not delivered, batch "
+                             "not committed: %s", errstr);
+                return rc;
+        }
+        for (int i = 0; i < RT_MAX_PARTITIONS; i++)
+                if (p->batch_next[i] >= 0)
+                        offs[n++] = (feat_offset_t){p->input_topic, i,
+                                                    p->batch_next[i]};
+        rc = feat_engine_commit(p->engine, offs, n, errstr, sizeof(errstr));
+        if (rc != TERN_OK) {
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
+                             "state commit failed: %s", errstr);
+                return rc;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+                atomic_store(&p->committed[offs[i].partition],
+                             offs[i].next_offset);
+                p->batch_next[offs[i].partition] = -1;
+        }
+        commit_to_kafka(p, offs, n);
+        took = rt_mono_ns() - t0;
+        atomic_fetch_add(&p->st_commit_ns, (uint64_t)took);
+        if ((uint64_t)took > atomic_load(&p->st_commit_ns_max))
+                atomic_store(&p->st_commit_ns_max, (uint64_t)took);
+        atomic_fetch_add(&p->st_batches, 1);
+        atomic_store(&p->last_commit_ns, rt_mono_ns());
+        p->batch_events = 0;
+        return TERN_OK;
+}
+
+/* ---- per message ---- */
+
+static void note_offset(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
+        if (msg->partition < 0 || msg->partition >= RT_MAX_PARTITIONS)
+                return;
+        p->batch_next[msg->partition] = msg->offset + 1;
+        atomic_store(&p->position[msg->partition], msg->offset + 1);
+        if (p->batch_events++ == 0)
+                p->batch_started_ns = rt_mono_ns();
+}
+
+static void send_output(rt_pipeline_t *p, const char *topic, const void *key,
+                        size_t klen) {
+        char errstr[512];
+        tern_code_t rc;
+        if (p->value_buf.overflow || p->json_buf.overflow) {
+                tern_err_set(&p->fatal, TERN_ERR_LIMIT, TERN_ERR_F_FATAL,
+                             "output record for %s larger than %u bytes", topic,
+                             RECORD_BUF_MAX);
+                return;
+        }
+        rc = sink_producer_send(p->producer, topic, key, klen, p->value_buf.data,
+                                p->value_buf.len,
+                                p->emit ? (const char *)p->json_buf.data : NULL,
+                                p->emit ? p->json_buf.len : 0,
+                                (int)p->conf->delivery_timeout_ms, errstr,
+                                sizeof(errstr));
+        if (rc != TERN_OK)
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL, "%s", errstr);
+}
+
+static void dead_letter(rt_pipeline_t *p, const rd_kafka_message_t *msg,
+                        const char *reason, const char *error) {
+        rd_kafka_timestamp_type_t ts_type;
+        sink_dead_letter_t d = {
+            .raw = msg->payload ? msg->payload : (const void *)"",
+            .raw_len = msg->len,
+            .error = error,
+            .reason = reason ? reason : "decode",
+            .source = {p->input_topic, msg->partition, msg->offset},
+            .failed_at = rd_kafka_message_timestamp(msg, &ts_type),
+        };
+        if (p->dlq_logged++ < 3 || p->dlq_logged % 1000 == 0)
+                RT_LOG_AT(RT_LOG_WARN, "ingest", p->input_topic, msg->partition,
+                          msg->offset, "dead-lettered (%s): %s", d.reason,
+                          error);
+        tern_buf_reset(&p->value_buf);
+        tern_buf_reset(&p->json_buf);
+        sink_dead_letter_avro(&d, &p->value_buf);
+        if (p->emit)
+                sink_dead_letter_json(&d, &p->json_buf);
+        send_output(p, p->conf->topic_dead_letter, msg->key, msg->key_len);
+        atomic_fetch_add(&p->st_dlq, 1);
+}
+
+static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
+                         const feat_user_t *user) {
+        model_recs_result_t res;
+        sink_scored_item_t items[MODEL_RECS_MAX_N];
+        sink_recommendation_t rec;
+        char errstr[512];
+        tern_code_t rc = model_recs_compute(p->recs, user, &p->nb_source, &res,
+                                            errstr, sizeof(errstr));
+        if (rc != TERN_OK) {
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
+                             "recommendations: %s", errstr);
+                return;
+        }
+        for (uint32_t i = 0; i < res.n; i++)
+                items[i] = (sink_scored_item_t){res.items[i].item,
+                                                res.items[i].len,
+                                                res.items[i].score};
+        rec = (sink_recommendation_t){
+            .user_id = ev->user_id.ptr,
+            .user_len = ev->user_id.len,
+            .n_items = res.n,
+            .items = items,
+            .strategy = res.strategy,
+            .config_version = p->conf->config_version,
+            .source = {ev->src_topic, ev->src_partition, ev->src_offset},
+            .generated_at = ev->ts_ms,
+        };
+        tern_buf_reset(&p->value_buf);
+        tern_buf_reset(&p->json_buf);
+        sink_recommendation_avro(&rec, &p->value_buf);
+        if (p->emit)
+                sink_recommendation_json(&rec, &p->json_buf);
+        send_output(p, p->conf->topic_recommendations, ev->user_id.ptr,
+                    ev->user_id.len);
+        atomic_fetch_add(&p->st_recs, 1);
+}
+
+static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
+        tern_event_t ev;
+        const char *reason = NULL;
+        const feat_user_t *user = NULL;
+        char errstr[512];
+        int counted = 0;
+        tern_code_t rc;
+        if (atomic_fetch_add(&p->st_records, 1) == 0)
+                atomic_store(&p->first_record_ns, rt_mono_ns());
+        tern_event_clear(&ev);
+        rc = ingest_decode(p->decoder, msg->payload, msg->payload ? msg->len : 0,
+                           &ev, &reason, errstr, sizeof(errstr));
+        if (rc != TERN_OK) {
+                dead_letter(p, msg, reason, errstr);
+                note_offset(p, msg);
+                return;
+        }
+        ev.src_topic = p->input_topic;
+        ev.src_partition = msg->partition;
+        ev.src_offset = msg->offset;
+        rc = feat_engine_apply(p->engine, &ev, &counted, &user, errstr,
+                               sizeof(errstr));
+        if (rc != TERN_OK) {
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
+                             "state at %s[%d]@%lld: %s", p->input_topic,
+                             (int)msg->partition, (long long)msg->offset,
+                             errstr);
+                return;
+        }
+        atomic_fetch_add(&p->st_events, 1);
+        atomic_fetch_add(&p->st_by_type[ev.type], 1);
+        if (counted && p->conf->recs_top_n > 0)
+                publish_recs(p, &ev, user);
+        note_offset(p, msg);
+}
+
+/* ---- consumer ---- */
+
+static void assign_from_state(rt_pipeline_t *p, rd_kafka_t *rk,
+                              rd_kafka_topic_partition_list_t *parts) {
+        char errstr[512];
+        for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                int64_t next = 0;
+                int found = 0;
+                if (feat_store_offset_get(p->store, tp->topic, tp->partition,
+                                          &next, &found, errstr,
+                                          sizeof(errstr)) != TERN_OK) {
+                        tern_err_set(&p->fatal, TERN_ERR_STATE, TERN_ERR_F_FATAL,
+                                     "reading stored offsets: %s", errstr);
+                        found = 0;
+                }
+                tp->offset = found ? next : RD_KAFKA_OFFSET_BEGINNING;
+                if (tp->partition >= 0 && tp->partition < RT_MAX_PARTITIONS) {
+                        atomic_store(&p->committed[tp->partition],
+                                     found ? next : 0);
+                        atomic_store(&p->position[tp->partition],
+                                     found ? next : 0);
+                        if (atomic_load(&p->resumed_from[tp->partition]) < 0)
+                                atomic_store(&p->resumed_from[tp->partition],
+                                             found ? next : 0);
+                }
+                RT_LOG_AT(RT_LOG_INFO, "ingest", tp->topic, tp->partition,
+                          found ? next : 0, "assigned, resuming %s",
+                          found ? "from the offset stored with the state"
+                                : "from the beginning (no stored offset)");
+        }
+        if (!strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE"))
+                rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+                rd_kafka_assign(rk, parts);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        rt_pipeline_t *p = opaque;
+        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                assign_from_state(p, rk, parts);
+                return;
+        }
+        /* Revoked (or lost): what we processed of those partitions must be
+         * committed before another instance may take them over. */
+        commit_batch(p);
+        if (cooperative)
+                rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+        else
+                rd_kafka_assign(rk, NULL);
+}
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
+                           void *opaque) {
+        rt_pipeline_t *p = opaque;
+        char fatal_reason[512];
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                rd_kafka_fatal_error(rk, fatal_reason, sizeof(fatal_reason));
+                tern_err_set(&p->fatal, TERN_ERR_KAFKA, TERN_ERR_F_FATAL,
+                             "kafka: %s", fatal_reason);
+                return;
+        }
+        /* Transient (broker down, transport): librdkafka retries. */
+        RT_LOG(RT_LOG_WARN, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static tern_code_t open_consumer(rt_pipeline_t *p, const rt_pipeline_opts_t *o,
+                                 char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_resp_err_t err;
+        rd_kafka_conf_t *kc =
+            rt_kafka_consumer_conf(p->conf, o->brokers, errstr, errstr_size);
+        if (!kc)
+                return TERN_ERR_CONFIG;
+        if (o->group_id)
+                rd_kafka_conf_set(kc, "group.id", o->group_id, NULL, 0);
+        rd_kafka_conf_set_opaque(kc, p);
+        rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+        rd_kafka_conf_set_error_cb(kc, on_kafka_error);
+        p->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
+        if (!p->consumer)
+                return TERN_ERR_KAFKA;
+        rd_kafka_poll_set_consumer(p->consumer);
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, p->input_topic,
+                                          RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(p->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err)
+                return tern_errf(errstr, errstr_size, TERN_ERR_KAFKA,
+                                 "subscribe to %s: %s", p->input_topic,
+                                 rd_kafka_err2str(err));
+        return TERN_OK;
+}
+
+/* ---- lifecycle ---- */
+
+rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
+                               size_t errstr_size) {
+        rt_pipeline_t *p = calloc(1, sizeof(*p));
+        rd_kafka_conf_t *pc;
+        p->conf = o->conf;
+        p->input_topic = strdup(o->conf->topic_input);
+        p->emit = o->emit_dir != NULL;
+        tern_buf_init(&p->value_buf, RECORD_BUF_MAX);
+        tern_buf_init(&p->json_buf, RECORD_BUF_MAX);
+        for (int i = 0; i < RT_MAX_PARTITIONS; i++) {
+                p->batch_next[i] = -1;
+                atomic_store(&p->position[i], -1);
+                atomic_store(&p->committed[i], -1);
+                atomic_store(&p->drain_end[i], -1);
+                atomic_store(&p->resumed_from[i], -1);
+        }
+        p->decoder = rt_stages_decoder(o->conf, errstr, errstr_size);
+        if (!p->decoder)
+                goto fail;
+        p->store = rt_stages_store(o->conf, o->state_dir, 0, errstr, errstr_size);
+        if (!p->store)
+                goto fail;
+        p->engine = rt_stages_engine(o->conf, p->store, errstr, errstr_size);
+        if (!p->engine)
+                goto fail;
+        p->recs = rt_stages_recs(o->conf);
+        p->nb_source = rt_stages_nb_source(p->engine);
+        pc = rt_kafka_producer_conf(o->conf, o->brokers, errstr, errstr_size);
+        if (!pc)
+                goto fail;
+        p->producer = sink_producer_new(pc, o->emit_dir, errstr, errstr_size);
+        if (!p->producer)
+                goto fail;
+        if (open_consumer(p, o, errstr, errstr_size) != TERN_OK)
+                goto fail;
+        return p;
+fail:
+        rt_pipeline_destroy(p);
+        return NULL;
+}
+
+void rt_pipeline_destroy(rt_pipeline_t *p) {
+        if (!p)
+                return;
+        if (p->consumer) {
+                rd_kafka_consumer_close(p->consumer);
+                rd_kafka_destroy(p->consumer);
+        }
+        if (p->producer)
+                sink_producer_destroy(p->producer);
+        model_recs_destroy(p->recs);
+        feat_engine_destroy(p->engine);
+        if (p->store)
+                feat_store_close(p->store);
+        ingest_decoder_destroy(p->decoder);
+        tern_buf_free(&p->value_buf);
+        tern_buf_free(&p->json_buf);
+        free(p->input_topic);
+        free(p);
+}
+
+static int batch_due(const rt_pipeline_t *p) {
+        if (p->batch_events == 0)
+                return 0;
+        if (p->batch_events >= (uint64_t)p->conf->batch_max_events)
+                return 1;
+        return rt_mono_ns() - p->batch_started_ns >=
+               p->conf->batch_max_ms * 1000000;
+}
+
+static void handle_consumer_error(const rd_kafka_message_t *msg) {
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                return;
+        if (msg->err == RD_KAFKA_RESP_ERR__FATAL ||
+            msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                RT_LOG(RT_LOG_WARN, "ingest", "consumer: %s",
+                       rd_kafka_message_errstr(msg));
+        else
+                RT_LOG(RT_LOG_WARN, "ingest", "consumer: %s: %s",
+                       rd_kafka_err2name(msg->err),
+                       rd_kafka_message_errstr(msg));
+}
+
+tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
+                            size_t errstr_size) {
+        while (!rt_stop && !tern_err_is_set(&p->fatal)) {
+                rd_kafka_message_t *msg =
+                    rd_kafka_consumer_poll(p->consumer, p->batch_events ? 5 : 100);
+                if (msg) {
+                        if (msg->err)
+                                handle_consumer_error(msg);
+                        else
+                                process_message(p, msg);
+                        rd_kafka_message_destroy(msg);
+                }
+                sink_producer_poll(p->producer);
+                if (batch_due(p) || (!msg && p->batch_events))
+                        commit_batch(p);
+                if (!p->batch_events && drained(p))
+                        break;
+        }
+        if (!tern_err_is_set(&p->fatal))
+                commit_batch(p);
+        if (tern_err_is_set(&p->fatal))
+                return tern_errf(errstr, errstr_size, p->fatal.code, "%s",
+                                 p->fatal.msg);
+        return TERN_OK;
+}

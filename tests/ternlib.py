@@ -1,0 +1,154 @@
+"""Shared helpers for tern's end-to-end tests (Python stdlib only).
+
+The tern binary, the source and build trees and the independent consumer
+come from the environment ctest sets (TERN_BIN, TERN_SOURCE_DIR,
+TERN_BINARY_DIR, TERN_CONSUME). Each test works in its own directory under
+the build tree and stops every process it started, also on failure.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TERN = os.environ.get("TERN_BIN", "build/tern")
+SRC = os.environ.get("TERN_SOURCE_DIR", os.getcwd())
+BUILD = os.environ.get("TERN_BINARY_DIR", os.path.join(SRC, "build"))
+CONSUME = os.environ.get("TERN_CONSUME", os.path.join(BUILD, "tests", "tern-test-consume"))
+SCHEMAS = os.path.join(SRC, "conf", "schemas")
+
+_procs = []
+
+
+def data_dir():
+    """../shared/data beside the repository, or None."""
+    env = os.environ.get("TERN_DATA_DIR")
+    for path in (env, os.path.join(SRC, "..", "shared", "data")):
+        if path and os.path.isdir(path):
+            return os.path.abspath(path)
+    return None
+
+
+def skip(reason):
+    print("skipped: " + reason)
+    print("0 passed, 0 failed, 1 skipped")
+    sys.exit(0)
+
+
+def workdir(tag):
+    base = os.path.join(BUILD, "tmp")
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=tag + "-", dir=base)
+
+
+def run(args, check=True, timeout=600, **kw):
+    """Run tern with args; return CompletedProcess (text)."""
+    proc = subprocess.run([TERN] + args, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError("tern %s exited %d\nstdout: %s\nstderr: %s"
+                             % (" ".join(args), proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
+    return proc
+
+
+def start(args, log_path):
+    log = open(log_path, "w")
+    proc = subprocess.Popen([TERN] + args, stdout=log, stderr=subprocess.STDOUT)
+    _procs.append(proc)
+    return proc
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=60):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("process did not stop within %ds after signal %d" % (timeout, sig))
+
+
+def cleanup():
+    for proc in _procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_broker(work, extra=()):
+    """`tern broker` in its own process; returns (proc, bootstrap address)."""
+    path = os.path.join(work, "bootstrap")
+    proc = start(["broker", "--bootstrap-file", path] + list(extra), os.path.join(work, "broker.log"))
+    wait_until(lambda: os.path.exists(path), 30, "broker bootstrap file")
+    with open(path) as f:
+        return proc, f.read().strip()
+
+
+def wait_until(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out after %ds waiting for %s" % (timeout, what))
+
+
+def consume(brokers, topic, schema=None, count=None, idle_ms=3000):
+    """Read a topic from the beginning with the independent consumer."""
+    args = [CONSUME, "-b", brokers, "-t", topic, "-i", str(idle_ms)]
+    if schema:
+        args += ["-s", os.path.join(SCHEMAS, schema)]
+    if count is not None:
+        args += ["-n", str(count)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise AssertionError("tern-test-consume failed: " + out.stderr[-2000:])
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def inspect(state, *what, check=True):
+    proc = run(["inspect", "--state-dir", state] + list(what), check=check)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout)
+
+
+def write_jsonl(path, events):
+    with open(path, "w") as f:
+        for ev in events:
+            f.write(json.dumps(ev) + "\n")
+
+
+def event(eid, user, item, etype, ts, **extra):
+    ev = {"event_id": eid, "user_id": user, "item_id": item, "category_id": None,
+          "event_type": etype, "ts_ms": ts, "price": None, "quantity": None,
+          "impression_id": None, "campaign_id": None, "context": {}}
+    ev.update(extra)
+    return ev
+
+
+class Tests:
+    """Minimal runner: methods named test_* run in order; closing line for CI."""
+
+    def main(self):
+        names = [n for n in dir(self) if n.startswith("test_")]
+        names.sort(key=lambda n: getattr(type(self), n).__code__.co_firstlineno)
+        passed = failed = 0
+        try:
+            for name in names:
+                if len(sys.argv) > 1 and sys.argv[1] not in name:
+                    continue
+                t0 = time.time()
+                try:
+                    getattr(self, name)()
+                    print("ok   %s (%.1fs)" % (name, time.time() - t0), flush=True)
+                    passed += 1
+                except Exception as e:  # noqa: BLE001 - report every failure
+                    print("FAIL %s: %s" % (name, e), flush=True)
+                    failed += 1
+        finally:
+            cleanup()
+        print("%d passed, %d failed" % (passed, failed))
+        sys.exit(1 if failed else 0)
