@@ -32,6 +32,7 @@ typedef struct bench {
         tern_conf_t *conf;
         int64_t end[RT_MAX_PARTITIONS];
         double produce_eps, raw_eps, pass_eps, pipe_eps;
+        rt_pipeline_stats_t pipe_stats;
         uint64_t raw_count, pass_count, pipe_count;
 } bench_t;
 
@@ -161,6 +162,7 @@ static int run_pipeline(bench_t *b, char *errstr, size_t size) {
                 rt_pipeline_drain_at(p, i, b->end[i]);
         rc = rt_pipeline_run(p, errstr, size);
         rt_pipeline_stats(p, &st);
+        b->pipe_stats = st;
         b->pipe_count = st.records_in;
         b->pipe_eps = st.records_in > 1 ? (double)st.records_in /
                                               ((double)(st.last_commit_ns -
@@ -217,6 +219,15 @@ static void print_results(const bench_t *b, int json) {
                b->pipe_eps, (unsigned long long)b->pipe_count,
                b->pipe_eps > 0 ? 1e9 / b->pipe_eps : 0);
         printf("(c)/(b)              %10.3f\n", ratio);
+        {
+                const rt_pipeline_stats_t *st = &b->pipe_stats;
+                double n = st->records_in ? (double)st->records_in : 1;
+                printf("pipeline ns/event    decode %.0f  state %.0f  recs %.0f  "
+                       "produce %.0f  flush %.0f  rocksdb-write %.0f  (batches %llu)\n",
+                       st->ns_decode / n, st->ns_state / n, st->ns_recs / n,
+                       st->ns_produce / n, st->ns_flush / n, st->ns_write / n,
+                       (unsigned long long)st->batches);
+        }
         printf("peak RSS             %10.1f MiB\n", ru.ru_maxrss / 1024.0);
 }
 

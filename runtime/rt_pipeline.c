@@ -50,7 +50,14 @@ struct rt_pipeline {
         _Atomic uint64_t st_by_type[TERN_EV__CNT];
         _Atomic uint64_t st_commit_ns, st_commit_ns_max;
         _Atomic int64_t first_record_ns, last_commit_ns;
+        /* Wall time per stage, summed (the loop is one thread). */
+        _Atomic uint64_t ns_decode, ns_state, ns_recs, ns_produce, ns_flush,
+            ns_write;
 };
+
+#define STAGE_ADD(p, field, since)                                             \
+        atomic_fetch_add_explicit(&(p)->field, (uint64_t)(rt_mono_ns() - (since)), \
+                                  memory_order_relaxed)
 
 /* ---- stats and drain ---- */
 
@@ -66,6 +73,12 @@ void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out) {
         out->commit_ns_total = atomic_load(&p->st_commit_ns);
         out->commit_ns_max = atomic_load(&p->st_commit_ns_max);
         out->first_record_ns = atomic_load(&p->first_record_ns);
+        out->ns_decode = atomic_load(&p->ns_decode);
+        out->ns_state = atomic_load(&p->ns_state);
+        out->ns_recs = atomic_load(&p->ns_recs);
+        out->ns_produce = atomic_load(&p->ns_produce);
+        out->ns_flush = atomic_load(&p->ns_flush);
+        out->ns_write = atomic_load(&p->ns_write);
         out->last_commit_ns = atomic_load(&p->last_commit_ns);
 }
 
@@ -141,7 +154,7 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
         feat_offset_t offs[RT_MAX_PARTITIONS];
         uint32_t n = 0;
         char errstr[1024];
-        int64_t t0 = rt_mono_ns(), took;
+        int64_t t0 = rt_mono_ns(), t1, took;
         tern_code_t rc;
         if (tern_err_is_set(&p->fatal))
                 return p->fatal.code;
@@ -149,6 +162,7 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
                 return TERN_OK;
         rc = sink_producer_flush(p->producer, (int)p->conf->delivery_timeout_ms,
                                  errstr, sizeof(errstr));
+        STAGE_ADD(p, ns_flush, t0);
         if (rc != TERN_OK) {
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                              "outputs of the batch were not delivered, batch "
@@ -159,7 +173,9 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
                 if (p->batch_next[i] >= 0)
                         offs[n++] = (feat_offset_t){p->input_topic, i,
                                                     p->batch_next[i]};
+        t1 = rt_mono_ns();
         rc = feat_engine_commit(p->engine, offs, n, errstr, sizeof(errstr));
+        STAGE_ADD(p, ns_write, t1);
         if (rc != TERN_OK) {
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                              "state commit failed: %s", errstr);
@@ -202,12 +218,14 @@ static void send_output(rt_pipeline_t *p, const char *topic, const void *key,
                              RECORD_BUF_MAX);
                 return;
         }
+        int64_t t0 = rt_mono_ns();
         rc = sink_producer_send(p->producer, topic, key, klen, p->value_buf.data,
                                 p->value_buf.len,
                                 p->emit ? (const char *)p->json_buf.data : NULL,
                                 p->emit ? p->json_buf.len : 0,
                                 (int)p->conf->delivery_timeout_ms, errstr,
                                 sizeof(errstr));
+        STAGE_ADD(p, ns_produce, t0);
         if (rc != TERN_OK)
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL, "%s", errstr);
 }
@@ -242,6 +260,7 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
         sink_scored_item_t items[MODEL_RECS_MAX_N];
         sink_recommendation_t rec;
         char errstr[512];
+        int64_t t0 = rt_mono_ns();
         tern_code_t rc = model_recs_compute(p->recs, user, &p->nb_source, &res,
                                             errstr, sizeof(errstr));
         if (rc != TERN_OK) {
@@ -268,6 +287,7 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
         sink_recommendation_avro(&rec, &p->value_buf);
         if (p->emit)
                 sink_recommendation_json(&rec, &p->json_buf);
+        STAGE_ADD(p, ns_recs, t0);
         send_output(p, p->conf->topic_recommendations, ev->user_id.ptr,
                     ev->user_id.len);
         atomic_fetch_add(&p->st_recs, 1);
@@ -279,12 +299,15 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         const feat_user_t *user = NULL;
         char errstr[512];
         int counted = 0;
+        int64_t t0;
         tern_code_t rc;
         if (atomic_fetch_add(&p->st_records, 1) == 0)
                 atomic_store(&p->first_record_ns, rt_mono_ns());
         tern_event_clear(&ev);
+        t0 = rt_mono_ns();
         rc = ingest_decode(p->decoder, msg->payload, msg->payload ? msg->len : 0,
                            &ev, &reason, errstr, sizeof(errstr));
+        STAGE_ADD(p, ns_decode, t0);
         if (rc != TERN_OK) {
                 dead_letter(p, msg, reason, errstr);
                 note_offset(p, msg);
@@ -293,8 +316,10 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         ev.src_topic = p->input_topic;
         ev.src_partition = msg->partition;
         ev.src_offset = msg->offset;
+        t0 = rt_mono_ns();
         rc = feat_engine_apply(p->engine, &ev, &counted, &user, errstr,
                                sizeof(errstr));
+        STAGE_ADD(p, ns_state, t0);
         if (rc != TERN_OK) {
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                              "state at %s[%d]@%lld: %s", p->input_topic,

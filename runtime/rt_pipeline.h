@@ -43,6 +43,10 @@ typedef struct rt_pipeline_stats {
         uint64_t commit_ns_max;
         int64_t first_record_ns; /* monotonic; 0 before the first record */
         int64_t last_commit_ns;
+        /* Time per stage, summed: decode, feature state, ranking + encoding,
+         * handing outputs to the producer, waiting for deliveries at commit,
+         * the RocksDB batch write. */
+        uint64_t ns_decode, ns_state, ns_recs, ns_produce, ns_flush, ns_write;
 } rt_pipeline_stats_t;
 
 typedef struct rt_pipeline rt_pipeline_t;

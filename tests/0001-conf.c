@@ -73,6 +73,45 @@ static void example_file_is_generated(void) {
         free(generated);
 }
 
+static char *read_file(const char *rel, size_t *len) {
+        char path[4096];
+        FILE *f;
+        char *text;
+        long size;
+        snprintf(path, sizeof(path), "%s/%s", TERN_SOURCE_DIR, rel);
+        if (!(f = fopen(path, "rb")))
+                return NULL;
+        fseek(f, 0, SEEK_END);
+        size = ftell(f);
+        rewind(f);
+        text = calloc(1, (size_t)size + 1);
+        *len = fread(text, 1, (size_t)size, f);
+        fclose(f);
+        return text;
+}
+
+/* README's reference table is generated too: not written twice. */
+static void readme_reference_is_generated(void) {
+        static const char begin[] = "<!-- conf-reference:begin -->\n";
+        char *generated = NULL, *readme, *start, *end;
+        size_t len = 0, readme_len;
+        FILE *mem = open_memstream(&generated, &len);
+        conf_write_reference(mem);
+        fclose(mem);
+        readme = read_file("README.md", &readme_len);
+        TEST_ASSERT(readme, "README.md missing");
+        start = strstr(readme, begin);
+        end = strstr(readme, "<!-- conf-reference:end -->");
+        TEST_ASSERT(start && end, "README.md lacks the conf-reference markers");
+        start += strlen(begin);
+        TEST_ASSERT((size_t)(end - start) == len &&
+                        memcmp(start, generated, len) == 0,
+                    "README.md's configuration reference differs from `tern "
+                    "config --reference`; regenerate it");
+        free(readme);
+        free(generated);
+}
+
 static void loads_values(void) {
         tern_conf_t *conf = conf_new();
         TEST_EQ_INT(load(conf, "features:\n"
@@ -209,6 +248,7 @@ static void secrets_redacted(void) {
 }
 
 TEST_MAIN(TEST_CASE(defaults), TEST_CASE(example_file_is_generated),
+          TEST_CASE(readme_reference_is_generated),
           TEST_CASE(loads_values), TEST_CASE(error_messages),
           TEST_CASE(syntax_errors), TEST_CASE(failed_load_changes_nothing),
           TEST_CASE(overrides), TEST_CASE(finalize_checks),
