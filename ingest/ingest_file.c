@@ -767,8 +767,8 @@ static int av_str(ingest_file_t *f, int af, tern_str_t *dst) {
 
 static int av_num(ingest_file_t *f, int af, double *d, int64_t *l, int *has) {
         avro_value_t v;
-        int32_t i32;
-        float fl;
+        int32_t i32 = 0;
+        float fl = 0;
         int rc = av_field(f, af, &v), bad = 0;
         *has = 0;
         if (rc)

@@ -149,7 +149,7 @@ static int aw_end(aw_t *a, uint8_t *out, size_t cap, size_t *len) {
 }
 
 static avro_value_t fld(avro_value_t *rec, const char *name) {
-        avro_value_t f;
+        avro_value_t f = {0};
         avro_value_get_by_name(rec, name, &f, NULL);
         return f;
 }
@@ -342,7 +342,7 @@ static void encode_read_by_avro_c(void) {
         avro_reader_t rd;
         const char *str;
         size_t sz;
-        int disc;
+        int disc = 0;
         sample_event(&ev);
         tern_buf_init(&b, 4096);
         TEST_EQ_INT(ingest_encode_event(&ev, -1, &b), 0);

@@ -131,9 +131,12 @@ class Cli(Tests):
         }
         failures = []
         for override, message in cases.items():
-            for cmd, extra in (("run", []), ("config", ["--check"]),
-                               ("inspect", ["--state-dir", os.path.join(self.work, "nostate"), "offsets"])):
-                proc = tern([cmd] + extra + ["-X", override])
+            for cmd, before, after in (("run", [], []), ("config", ["--check"], []),
+                                       ("replay", [], ["--input", self.input, "--format", "jsonl"]),
+                                       ("inspect", [], ["--state-dir", os.path.join(self.work, "nostate"),
+                                                        "offsets"])):
+                # inspect takes its options before WHAT (see its usage line).
+                proc = tern([cmd] + before + ["-X", override] + after)
                 want = "tern %s: %s" % (cmd, message)
                 if proc.returncode != 2 or last_stderr_line(proc) != want:
                     failures.append("%s -X %s: exit %d, stderr %r, expected %r"
