@@ -273,11 +273,15 @@ static int bench_main(int argc, char **argv) {
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         bench_t b = {.events = 200000, .partitions = 4, .seed = 1};
-        const char *file = NULL;
-        rt_overrides_t ov = {0};
+        rt_common_opts_t co = {0};
         int64_t seed = 1;
         int c, json = 0, status;
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
                 case 'n':
                         if (rt_parse_i64(optarg, &b.events) || b.events < 1)
@@ -293,17 +297,12 @@ static int bench_main(int argc, char **argv) {
                                 goto bad;
                         break;
                 case 'j': json = 1; break;
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
                 case 'h': bench_usage(stdout); return RT_EXIT_OK;
                 default: bench_usage(stderr); return RT_EXIT_USAGE;
                 }
         }
         b.seed = (uint64_t)seed;
-        b.conf = rt_conf_load("bench", file, &ov);
+        b.conf = rt_conf_load("bench", &co);
         if (!b.conf)
                 return RT_EXIT_USAGE;
         rt_signals_install();

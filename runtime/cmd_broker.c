@@ -25,22 +25,6 @@ static void broker_usage(FILE *out) {
                 "  -h, --help\n");
 }
 
-static int create_topics(rt_broker_t *b, const tern_conf_t *conf) {
-        char errstr[512];
-        if (rt_broker_create_topic(b, conf->topic_input,
-                                   (int)conf->input_partitions, errstr,
-                                   sizeof(errstr)) ||
-            rt_broker_create_topic(b, conf->topic_recommendations,
-                                   (int)conf->input_partitions, errstr,
-                                   sizeof(errstr)) ||
-            rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr,
-                                   sizeof(errstr))) {
-                fprintf(stderr, "tern broker: %s\n", errstr);
-                return -1;
-        }
-        return 0;
-}
-
 static int write_bootstrap_file(const char *path, const char *addr) {
         char tmp[4096];
         FILE *f;
@@ -63,20 +47,20 @@ static int broker_main(int argc, char **argv) {
             {"bootstrap-file", required_argument, NULL, 'f'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL, *bootstrap_file = NULL;
+        const char *bootstrap_file = NULL;
         int64_t n_brokers = 1;
-        rt_overrides_t ov = {0};
+        rt_common_opts_t co = {0};
         char errstr[512];
         tern_conf_t *conf;
         rt_broker_t *b;
         int c, rc = RT_EXIT_OK;
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
                 case 'n':
                         if (rt_parse_i64(optarg, &n_brokers) || n_brokers < 1 ||
                             n_brokers > 9) {
@@ -89,7 +73,7 @@ static int broker_main(int argc, char **argv) {
                 default: broker_usage(stderr); return RT_EXIT_USAGE;
                 }
         }
-        conf = rt_conf_load("broker", file, &ov);
+        conf = rt_conf_load("broker", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
         rt_signals_install();
@@ -99,9 +83,11 @@ static int broker_main(int argc, char **argv) {
                 conf_destroy(conf);
                 return RT_EXIT_FAIL;
         }
-        if (create_topics(b, conf) ||
+        if (rt_broker_create_topics(b, conf, (int)conf->input_partitions,
+                                    errstr, sizeof(errstr)) ||
             (bootstrap_file &&
              write_bootstrap_file(bootstrap_file, rt_broker_bootstraps(b)))) {
+                fprintf(stderr, "tern broker: %s\n", errstr);
                 rc = RT_EXIT_FAIL;
                 goto out;
         }

@@ -26,18 +26,17 @@ static int config_main(int argc, char **argv) {
             {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL;
-        rt_overrides_t ov = {0};
+        rt_common_opts_t co = {0};
         tern_conf_t *conf;
         int c, mode = 0;
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
                 case 'e': case 'r': case 'p': case 'k': mode = c; break;
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
                 case 'h': config_usage(stdout); return RT_EXIT_OK;
                 default: config_usage(stderr); return RT_EXIT_USAGE;
                 }
@@ -54,13 +53,13 @@ static int config_main(int argc, char **argv) {
                 config_usage(stderr);
                 return RT_EXIT_USAGE;
         }
-        conf = rt_conf_load("config", file, &ov);
+        conf = rt_conf_load("config", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
         if (mode == 'p')
                 conf_write_effective(conf, stdout);
         else
-                printf("%s: ok\n", file ? file : "(defaults)");
+                printf("%s: ok\n", co.file ? co.file : "(defaults)");
         conf_destroy(conf);
         return RT_EXIT_OK;
 }

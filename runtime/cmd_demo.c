@@ -142,22 +142,14 @@ static void print_summary(demo_t *d, double secs) {
                st.batches ? (double)st.commit_ns_total / st.batches / 1e6 : 0.0);
 }
 
-static int demo_topics(rt_broker_t *b, const tern_conf_t *conf, char *errstr,
-                       size_t size) {
-        return rt_broker_create_topic(b, conf->topic_input,
-                                      (int)conf->input_partitions, errstr, size) ||
-               rt_broker_create_topic(b, conf->topic_recommendations,
-                                      (int)conf->input_partitions, errstr, size) ||
-               rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr, size);
-}
-
 static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
         char errstr[1024];
         rt_broker_t *b = rt_broker_new(1, errstr, sizeof(errstr));
         pthread_t feeder_thread, pipeline_thread;
         uint64_t last = 0;
         int64_t t0 = rt_mono_ns(), next_report = 1;
-        if (!b || demo_topics(b, conf, errstr, sizeof(errstr)))
+        if (!b || rt_broker_create_topics(b, conf, (int)conf->input_partitions,
+                                          errstr, sizeof(errstr)))
                 goto fail;
         d->partitions = (int)conf->input_partitions;
         d->pipeline = rt_pipeline_new(
@@ -206,17 +198,21 @@ static int demo_main(int argc, char **argv) {
             {"rate", required_argument, NULL, 'r'},
             {"seed", required_argument, NULL, 'S'},
             {"config", required_argument, NULL, 'c'},
-            {"state-dir", required_argument, NULL, 'd'},
+            {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL, *state_dir = NULL;
         int64_t seconds = 0, seed = 1;
         char tmp_dir[] = "/tmp/tern-demo-XXXXXX", cmd[128];
         demo_t d = {.rate = 20000};
-        rt_overrides_t ov = {0};
+        rt_common_opts_t co = {0};
         tern_conf_t *conf;
-        int c, status;
+        int c, status, own_state;
         while ((c = getopt_long(argc, argv, "s:r:c:X:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
                 case 's':
                         if (rt_parse_i64(optarg, &seconds) || seconds < 0)
@@ -230,30 +226,29 @@ static int demo_main(int argc, char **argv) {
                         if (rt_parse_i64(optarg, &seed))
                                 goto bad_number;
                         break;
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
-                case 'd': state_dir = optarg; break;
                 case 'h': demo_usage(stdout); return RT_EXIT_OK;
                 default: demo_usage(stderr); return RT_EXIT_USAGE;
                 }
         }
         d.seed = (uint64_t)seed;
-        conf = rt_conf_load("demo", file, &ov);
-        if (!conf)
-                return RT_EXIT_USAGE;
-        if (!state_dir && !mkdtemp(tmp_dir)) {
+        own_state = !co.state_dir_assignment[0];
+        if (own_state && !mkdtemp(tmp_dir)) {
                 fprintf(stderr, "tern demo: cannot create a temporary directory: %m\n");
-                conf_destroy(conf);
                 return RT_EXIT_FAIL;
         }
-        free(conf->state_dir);
-        conf->state_dir = strdup(state_dir ? state_dir : tmp_dir);
+        if (own_state) {
+                /* A throwaway state directory, removed at the end. */
+                rt_common_opt(&co, RT_OPT_STATE_DIR, tmp_dir);
+        }
+        conf = rt_conf_load("demo", &co);
+        if (!conf) {
+                if (own_state)
+                        rmdir(tmp_dir);
+                return RT_EXIT_USAGE;
+        }
         rt_signals_install();
         status = demo_exec(&d, conf, seconds);
-        if (!state_dir) {
+        if (own_state) {
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
                 if (system(cmd) != 0)
                         RT_LOG(RT_LOG_WARN, "demo", "could not remove %s", tmp_dir);

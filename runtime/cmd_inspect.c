@@ -147,23 +147,21 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
 static int inspect_main(int argc, char **argv) {
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
-            {"state-dir", required_argument, NULL, 's'},
+            {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"neighbors", required_argument, NULL, 'k'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL, *state_dir = NULL;
         int64_t k = 10;
-        rt_overrides_t ov = {0};
+        rt_common_opts_t co = {0};
         tern_conf_t *conf;
         int c, status;
         while ((c = getopt_long(argc, argv, "+c:X:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
-                case 's': state_dir = optarg; break;
                 case 'k':
                         if (rt_parse_i64(optarg, &k) || k < 0 || k > 1000000) {
                                 fprintf(stderr, "tern inspect: --neighbors takes 0..1000000\n");
@@ -191,13 +189,9 @@ static int inspect_main(int argc, char **argv) {
                 inspect_usage(stderr);
                 return RT_EXIT_USAGE;
         }
-        conf = rt_conf_load("inspect", file, &ov);
+        conf = rt_conf_load("inspect", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
-        if (state_dir) {
-                free(conf->state_dir);
-                conf->state_dir = strdup(state_dir);
-        }
         status = inspect_exec(conf, argc - optind, argv + optind, k);
         conf_destroy(conf);
         return status;

@@ -33,8 +33,8 @@ static int produce_main(int argc, char **argv) {
             {"brokers", required_argument, NULL, 'b'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL, *input = NULL, *format = NULL, *brokers = NULL;
-        rt_overrides_t ov = {0};
+        const char *input = NULL, *format = NULL, *brokers = NULL;
+        rt_common_opts_t co = {0};
         char errstr[1024];
         uint64_t bad_lines = 0;
         int64_t t0;
@@ -43,12 +43,12 @@ static int produce_main(int argc, char **argv) {
         tern_code_t rc;
         int c, fmt;
         while ((c = getopt_long(argc, argv, "c:X:i:f:b:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
                 case 'i': input = optarg; break;
                 case 'f': format = optarg; break;
                 case 'b': brokers = optarg; break;
@@ -66,7 +66,7 @@ static int produce_main(int argc, char **argv) {
                         format, ingest_format_list());
                 return RT_EXIT_USAGE;
         }
-        conf = rt_conf_load("produce", file, &ov);
+        conf = rt_conf_load("produce", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
         feed = rt_feed_new(conf, brokers, conf->topic_input, NULL, errstr,

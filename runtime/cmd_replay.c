@@ -87,19 +87,6 @@ static void *feeder(void *arg) {
         return NULL;
 }
 
-static int make_topics(rt_broker_t *b, const tern_conf_t *conf) {
-        char errstr[512];
-        if (rt_broker_create_topic(b, conf->topic_input, 1, errstr, sizeof(errstr)) ||
-            rt_broker_create_topic(b, conf->topic_recommendations, 1, errstr,
-                                   sizeof(errstr)) ||
-            rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr,
-                                   sizeof(errstr))) {
-                RT_LOG(RT_LOG_ERROR, "replay", "%s", errstr);
-                return -1;
-        }
-        return 0;
-}
-
 static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                           int64_t resumed_from) {
         rt_pipeline_stats_t st;
@@ -128,7 +115,8 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         int64_t t0, resumed_from;
         tern_code_t rc;
         int status = RT_EXIT_FAIL;
-        if (!b || make_topics(b, conf))
+        /* One input partition: the outputs are then reproducible. */
+        if (!b || rt_broker_create_topics(b, conf, 1, errstr, sizeof(errstr)))
                 goto out;
         r->pipeline = rt_pipeline_new(
             &(rt_pipeline_opts_t){.conf = conf, .brokers = rt_broker_bootstraps(b),
@@ -157,7 +145,7 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
                 status = RT_EXIT_OK;
         }
 out:
-        if (status != RT_EXIT_OK && !r->pipeline)
+        if (status != RT_EXIT_OK && !r->feed)
                 RT_LOG(RT_LOG_ERROR, "replay", "%s", errstr);
         rt_feed_destroy(r->feed);
         rt_pipeline_destroy(r->pipeline);
@@ -170,26 +158,24 @@ static int replay_main(int argc, char **argv) {
             {"config", required_argument, NULL, 'c'},
             {"input", required_argument, NULL, 'i'},
             {"format", required_argument, NULL, 'f'},
-            {"state-dir", required_argument, NULL, 's'},
+            {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"emit", required_argument, NULL, 'e'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL, *format = NULL, *emit = NULL;
-        const char *state_dir = NULL;
-        rt_overrides_t ov = {0};
+        const char *format = NULL, *emit = NULL;
+        rt_common_opts_t co = {0};
         replay_t r = {0};
         tern_conf_t *conf;
         int c, fmt, status;
         while ((c = getopt_long(argc, argv, "c:X:i:f:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
                 case 'i': r.input = optarg; break;
                 case 'f': format = optarg; break;
-                case 's': state_dir = optarg; break;
                 case 'e': emit = optarg; break;
                 case 'h': replay_usage(stdout); return RT_EXIT_OK;
                 default: replay_usage(stderr); return RT_EXIT_USAGE;
@@ -210,13 +196,9 @@ static int replay_main(int argc, char **argv) {
                 return RT_EXIT_USAGE;
         }
         r.format = (ingest_format_t)fmt;
-        conf = rt_conf_load("replay", file, &ov);
+        conf = rt_conf_load("replay", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
-        if (state_dir) {
-                free(conf->state_dir);
-                conf->state_dir = strdup(state_dir);
-        }
         if (emit && mkdir(emit, 0755) != 0 && access(emit, W_OK) != 0) {
                 fprintf(stderr, "tern replay: cannot create %s: %m\n", emit);
                 conf_destroy(conf);

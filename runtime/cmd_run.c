@@ -25,25 +25,24 @@ static void run_usage(FILE *out) {
 static int run_main(int argc, char **argv) {
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
-            {"state-dir", required_argument, NULL, 's'},
+            {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"emit", required_argument, NULL, 'e'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *file = NULL, *state_dir = NULL, *emit = NULL;
-        rt_overrides_t ov = {0};
+        const char *emit = NULL;
+        rt_common_opts_t co = {0};
         char errstr[1024];
         rt_pipeline_t *p;
         tern_conf_t *conf;
         tern_code_t rc;
         int c;
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
+                int taken = rt_common_opt(&co, c, optarg);
+                if (taken < 0)
+                        return RT_EXIT_USAGE;
+                if (taken)
+                        continue;
                 switch (c) {
-                case 'c': file = optarg; break;
-                case 'X':
-                        if (rt_overrides_add(&ov, optarg))
-                                return RT_EXIT_USAGE;
-                        break;
-                case 's': state_dir = optarg; break;
                 case 'e': emit = optarg; break;
                 case 'h': run_usage(stdout); return RT_EXIT_OK;
                 default: run_usage(stderr); return RT_EXIT_USAGE;
@@ -53,12 +52,11 @@ static int run_main(int argc, char **argv) {
                 fprintf(stderr, "tern run: unexpected argument '%s'\n", argv[optind]);
                 return RT_EXIT_USAGE;
         }
-        conf = rt_conf_load("run", file, &ov);
+        conf = rt_conf_load("run", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
         rt_signals_install();
         p = rt_pipeline_new(&(rt_pipeline_opts_t){.conf = conf,
-                                                  .state_dir = state_dir,
                                                   .emit_dir = emit},
                             errstr, sizeof(errstr));
         if (!p) {
@@ -68,7 +66,7 @@ static int run_main(int argc, char **argv) {
         }
         RT_LOG(RT_LOG_INFO, "run", "consuming %s from %s, state in %s",
                conf->topic_input, conf->brokers,
-               state_dir ? state_dir : conf->state_dir);
+               conf->state_dir);
         rc = rt_pipeline_run(p, errstr, sizeof(errstr));
         if (rc != TERN_OK)
                 RT_LOG(RT_LOG_ERROR, "run", "stopping: %s", errstr);

@@ -37,8 +37,26 @@ int rt_overrides_add(rt_overrides_t *o, const char *assignment) {
         return 0;
 }
 
-tern_conf_t *rt_conf_load(const char *cmd, const char *file,
-                          const rt_overrides_t *o) {
+int rt_common_opt(rt_common_opts_t *co, int c, const char *arg) {
+        switch (c) {
+        case 'c':
+                co->file = arg;
+                return 1;
+        case 'X':
+                return rt_overrides_add(&co->ov, arg) ? -1 : 1;
+        case RT_OPT_STATE_DIR:
+                snprintf(co->state_dir_assignment,
+                         sizeof(co->state_dir_assignment), "state.dir=%s", arg);
+                return rt_overrides_add(&co->ov, co->state_dir_assignment) ? -1
+                                                                           : 1;
+        default:
+                return 0;
+        }
+}
+
+tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co) {
+        const char *file = co->file;
+        const rt_overrides_t *o = &co->ov;
         char errstr[1024];
         tern_conf_t *conf = conf_new();
         tern_code_t rc = TERN_OK;

@@ -34,11 +34,23 @@ typedef struct rt_overrides {
 /* Add one -X; returns -1 (with a message on stderr) when there are too many. */
 int rt_overrides_add(rt_overrides_t *o, const char *assignment);
 
+/* The options every config-reading command shares: -c FILE, -X key=value,
+ * --state-dir DIR (sugar for -X state.dir=DIR). */
+#define RT_OPT_STATE_DIR 1000
+typedef struct rt_common_opts {
+        const char *file;
+        rt_overrides_t ov;
+        char state_dir_assignment[4200];
+} rt_common_opts_t;
+
+/* 1: c was a common option and is taken; 0: not a common option;
+ * -1: bad (message printed). */
+int rt_common_opt(rt_common_opts_t *co, int c, const char *arg);
+
 /* Defaults, then FILE (if not NULL), then each -X, then the cross-key
  * checks. On error prints "tern CMD: <message>" and returns NULL. Also
  * applies log.level/log.format. */
-tern_conf_t *rt_conf_load(const char *cmd, const char *file,
-                          const rt_overrides_t *o);
+tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co);
 
 /* Set by SIGINT/SIGTERM (a second signal exits at once). */
 extern volatile sig_atomic_t rt_stop;

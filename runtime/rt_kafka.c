@@ -128,6 +128,17 @@ int rt_broker_create_topic(rt_broker_t *b, const char *topic, int partitions,
         return 0;
 }
 
+int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
+                            int input_partitions, char *errstr,
+                            size_t errstr_size) {
+        return rt_broker_create_topic(b, conf->topic_input, input_partitions,
+                                      errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_recommendations,
+                                      input_partitions, errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr,
+                                      errstr_size);
+}
+
 struct rd_kafka_mock_cluster_s *rt_broker_mock(rt_broker_t *b) {
         return b->mock;
 }

@@ -31,6 +31,11 @@ void rt_broker_destroy(rt_broker_t *b);
 const char *rt_broker_bootstraps(const rt_broker_t *b);
 int rt_broker_create_topic(rt_broker_t *b, const char *topic, int partitions,
                            char *errstr, size_t errstr_size);
+/* tern's topics: input and recommendations with input_partitions, the
+ * dead-letter topic with one. */
+int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
+                            int input_partitions, char *errstr,
+                            size_t errstr_size);
 /* The mock cluster, for fault injection in tests. */
 struct rd_kafka_mock_cluster_s *rt_broker_mock(rt_broker_t *b);
 
