@@ -388,7 +388,7 @@ static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
         const uint8_t *k, *v;
         size_t klen, vlen, plen;
         if (!c->scan &&
-            !(c->scan = feat_iter_new(eng->st, FEAT_CF_COOC, NULL, 0)))
+            !(c->scan = feat_iter_new_item_scan(eng->st)))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         feat_key_cooc_prefix(&c->key, c->items[id].id, c->items[id].len);

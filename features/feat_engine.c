@@ -72,19 +72,20 @@ static uint32_t user_hash(int32_t partition, const char *s, uint32_t len) {
         return (uint32_t)(h ^ (h >> 32));
 }
 
-static feat_uuser_t **user_slot(feat_users_t *us, uint32_t h, int32_t partition,
-                                const char *s, uint32_t len) {
+static feat_uslot_t *user_slot(feat_users_t *us, uint32_t h, int32_t partition,
+                               const char *s, uint32_t len) {
         for (size_t i = h & us->mask;; i = (i + 1) & us->mask) {
-                feat_uuser_t *u = us->slots[i];
-                if (!u ||
-                    (u->hash == h && u->pub.partition == partition &&
-                     u->pub.user_len == len && !memcmp(u->user_id, s, len)))
-                        return &us->slots[i];
+                feat_uslot_t *sl = &us->slots[i];
+                const feat_uuser_t *u = sl->u;
+                if (!u || (sl->hash == h && u->pub.partition == partition &&
+                           u->pub.user_len == len &&
+                           !memcmp(u->user_id, s, len)))
+                        return sl;
         }
 }
 
 static int users_resize(feat_users_t *us, size_t cap) {
-        feat_uuser_t **old = us->slots;
+        feat_uslot_t *old = us->slots;
         size_t old_cap = old ? us->mask + 1 : 0;
         if (!(us->slots = calloc(cap, sizeof(*us->slots)))) {
                 us->slots = old;
@@ -93,9 +94,9 @@ static int users_resize(feat_users_t *us, size_t cap) {
         us->mask = cap - 1;
         for (size_t i = 0; i < old_cap; i++) {
                 size_t j;
-                if (!old[i])
+                if (!old[i].u)
                         continue;
-                for (j = old[i]->hash & us->mask; us->slots[j];
+                for (j = old[i].hash & us->mask; us->slots[j].u;
                      j = (j + 1) & us->mask)
                         ;
                 us->slots[j] = old[i];
@@ -106,7 +107,7 @@ static int users_resize(feat_users_t *us, size_t cap) {
 
 static void users_free(feat_users_t *us) {
         for (size_t i = 0; us->slots && i <= us->mask; i++)
-                feat_user_free(us->slots[i]);
+                feat_user_free(us->slots[i].u);
         free(us->slots);
         us->slots = NULL;
         us->n = 0;
@@ -143,10 +144,10 @@ static tern_code_t user_get(feat_engine_t *eng, int32_t partition,
                             size_t errstr_size) {
         feat_users_t *us = &eng->users;
         uint32_t h = user_hash(partition, id.ptr, id.len);
-        feat_uuser_t **slot = user_slot(us, h, partition, id.ptr, id.len);
+        feat_uslot_t *slot = user_slot(us, h, partition, id.ptr, id.len);
         feat_uuser_t *u;
         tern_code_t code;
-        if ((*out = *slot))
+        if ((*out = slot->u))
                 return TERN_OK;
         if ((us->n + 1) * 4 > (us->mask + 1) * 3) {
                 if (users_resize(us, (us->mask + 1) * 2))
@@ -155,12 +156,12 @@ static tern_code_t user_get(feat_engine_t *eng, int32_t partition,
         }
         if (!(u = feat_user_new(&eng->conf, partition, id.ptr, id.len)))
                 goto nomem;
-        u->hash = h;
         if ((code = user_load(eng, u, errstr, errstr_size))) {
                 feat_user_free(u);
                 return code;
         }
-        *slot = *out = u;
+        slot->u = *out = u;
+        slot->hash = h;
         us->n++;
         return TERN_OK;
 nomem:

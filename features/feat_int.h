@@ -108,22 +108,37 @@ tern_code_t feat_cooc_reset(struct feat_engine *eng, char *errstr,
 
 /* ---- users (feat_profile.c, feat_window.c) ---- */
 
+/* A user: this record with its id and one block, the body, that holds
+ * the lists and the bytes of the ids they name; a new user's first body
+ * shares the record's allocation (feat_profile.c, "user memory"). */
 typedef struct feat_uuser {
-        feat_user_t pub; /* pointers into the arrays below */
-        uint32_t hash;
+        feat_user_t pub; /* pointers into the body */
         uint8_t dirty;
-        char *user_id;
         feat_item_ts_t *window;
         uint32_t *win_iid;   /* cached item ids ... */
         uint32_t *win_epoch; /* ... valid while equal to the cooc epoch */
         feat_item_ts_t *recent;
         feat_affinity_t *aff;
-        uint32_t cap_window, cap_recent, cap_aff;
+        uint32_t cap_window, cap_recent, cap_aff; /* allocated entries */
+        uint32_t max_window, max_recent, max_aff; /* configured limits */
+        char *arena; /* id strings of the lists, appended */
+        uint32_t arena_len, arena_cap;
+        void *body;
+        uint8_t body_inline; /* body is part of this allocation */
+        char user_id[];      /* NUL-terminated */
 } feat_uuser_t;
 
 feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
                             const char *user, uint32_t len);
 void feat_user_free(feat_uuser_t *u);
+/* Room for at least n_window/n_recent/n_aff entries (each at most its
+ * configured limit) and `bytes` more id bytes. May move the lists and
+ * their strings: pointers into them are stale after it. -1: no memory,
+ * the user is unchanged. */
+int feat_user_room(feat_uuser_t *u, uint32_t n_window, uint32_t n_recent,
+                   uint32_t n_aff, uint32_t bytes);
+/* Copies an id into the arena; feat_user_room() must have made room. */
+const char *feat_user_add_id(feat_uuser_t *u, const char *s, uint32_t len);
 /* Decode the stored records into a fresh user (either may be absent). */
 tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
                              const uint8_t *win, size_t wlen, char *errstr,
@@ -144,8 +159,15 @@ void feat_user_sync_pub(feat_uuser_t *u);
 
 /* ---- the engine ---- */
 
+/* A slot of the user table keeps the hash next to the pointer, so a
+ * probe dereferences a user (a cache miss) only when the hash matches. */
+typedef struct feat_uslot {
+        feat_uuser_t *u; /* NULL: empty */
+        uint32_t hash;
+} feat_uslot_t;
+
 typedef struct feat_users {
-        feat_uuser_t **slots;
+        feat_uslot_t *slots;
         size_t mask, n;
         feat_uuser_t **dirty;
         size_t n_dirty, cap_dirty;

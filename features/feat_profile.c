@@ -29,6 +29,24 @@ char *feat_strdup_n(const char *s, uint32_t len) {
         return d;
 }
 
+/* ---- user memory ----
+ *
+ * The body of a user is one block:
+ *   window[cw] recent[cr] aff[ca] win_iid[cw] win_epoch[cw] arena[cb]
+ * Lists start small and grow up to their configured limits, so the many
+ * users seen once or twice stay small. Id strings are appended to the
+ * arena and never freed one by one (an evicted entry just leaves its bytes
+ * behind); when the arena or a list is full, the body is rebuilt with the
+ * live strings packed, at least twice their size, so appends are amortised
+ * O(1) and the arena stays within a few times the live bytes, which the
+ * list limits bound. A new user costs one malloc (its first body comes
+ * with the record) and no entry ever costs a malloc or a free.
+ */
+
+/* Most users are seen a few times: start with room for about that. */
+#define USER_FIRST_ENTRIES 2u
+#define USER_FIRST_BYTES   32u
+
 void feat_user_sync_pub(feat_uuser_t *u) {
         u->pub.user_id = u->user_id;
         u->pub.window = u->window;
@@ -36,46 +54,154 @@ void feat_user_sync_pub(feat_uuser_t *u) {
         u->pub.profile.recent = u->recent;
 }
 
+static size_t body_size(uint32_t cw, uint32_t cr, uint32_t ca, uint32_t cb) {
+        return ((size_t)cw + cr) * sizeof(feat_item_ts_t) +
+               (size_t)ca * sizeof(feat_affinity_t) +
+               (size_t)cw * 2 * sizeof(uint32_t) + cb;
+}
+
+const char *feat_user_add_id(feat_uuser_t *u, const char *s, uint32_t len) {
+        char *d = u->arena + u->arena_len;
+        if (len)
+                memcpy(d, s, len);
+        u->arena_len += len;
+        return d;
+}
+
+/* Copies an old list's strings into the (new) arena. A recent entry naming
+ * the same bytes as an old window entry shares the window's new copy. */
+static void pack_items(feat_uuser_t *u, feat_item_ts_t *v, uint32_t n,
+                       const feat_item_ts_t *old_win, uint32_t n_win) {
+        for (uint32_t i = 0; i < n; i++) {
+                const char *s = NULL;
+                for (uint32_t k = 0; k < n_win && !s; k++)
+                        if (old_win[k].item == v[i].item)
+                                s = u->window[k].item;
+                v[i].item = s ? s : feat_user_add_id(u, v[i].item, v[i].len);
+        }
+}
+
+/* Moves everything into a new body with the given capacities: at `body`
+ * (the first one, allocated with the user) or a fresh block. */
+static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr,
+                        uint32_t ca, uint32_t cb, char *body) {
+        const feat_profile_t *p = &u->pub.profile;
+        int inline_body = body != NULL;
+        feat_item_ts_t *win, *rec;
+        feat_affinity_t *aff;
+        uint32_t *iid;
+        if (!body && !(body = malloc(body_size(cw, cr, ca, cb))))
+                return -1;
+        win = (feat_item_ts_t *)(void *)body;
+        rec = win + cw;
+        aff = (feat_affinity_t *)(void *)(rec + cr);
+        iid = (uint32_t *)(void *)(aff + ca);
+        if (u->body) { /* a new user has nothing to copy */
+                memcpy(win, u->window, u->pub.n_window * sizeof(*win));
+                memcpy(rec, u->recent, p->n_recent * sizeof(*rec));
+                memcpy(aff, u->aff, p->n_affinity * sizeof(*aff));
+                memcpy(iid, u->win_iid, u->pub.n_window * sizeof(*iid));
+                memcpy(iid + cw, u->win_epoch,
+                       u->pub.n_window * sizeof(*iid));
+        }
+        u->arena = (char *)(iid + 2 * (size_t)cw);
+        u->arena_len = 0;
+        u->arena_cap = cb;
+        {
+                const feat_item_ts_t *old_win = u->window;
+                u->window = win;
+                pack_items(u, win, u->pub.n_window, NULL, 0);
+                pack_items(u, rec, p->n_recent, old_win, u->pub.n_window);
+        }
+        for (uint32_t i = 0; i < p->n_affinity; i++)
+                aff[i].category =
+                    feat_user_add_id(u, aff[i].category, aff[i].len);
+        if (!u->body_inline)
+                free(u->body);
+        u->body = body;
+        u->body_inline = (uint8_t)inline_body;
+        u->recent = rec;
+        u->aff = aff;
+        u->win_iid = iid;
+        u->win_epoch = iid + cw;
+        u->cap_window = cw;
+        u->cap_recent = cr;
+        u->cap_aff = ca;
+        feat_user_sync_pub(u);
+        return 0;
+}
+
+/* A capacity of at least need (at most max), doubling to amortise. */
+static uint32_t grown(uint32_t cap, uint32_t need, uint32_t max) {
+        uint64_t c = cap;
+        if (need <= cap)
+                return cap;
+        c = c * 2 > need ? c * 2 : need;
+        return c < max ? (uint32_t)c : max;
+}
+
+static uint32_t live_bytes(const feat_uuser_t *u) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < u->pub.n_window; i++)
+                n += u->window[i].len;
+        for (uint32_t i = 0; i < u->pub.profile.n_recent; i++)
+                n += u->recent[i].len;
+        for (uint32_t i = 0; i < u->pub.profile.n_affinity; i++)
+                n += u->aff[i].len;
+        return n;
+}
+
+int feat_user_room(feat_uuser_t *u, uint32_t n_window, uint32_t n_recent,
+                   uint32_t n_aff, uint32_t bytes) {
+        uint64_t cb;
+        if (n_window <= u->cap_window && n_recent <= u->cap_recent &&
+            n_aff <= u->cap_aff && bytes <= u->arena_cap - u->arena_len)
+                return 0;
+        cb = 2 * ((uint64_t)live_bytes(u) + bytes);
+        if (cb < u->arena_cap && bytes <= u->arena_cap - u->arena_len)
+                cb = u->arena_cap; /* only a list grows */
+        if (cb < USER_FIRST_BYTES)
+                cb = USER_FIRST_BYTES;
+        if (cb > UINT32_MAX)
+                return -1;
+        return user_rebuild(u, grown(u->cap_window, n_window, u->max_window),
+                            grown(u->cap_recent, n_recent, u->max_recent),
+                            grown(u->cap_aff, n_aff, u->max_aff),
+                            (uint32_t)cb, NULL);
+}
+
+static uint32_t first_cap(uint32_t max) {
+        return max < USER_FIRST_ENTRIES ? max : USER_FIRST_ENTRIES;
+}
+
+/* One allocation: the record, its id, then the first body. */
 feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
                             const char *user, uint32_t len) {
-        feat_uuser_t *u = calloc(1, sizeof(*u));
+        uint32_t cw = first_cap(conf->window_items);
+        uint32_t cr = first_cap(conf->recent_items);
+        uint32_t ca = first_cap(conf->affinity_top_k + 1);
+        size_t off = (sizeof(feat_uuser_t) + (size_t)len + 1 + 7) & ~(size_t)7;
+        feat_uuser_t *u =
+            calloc(1, off + body_size(cw, cr, ca, USER_FIRST_BYTES));
         if (!u)
                 return NULL;
-        u->cap_window = conf->window_items;
-        u->cap_recent = conf->recent_items;
-        u->cap_aff = conf->affinity_top_k + 1; /* insert, then evict */
-        u->user_id = feat_strdup_n(user, len);
-        u->window = calloc(u->cap_window + 1, sizeof(*u->window));
-        u->win_iid = calloc(u->cap_window + 1, sizeof(*u->win_iid));
-        u->win_epoch = calloc(u->cap_window + 1, sizeof(*u->win_epoch));
-        u->recent = calloc(u->cap_recent + 1, sizeof(*u->recent));
-        u->aff = calloc(u->cap_aff, sizeof(*u->aff));
-        if (!u->user_id || !u->window || !u->win_iid || !u->win_epoch ||
-            !u->recent || !u->aff) {
-                feat_user_free(u);
-                return NULL;
-        }
+        u->max_window = conf->window_items;
+        u->max_recent = conf->recent_items;
+        u->max_aff = conf->affinity_top_k + 1; /* insert, then evict */
+        if (len)
+                memcpy(u->user_id, user, len);
         u->pub.user_len = len;
         u->pub.partition = partition;
-        feat_user_sync_pub(u);
+        u->body_inline = 1; /* nothing to free yet */
+        user_rebuild(u, cw, cr, ca, USER_FIRST_BYTES, (char *)u + off);
         return u;
 }
 
 void feat_user_free(feat_uuser_t *u) {
         if (!u)
                 return;
-        for (uint32_t i = 0; i < u->pub.n_window; i++)
-                free((char *)u->window[i].item);
-        for (uint32_t i = 0; i < u->pub.profile.n_recent; i++)
-                free((char *)u->recent[i].item);
-        for (uint32_t i = 0; i < u->pub.profile.n_affinity; i++)
-                free((char *)u->aff[i].category);
-        free(u->window);
-        free(u->win_iid);
-        free(u->win_epoch);
-        free(u->recent);
-        free(u->aff);
-        free(u->user_id);
+        if (!u->body_inline)
+                free(u->body);
         free(u);
 }
 
@@ -118,11 +244,13 @@ int feat_window_encode(const feat_uuser_t *u, tern_buf_t *out) {
         return put_items(out, u->window, u->pub.n_window);
 }
 
-/* Reads a list of items, keeping the first cap (a smaller configured
- * size than the one that wrote the record truncates, oldest last). */
-static int get_items(tern_rd_t *r, feat_item_ts_t *v, uint32_t *n,
-                     uint32_t cap) {
+/* Reads a list of items, keeping the first max (a smaller configured
+ * size than the one that wrote the record truncates, oldest last). The
+ * caller reserved the arena bytes; list entries grow here. */
+static int get_items(tern_rd_t *r, feat_uuser_t *u, int window) {
         uint64_t cnt = tern_rd_varint(r);
+        uint32_t max = window ? u->max_window : u->max_recent;
+        uint32_t *n = window ? &u->pub.n_window : &u->pub.profile.n_recent;
         if (cnt > FEAT_LIST_MAX)
                 return -1;
         for (uint64_t i = 0; i < cnt && !r->err; i++) {
@@ -130,15 +258,19 @@ static int get_items(tern_rd_t *r, feat_item_ts_t *v, uint32_t *n,
                 const char *s = tern_rd_str(r, FEAT_ID_MAX, &len);
                 int64_t ts = tern_rd_long(r);
                 uint8_t type = tern_rd_u8(r);
+                feat_item_ts_t *v;
                 if (r->err || type >= TERN_EV__CNT)
                         return -1;
-                if (*n >= cap)
+                if (*n >= max)
                         continue;
-                if (!(v[*n].item = feat_strdup_n(s, len)))
+                if (feat_user_room(u, window ? *n + 1 : 0, window ? 0 : *n + 1,
+                                   0, len))
                         return -1;
-                v[*n].len = len;
-                v[*n].ts_ms = ts;
-                v[*n].type = type;
+                v = window ? &u->window[*n] : &u->recent[*n];
+                v->item = feat_user_add_id(u, s, len);
+                v->len = len;
+                v->ts_ms = ts;
+                v->type = type;
                 (*n)++;
         }
         return r->err ? -1 : 0;
@@ -154,16 +286,18 @@ static int get_affinities(tern_rd_t *r, feat_uuser_t *u) {
                 const char *s = tern_rd_str(r, FEAT_ID_MAX, &len);
                 double score = tern_rd_double(r);
                 int64_t ts = tern_rd_long(r);
+                feat_affinity_t *a;
                 if (r->err)
                         return -1;
-                if (p->n_affinity + 1 >= u->cap_aff)
+                if (p->n_affinity + 1 >= u->max_aff)
                         continue;
-                if (!(u->aff[p->n_affinity].category = feat_strdup_n(s, len)))
+                if (feat_user_room(u, 0, 0, p->n_affinity + 1, len))
                         return -1;
-                u->aff[p->n_affinity].len = len;
-                u->aff[p->n_affinity].score = score;
-                u->aff[p->n_affinity].ts_ms = ts;
-                p->n_affinity++;
+                a = &u->aff[p->n_affinity++];
+                a->category = feat_user_add_id(u, s, len);
+                a->len = len;
+                a->score = score;
+                a->ts_ms = ts;
         }
         return 0;
 }
@@ -184,7 +318,7 @@ static int profile_decode(feat_uuser_t *u, const uint8_t *b, size_t len) {
         p->sessions = (uint32_t)tern_rd_varint(&r);
         if (r.err || get_affinities(&r, u))
                 return -1;
-        if (get_items(&r, u->recent, &p->n_recent, u->cap_recent))
+        if (get_items(&r, u, 0))
                 return -1;
         return tern_rd_left(&r) ? -1 : 0;
 }
@@ -194,7 +328,7 @@ static int window_decode(feat_uuser_t *u, const uint8_t *b, size_t len) {
         tern_rd_init(&r, b, len);
         if (tern_rd_u8(&r) != FEAT_REC_VERSION)
                 return -1;
-        if (get_items(&r, u->window, &u->pub.n_window, u->cap_window))
+        if (get_items(&r, u, 1))
                 return -1;
         for (uint32_t i = 0; i < u->pub.n_window; i++)
                 u->win_epoch[i] = 0; /* epochs start at 1: not cached */
@@ -205,6 +339,11 @@ tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
                              const uint8_t *win, size_t wlen, char *errstr,
                              size_t errstr_size) {
         const char *what = NULL;
+        /* The records' sizes bound the id bytes they hold: one rebuild. */
+        if (feat_user_room(u, 0, 0, 0,
+                           (uint32_t)((prof ? plen : 0) + (win ? wlen : 0))))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory loading a user");
         if (prof && profile_decode(u, prof, plen))
                 what = feat_cf_names[FEAT_CF_PROFILE];
         else if (win && window_decode(u, win, wlen))
@@ -269,9 +408,10 @@ static int aff_add(feat_uuser_t *u, const feat_conf_t *conf, tern_str_t cat,
         } else if (a) {
                 a->score += decay((double)w, a->ts_ms - t, hl);
         } else {
-                a = &u->aff[p->n_affinity];
-                if (!(a->category = feat_strdup_n(cat.ptr, cat.len)))
+                if (feat_user_room(u, 0, 0, p->n_affinity + 1, cat.len))
                         return -1;
+                a = &u->aff[p->n_affinity];
+                a->category = feat_user_add_id(u, cat.ptr, cat.len);
                 a->len = cat.len;
                 a->score = (double)w;
                 a->ts_ms = t;
@@ -279,17 +419,19 @@ static int aff_add(feat_uuser_t *u, const feat_conf_t *conf, tern_str_t cat,
         }
         aff_sort(u, hl);
         if (p->n_affinity > conf->affinity_top_k)
-                free((char *)u->aff[--p->n_affinity].category);
+                p->n_affinity--; /* its bytes stay in the arena */
         return 0;
 }
 
-/* Moves (or inserts) an item to the front of the recent list. */
+/* Moves (or inserts) an item to the front of the recent list. A new
+ * entry shares the bytes of window[0] when it names the same item (the
+ * counted event that just moved it there). */
 static int recent_touch(feat_uuser_t *u, tern_str_t item, int64_t t,
                         uint8_t type) {
         feat_profile_t *p = &u->pub.profile;
         uint32_t pos = p->n_recent;
         const char *s;
-        if (u->cap_recent == 0)
+        if (u->max_recent == 0)
                 return 0;
         for (uint32_t i = 0; i < p->n_recent; i++)
                 if (u->recent[i].len == item.len &&
@@ -300,10 +442,16 @@ static int recent_touch(feat_uuser_t *u, tern_str_t item, int64_t t,
         if (pos < p->n_recent) {
                 s = u->recent[pos].item;
         } else {
-                if (!(s = feat_strdup_n(item.ptr, item.len)))
+                int shared = u->pub.n_window && u->window[0].len == item.len &&
+                             !memcmp(u->window[0].item, item.ptr, item.len);
+                uint32_t n = p->n_recent < u->max_recent ? p->n_recent + 1
+                                                         : p->n_recent;
+                if (feat_user_room(u, 0, n, 0, shared ? 0 : item.len))
                         return -1;
-                if (p->n_recent == u->cap_recent)
-                        free((char *)u->recent[--p->n_recent].item);
+                s = shared ? u->window[0].item
+                           : feat_user_add_id(u, item.ptr, item.len);
+                if (p->n_recent == u->max_recent)
+                        p->n_recent--; /* the oldest drops out */
                 pos = p->n_recent++;
         }
         memmove(&u->recent[1], &u->recent[0], pos * sizeof(*u->recent));

@@ -20,11 +20,14 @@ const char *const feat_cf_names[FEAT_CF__CNT] = {
 struct feat_store {
         rocksdb_t *db;
         rocksdb_options_t *opts;
+        rocksdb_options_t *point_opts; /* profile, window, item */
+        rocksdb_options_t *cooc_opts;
+        rocksdb_readoptions_t *scan_ropts; /* iterators in total order */
         rocksdb_block_based_table_options_t *bbto;
         rocksdb_cache_t *cache;
         /* feat_cf_t order, then RocksDB's mandatory "default" (unused) */
         rocksdb_column_family_handle_t *cf[FEAT_CF__CNT + 1];
-        rocksdb_readoptions_t *ropts;
+        rocksdb_readoptions_t *ropts; /* gets and item scans */
         rocksdb_writeoptions_t *wopts;
 };
 
@@ -38,6 +41,7 @@ struct feat_iter {
         uint8_t *prefix;
         size_t plen;
         int started;
+        int prefix_only; /* prefix-mode read: no scan from the start */
 };
 
 /* ---- merge operator: values and operands are 8-byte LE int64 ---- */
@@ -110,7 +114,8 @@ static const char *add_name(void *state) {
         return "tern.add_int64";
 }
 
-/* RocksDB 7.8.3 calls the destructor unconditionally: NULL segfaults. */
+/* RocksDB 7.8.3 calls the destructor unconditionally: NULL segfaults.
+ * Also the (stateless) prefix extractors' destructor. */
 static void add_destroy(void *state) {
         (void)state;
 }
@@ -119,6 +124,58 @@ int64_t feat_counter_decode(const uint8_t *v, size_t vlen) {
         if (!v || vlen != 8)
                 return 0;
         return le64_get(v);
+}
+
+/* ---- prefix extractors ---- */
+
+static char *whole_key(void *state, const char *key, size_t len,
+                       size_t *dst_len) {
+        (void)state;
+        *dst_len = len;
+        return (char *)key;
+}
+
+/* Cooc keys [u32be len(a)][a][b]: the prefix is [u32be len(a)][a]. */
+static size_t cooc_prefix_len(const char *key, size_t len) {
+        const uint8_t *k = (const uint8_t *)key;
+        size_t alen;
+        if (len < 4)
+                return 0;
+        alen = ((size_t)k[0] << 24) | ((size_t)k[1] << 16) |
+               ((size_t)k[2] << 8) | k[3];
+        return alen <= len - 4 ? 4 + alen : 0;
+}
+
+static char *cooc_prefix(void *state, const char *key, size_t len,
+                         size_t *dst_len) {
+        (void)state;
+        *dst_len = cooc_prefix_len(key, len);
+        return (char *)key;
+}
+
+static unsigned char cooc_in_domain(void *state, const char *key, size_t len) {
+        (void)state;
+        return cooc_prefix_len(key, len) > 0;
+}
+
+static unsigned char any_key(void *state, const char *key, size_t len) {
+        (void)state, (void)key, (void)len;
+        return 1;
+}
+
+static unsigned char no_range(void *state, const char *key, size_t len) {
+        (void)state, (void)key, (void)len;
+        return 0;
+}
+
+static const char *whole_key_name(void *state) {
+        (void)state;
+        return "tern.whole_key";
+}
+
+static const char *cooc_prefix_name(void *state) {
+        (void)state;
+        return "tern.cooc_item";
 }
 
 /* ---- open / close ---- */
@@ -131,12 +188,46 @@ static tern_code_t store_err(char *errstr, size_t errstr_size, char *rerr,
         return TERN_ERR_STATE;
 }
 
+/* Memtables hashed by key prefix. RocksDB's default skiplist costs a
+ * dozen cache misses per insert and lookup once it holds ~100k entries
+ * (measured: most of the commit time); a hashed memtable finds the key's
+ * bucket directly.
+ *  - profile, window, item: only point gets and puts/merges, so the
+ *    "prefix" is the whole key and a bucket holds one key's versions.
+ *  - cooc: the prefix is item a ([u32be len(a)][a]), so one item's pairs
+ *    share a bucket, which is exactly what feat_iter_new_item_scan()
+ *    reads; files also get prefix filters, so scans of new items skip
+ *    them.
+ * A hashed memtable has no total order of its own: every other iterator
+ * reads with total_order_seek (feat_iter_new), for which RocksDB sorts a
+ * copy of the memtable; only inspection and start-up scan like that.
+ * Neither rep supports concurrent memtable writes (one writer anyway). */
+#define HASH_BUCKETS ((size_t)1 << 17)
+
+static void cf_options(feat_store_t *st) {
+        st->point_opts = rocksdb_options_create_copy(st->opts);
+        rocksdb_options_set_prefix_extractor(
+            st->point_opts,
+            rocksdb_slicetransform_create(NULL, add_destroy, whole_key, any_key,
+                                          no_range, whole_key_name));
+        rocksdb_options_set_hash_link_list_rep(st->point_opts, HASH_BUCKETS);
+        st->cooc_opts = rocksdb_options_create_copy(st->opts);
+        rocksdb_options_set_prefix_extractor(
+            st->cooc_opts,
+            rocksdb_slicetransform_create(NULL, add_destroy, cooc_prefix,
+                                          cooc_in_domain, no_range,
+                                          cooc_prefix_name));
+        rocksdb_options_set_hash_skip_list_rep(st->cooc_opts, HASH_BUCKETS, 4,
+                                               4);
+}
+
 static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
         size_t cache_mb = conf->block_cache_mb ? conf->block_cache_mb : 64;
         size_t wbuf_mb = conf->write_buffer_mb ? conf->write_buffer_mb : 32;
         st->opts = rocksdb_options_create();
         rocksdb_options_set_create_if_missing(st->opts, 1);
         rocksdb_options_set_create_missing_column_families(st->opts, 1);
+        rocksdb_options_set_allow_concurrent_memtable_write(st->opts, 0);
         rocksdb_options_set_write_buffer_size(st->opts, wbuf_mb << 20);
         rocksdb_options_set_merge_operator(
             st->opts, rocksdb_mergeoperator_create(
@@ -150,6 +241,9 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
         rocksdb_block_based_options_set_filter_policy(
             st->bbto, rocksdb_filterpolicy_create_bloom_full(10));
         rocksdb_options_set_block_based_table_factory(st->opts, st->bbto);
+        cf_options(st);
+        st->scan_ropts = rocksdb_readoptions_create();
+        rocksdb_readoptions_set_total_order_seek(st->scan_ropts, 1);
         st->ropts = rocksdb_readoptions_create();
         st->wopts = rocksdb_writeoptions_create();
         rocksdb_writeoptions_set_sync(st->wopts, conf->sync ? 1 : 0);
@@ -172,7 +266,10 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
         }
         store_options(st, conf);
         for (int i = 0; i <= FEAT_CF__CNT; i++) {
-                cfo[i] = st->opts;
+                cfo[i] = i == FEAT_CF_PROFILE || i == FEAT_CF_WINDOW ||
+                                 i == FEAT_CF_ITEM
+                             ? st->point_opts
+                             : i == FEAT_CF_COOC ? st->cooc_opts : st->opts;
                 names[i] = i < FEAT_CF__CNT ? feat_cf_names[i] : "default";
         }
         if (conf->read_only)
@@ -207,6 +304,9 @@ void feat_store_close(feat_store_t *st) {
         rocksdb_readoptions_destroy(st->ropts);
         rocksdb_writeoptions_destroy(st->wopts);
         rocksdb_options_destroy(st->opts);
+        rocksdb_options_destroy(st->point_opts);
+        rocksdb_options_destroy(st->cooc_opts);
+        rocksdb_readoptions_destroy(st->scan_ropts);
         rocksdb_block_based_options_destroy(st->bbto);
         rocksdb_cache_destroy(st->cache);
         free(st);
@@ -365,13 +465,25 @@ feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,
                 free(it);
                 return NULL;
         }
-        it->it = rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[cf]);
+        it->it = rocksdb_create_iterator_cf(st->db, st->scan_ropts, st->cf[cf]);
+        return it;
+}
+
+feat_iter_t *feat_iter_new_item_scan(feat_store_t *st) {
+        feat_iter_t *it = calloc(1, sizeof(*it));
+        if (!it)
+                return NULL;
+        it->it = rocksdb_create_iterator_cf(st->db, st->ropts,
+                                            st->cf[FEAT_CF_COOC]);
+        it->prefix_only = 1;
         return it;
 }
 
 int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
                    const uint8_t **val, size_t *vlen) {
         const char *k;
+        if (it->prefix_only && !it->plen)
+                return 0; /* unpositioned: see feat_iter_new_item_scan() */
         if (!it->started) {
                 it->started = 1;
                 if (it->plen)

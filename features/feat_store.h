@@ -97,6 +97,12 @@ feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,
  * many prefix scans is cheap and sees no writes made after it was created.
  * -1 on allocation failure. */
 int feat_iter_seek(feat_iter_t *it, const void *prefix, size_t plen);
+/* A cooc CF iterator for scans of one item's pairs: every
+ * feat_iter_seek() must give a whole prefix [u32be len(a)][a]
+ * (feat_key_cooc_prefix). Cheaper than feat_iter_new(): RocksDB looks in
+ * the item's memtable bucket only and skips files whose prefix filter
+ * rules the item out. It starts unpositioned (seek before next). */
+feat_iter_t *feat_iter_new_item_scan(feat_store_t *st);
 /* 1 and the pointers set while there is a record; 0 at the end. */
 int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
                    const uint8_t **val, size_t *vlen);

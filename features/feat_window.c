@@ -38,15 +38,18 @@ int feat_window_touch(feat_uuser_t *u, const feat_conf_t *conf, int pos,
                       uint32_t len, int64_t ts, uint8_t type) {
         const char *s;
         (void)conf;
-        if (u->cap_window == 0)
+        if (u->max_window == 0)
                 return 0;
         if (pos >= 0) {
                 s = u->window[pos].item;
         } else {
-                if (!(s = feat_strdup_n(item, len)))
+                uint32_t n = u->pub.n_window;
+                if (feat_user_room(u, n < u->max_window ? n + 1 : n, 0, 0,
+                                   len))
                         return -1;
-                if (u->pub.n_window == u->cap_window)
-                        free((char *)u->window[--u->pub.n_window].item);
+                s = feat_user_add_id(u, item, len);
+                if (u->pub.n_window == u->max_window)
+                        u->pub.n_window--; /* the oldest drops out */
                 pos = (int)u->pub.n_window++;
         }
         window_shift(u, (uint32_t)pos);
