@@ -92,8 +92,10 @@ const conf_prop_t conf_props[] = {
      "RocksDB directory (created if missing)."},
     {"state.block_cache_mb", CP_INT, OFF(block_cache_mb), 1, 1 << 20, "64",
      NULL, "RocksDB block cache."},
-    {"state.write_buffer_mb", CP_INT, OFF(write_buffer_mb), 1, 1 << 16, "32",
-     NULL, "RocksDB memtable size per column family."},
+    {"state.write_buffer_mb", CP_INT, OFF(write_buffer_mb), 4, 1 << 16, "32",
+     NULL,
+     "RocksDB memtable size per column family (its hash index alone takes\n"
+     "about 1 MiB, hence the minimum)."},
     {"state.sync_writes", CP_BOOL, OFF(sync_writes), 0, 0, "false", NULL,
      "fsync every commit. Off: the WAL survives a process crash but not a\n"
      "power loss."},

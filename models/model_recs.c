@@ -59,18 +59,38 @@ static uint64_t item_hash(const char *s, uint32_t len) {
         return h;
 }
 
+static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
+                         int insert);
+
+/* Grow to hold `want` candidates at a load of 1/2, keeping every score
+ * accumulated so far: what a ranking computes must not depend on how warm
+ * the table is (a fresh process and a long-running one agree). */
 static int cand_reserve(model_recs_t *r, uint32_t want) {
+        cand_t *old_slots = r->slots;
+        uint32_t *old_used = r->used, old_n = r->n_used;
         uint32_t cap = 64;
         while (cap < want * 2)
                 cap <<= 1;
         if (cap <= r->cap)
                 return 0;
-        free(r->slots);
-        free(r->used);
         r->slots = calloc(cap, sizeof(*r->slots));
         r->used = calloc(cap, sizeof(*r->used));
-        r->cap = r->slots && r->used ? cap : 0;
-        return r->cap ? 0 : -1;
+        if (!r->slots || !r->used) {
+                free(r->slots);
+                free(r->used);
+                r->slots = old_slots;
+                r->used = old_used;
+                return -1;
+        }
+        r->cap = cap;
+        r->n_used = 0;
+        for (uint32_t k = 0; k < old_n; k++) {
+                const cand_t *c = &old_slots[old_used[k]];
+                cand_find(r, c->item, c->len, 1)->score = c->score;
+        }
+        free(old_slots);
+        free(old_used);
+        return 0;
 }
 
 static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,

@@ -7,7 +7,9 @@
  * ahead (the embedded broker silently drops data past ~5 MiB a partition).
  * Resuming: the topic is refilled from the start, so every event lands at
  * the same offset as before, and the pipeline resumes from the offset
- * stored with its state.
+ * stored with its state. The records before that offset are produced (and
+ * delivered) before the pipeline polls at all: a fetch beyond the end of
+ * the log would be out of range.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -32,8 +34,10 @@ typedef struct replay {
         rt_feed_t *feed;
         rt_pipeline_t *pipeline;
         uint64_t bad_lines;
+        int64_t resume_from; /* offset stored with the state, 0 if none */
         tern_code_t feed_rc;
         char feed_err[1024];
+        _Atomic int caught_up; /* records before resume_from delivered */
         _Atomic int feed_done;
 } replay_t;
 
@@ -58,13 +62,28 @@ static void replay_usage(FILE *out) {
                 ingest_format_list());
 }
 
+static void catch_up(replay_t *r) {
+        if (atomic_load(&r->caught_up))
+                return;
+        r->feed_rc = rt_feed_flush(r->feed, 60000, r->feed_err,
+                                   sizeof(r->feed_err));
+        atomic_store(&r->caught_up, 1);
+}
+
 static int throttle(void *opaque, uint64_t sent) {
         replay_t *r = opaque;
+        if ((int64_t)sent < r->resume_from)
+                return rt_stop; /* already in the state: no need to wait */
+        catch_up(r);
+        if (r->feed_rc != TERN_OK)
+                return 1;
         for (;;) {
                 int64_t pos = rt_pipeline_position(r->pipeline, 0);
+                if (pos < r->resume_from)
+                        pos = r->resume_from;
                 if (rt_stop)
                         return 1;
-                if ((int64_t)sent - (pos < 0 ? 0 : pos) < FEED_WINDOW)
+                if ((int64_t)sent - pos < FEED_WINDOW)
                         return 0;
                 usleep(500);
         }
@@ -72,9 +91,12 @@ static int throttle(void *opaque, uint64_t sent) {
 
 static void *feeder(void *arg) {
         replay_t *r = arg;
-        r->feed_rc = rt_feed_file(r->feed, r->input, r->format, throttle, r,
-                                  &r->bad_lines, r->feed_err,
-                                  sizeof(r->feed_err));
+        tern_code_t rc = rt_feed_file(r->feed, r->input, r->format, throttle, r,
+                                      &r->bad_lines, r->feed_err,
+                                      sizeof(r->feed_err));
+        if (r->feed_rc == TERN_OK)
+                r->feed_rc = rc;
+        catch_up(r); /* a file shorter than the stored offset */
         if (r->feed_rc == TERN_OK)
                 r->feed_rc = rt_feed_flush(r->feed, 60000, r->feed_err,
                                            sizeof(r->feed_err));
@@ -128,8 +150,11 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
                               "lz4", errstr, sizeof(errstr));
         if (!r->feed)
                 goto out;
+        r->resume_from = rt_pipeline_stored_offset(r->pipeline, 0);
         t0 = rt_mono_ns();
         pthread_create(&thread, NULL, feeder, r);
+        while (!atomic_load(&r->caught_up) && !rt_stop)
+                usleep(1000);
         rc = rt_pipeline_run(r->pipeline, errstr, sizeof(errstr));
         rt_stop = 1; /* let the feeder go if the pipeline stopped first */
         pthread_join(thread, NULL);

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/tern_err.h"
 
@@ -40,6 +41,13 @@ static rd_kafka_conf_t *base_conf(const tern_conf_t *conf, const char *brokers,
         return kc;
 }
 
+static int map_has(const conf_map_t *m, const char *key) {
+        for (size_t i = 0; i < m->n; i++)
+                if (!strcmp(m->kv[i].key, key))
+                        return 1;
+        return 0;
+}
+
 rd_kafka_conf_t *rt_kafka_consumer_conf(const tern_conf_t *conf,
                                         const char *brokers, char *errstr,
                                         size_t errstr_size) {
@@ -55,6 +63,15 @@ rd_kafka_conf_t *rt_kafka_consumer_conf(const tern_conf_t *conf,
             set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
             set(kc, "enable.auto.offset.store", "false", errstr, errstr_size) ||
             set(kc, "enable.partition.eof", "false", errstr, errstr_size)) {
+                rd_kafka_conf_destroy(kc);
+                return NULL;
+        }
+        /* A stored offset out of the log's range must neither skip data nor
+         * re-read it silently: unless the user chose a policy, it is an
+         * error the pipeline stops on (rt_pipeline.c). */
+        if (!map_has(&conf->kafka_props, "auto.offset.reset") &&
+            !map_has(&conf->consumer_props, "auto.offset.reset") &&
+            set(kc, "auto.offset.reset", "error", errstr, errstr_size)) {
                 rd_kafka_conf_destroy(kc);
                 return NULL;
         }

@@ -108,6 +108,17 @@ int64_t rt_pipeline_position(const rt_pipeline_t *p, int32_t partition) {
         return atomic_load(&p->position[partition]);
 }
 
+int64_t rt_pipeline_stored_offset(rt_pipeline_t *p, int32_t partition) {
+        char errstr[512];
+        int64_t next = 0;
+        int found = 0;
+        if (feat_store_offset_get(p->store, p->input_topic, partition, &next,
+                                  &found, errstr, sizeof(errstr)) != TERN_OK ||
+            !found)
+                return 0;
+        return next;
+}
+
 int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition) {
         if (partition < 0 || partition >= RT_MAX_PARTITIONS)
                 return -1;
@@ -503,9 +514,24 @@ static int batch_due(const rt_pipeline_t *p) {
                p->conf->batch_max_ms * 1000000;
 }
 
-static void handle_consumer_error(const rd_kafka_message_t *msg) {
+static void handle_consumer_error(rt_pipeline_t *p,
+                                  const rd_kafka_message_t *msg) {
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 return;
+        if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+                /* The offset stored with the state is outside the log: the
+                 * topic was recreated or retention removed unread data.
+                 * Re-reading would count twice, skipping would lose: an
+                 * operator must choose. */
+                tern_err_set(&p->fatal, TERN_ERR_KAFKA, TERN_ERR_F_FATAL,
+                             "%s [%d]: the offset stored with the state is out "
+                             "of the log's range (%s); set "
+                             "kafka.consumer.auto.offset.reset to earliest or "
+                             "latest to choose where to resume",
+                             p->input_topic, (int)msg->partition,
+                             rd_kafka_message_errstr(msg));
+                return;
+        }
         if (msg->err == RD_KAFKA_RESP_ERR__FATAL ||
             msg->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                 RT_LOG(RT_LOG_WARN, "ingest", "consumer: %s",
@@ -523,7 +549,7 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                     rd_kafka_consumer_poll(p->consumer, p->batch_events ? 5 : 100);
                 if (msg) {
                         if (msg->err)
-                                handle_consumer_error(msg);
+                                handle_consumer_error(p, msg);
                         else
                                 process_message(p, msg);
                         rd_kafka_message_destroy(msg);

@@ -69,6 +69,8 @@ void rt_pipeline_drain_at(rt_pipeline_t *p, int32_t partition,
  * partition (-1 before the first message / commit). */
 int64_t rt_pipeline_position(const rt_pipeline_t *p, int32_t partition);
 int64_t rt_pipeline_committed(const rt_pipeline_t *p, int32_t partition);
+/* The next offset stored with the state for an input partition, 0 if none. */
+int64_t rt_pipeline_stored_offset(rt_pipeline_t *p, int32_t partition);
 /* The offset the partition resumed from at its first assignment. */
 int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition);
 

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static char *read_text_file(const char *path, char *errstr, size_t errstr_size) {
         FILE *f = fopen(path, "rb");
@@ -72,6 +73,7 @@ fail:
 
 feat_store_t *rt_stages_store(const tern_conf_t *conf, const char *state_dir,
                               int read_only, char *errstr, size_t errstr_size) {
+        char current[4200];
         feat_store_conf_t sc = {
             .dir = state_dir ? state_dir : conf->state_dir,
             .block_cache_mb = (size_t)conf->block_cache_mb,
@@ -79,6 +81,14 @@ feat_store_t *rt_stages_store(const tern_conf_t *conf, const char *state_dir,
             .sync = conf->sync_writes,
             .read_only = read_only,
         };
+        /* Reading must not create: RocksDB's read-only open would make the
+         * directory of a mistyped path. */
+        snprintf(current, sizeof(current), "%s/CURRENT", sc.dir);
+        if (read_only && access(current, F_OK) != 0) {
+                tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
+                          "no tern state in %s", sc.dir);
+                return NULL;
+        }
         return feat_store_open(&sc, errstr, errstr_size);
 }
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -265,15 +266,38 @@ static void sink_sanitize(const char *name, char *out, size_t out_size) {
         out[i] = '\0';
 }
 
+/* A process killed while writing leaves a partial last line; the record it
+ * held is re-emitted by the resumed run (outputs are at least once), so the
+ * torn tail is cut back to the last complete line before appending. */
+static int sink_emit_cut_torn_tail(FILE *f) {
+        off_t end, keep;
+        int c = EOF;
+        if (fseeko(f, 0, SEEK_END) || (end = ftello(f)) <= 0)
+                return 0;
+        for (keep = end; keep > 0; keep--) {
+                if (fseeko(f, keep - 1, SEEK_SET) || (c = getc(f)) == EOF)
+                        return -1;
+                if (c == '\n')
+                        break;
+        }
+        if (keep == end)
+                return 0;
+        return ftruncate(fileno(f), keep);
+}
+
 static tern_code_t sink_emit_open(sink_producer_t *p, struct sink_topic *t,
                                   char *errstr, size_t errstr_size) {
         char file[256], path[4096];
         sink_sanitize(t->name, file, sizeof(file));
         snprintf(path, sizeof(path), "%s/%s.jsonl", p->emit_dir, file);
-        t->emit = fopen(path, "a");
-        if (!t->emit)
+        t->emit = fopen(path, "a+");
+        if (!t->emit || sink_emit_cut_torn_tail(t->emit)) {
+                if (t->emit)
+                        fclose(t->emit);
+                t->emit = NULL;
                 return tern_errf(errstr, errstr_size, TERN_ERR_IO,
                                  "emit file %s: %s", path, strerror(errno));
+        }
         return TERN_OK;
 }
 
