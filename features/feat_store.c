@@ -29,6 +29,7 @@ struct feat_store {
         rocksdb_column_family_handle_t *cf[FEAT_CF__CNT + 1];
         rocksdb_readoptions_t *ropts; /* gets and item scans */
         rocksdb_writeoptions_t *wopts;
+        int read_only;
 };
 
 struct feat_batch {
@@ -272,6 +273,7 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
                              : i == FEAT_CF_COOC ? st->cooc_opts : st->opts;
                 names[i] = i < FEAT_CF__CNT ? feat_cf_names[i] : "default";
         }
+        st->read_only = conf->read_only;
         if (conf->read_only)
                 st->db = rocksdb_open_for_read_only_column_families(
                     st->opts, conf->dir, FEAT_CF__CNT + 1, names, cfo, st->cf,
@@ -292,9 +294,27 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
         return st;
 }
 
+/* After a clean stop, readers (tern inspect) open the store without
+ * replaying the whole write-ahead log into memory. Best effort: the WAL
+ * holds the same data if this fails. */
+static void flush_memtables(feat_store_t *st) {
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        for (int i = 0; i < FEAT_CF__CNT; i++) {
+                char *rerr = NULL;
+                if (!st->cf[i])
+                        continue;
+                rocksdb_flush_cf(st->db, fo, st->cf[i], &rerr);
+                free(rerr);
+        }
+        rocksdb_flushoptions_destroy(fo);
+}
+
 void feat_store_close(feat_store_t *st) {
         if (!st)
                 return;
+        if (st->db && !st->read_only)
+                flush_memtables(st);
         if (st->db) {
                 for (int i = 0; i <= FEAT_CF__CNT; i++)
                         if (st->cf[i])
