@@ -227,7 +227,13 @@ tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
         for (uint32_t k = 0; k < r->n_used; k++) {
                 const cand_t *c = &r->slots[r->used[k]];
                 model_rec_item_t it = {c->item, c->len, c->score};
-                if (c->score > 0 && !excluded(user, src, c->item, c->len))
+                /* The exclusion scan (seen, blocked) is the costly test:
+                 * only candidates that would enter the top-N pay for it. */
+                if (c->score <= 0 ||
+                    (out->n == r->conf.top_n &&
+                     !rec_better(&it, &out->items[out->n - 1])))
+                        continue;
+                if (!excluded(user, src, c->item, c->len))
                         top_offer(out, r->conf.top_n, &it);
         }
         if (out->n == 0)

@@ -554,7 +554,10 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                                 process_message(p, msg);
                         rd_kafka_message_destroy(msg);
                 }
-                sink_producer_poll(p->producer);
+                /* Delivery reports: every 64 messages is often enough
+                 * (the commit waits for all of them anyway). */
+                if (!msg || (p->batch_events & 63) == 0)
+                        sink_producer_poll(p->producer);
                 if (batch_due(p) || (!msg && p->batch_events))
                         commit_batch(p);
                 if (!p->batch_events && drained(p))
