@@ -148,6 +148,7 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
         pthread_t feeder_thread, pipeline_thread;
         uint64_t last = 0;
         int64_t t0 = rt_mono_ns(), next_report = 1;
+        int status = RT_EXIT_FAIL;
         if (!b || rt_broker_create_topics(b, conf, (int)conf->input_partitions,
                                           errstr, sizeof(errstr)))
                 goto fail;
@@ -180,16 +181,15 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
         rt_stop = 1;
         pthread_join(pipeline_thread, NULL);
         print_summary(d, (double)(rt_mono_ns() - t0) / 1e9);
+        status = RT_EXIT_OK;
+out:
         rt_feed_destroy(d->feed);
         rt_pipeline_destroy(d->pipeline);
         rt_broker_destroy(b);
-        return RT_EXIT_OK;
+        return status;
 fail:
         RT_LOG(RT_LOG_ERROR, "demo", "%s", errstr);
-        rt_feed_destroy(d->feed);
-        rt_pipeline_destroy(d->pipeline);
-        rt_broker_destroy(b);
-        return RT_EXIT_FAIL;
+        goto out;
 }
 
 static int demo_main(int argc, char **argv) {

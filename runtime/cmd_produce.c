@@ -56,16 +56,8 @@ static int produce_main(int argc, char **argv) {
                 default: produce_usage(stderr); return RT_EXIT_USAGE;
                 }
         }
-        if (!input || !format) {
-                fprintf(stderr, "tern produce: --input and --format are required\n");
+        if (rt_input_args("produce", input, format, &fmt))
                 return RT_EXIT_USAGE;
-        }
-        fmt = ingest_format_parse(format);
-        if (fmt < 0) {
-                fprintf(stderr, "tern produce: unknown format '%s' (one of %s)\n",
-                        format, ingest_format_list());
-                return RT_EXIT_USAGE;
-        }
         conf = rt_conf_load("produce", &co);
         if (!conf)
                 return RT_EXIT_USAGE;

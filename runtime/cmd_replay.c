@@ -206,20 +206,8 @@ static int replay_main(int argc, char **argv) {
                 default: replay_usage(stderr); return RT_EXIT_USAGE;
                 }
         }
-        if (!r.input || !format) {
-                fprintf(stderr, "tern replay: --input and --format are required\n");
+        if (rt_input_args("replay", r.input, format, &fmt))
                 return RT_EXIT_USAGE;
-        }
-        fmt = ingest_format_parse(format);
-        if (fmt < 0) {
-                fprintf(stderr, "tern replay: unknown format '%s' (one of %s)\n",
-                        format, ingest_format_list());
-                return RT_EXIT_USAGE;
-        }
-        if (access(r.input, R_OK) != 0) {
-                fprintf(stderr, "tern replay: cannot read %s: %m\n", r.input);
-                return RT_EXIT_USAGE;
-        }
         r.format = (ingest_format_t)fmt;
         conf = rt_conf_load("replay", &co);
         if (!conf)

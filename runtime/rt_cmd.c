@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../ingest/ingest_file.h"
 #include "rt_log.h"
 
 volatile sig_atomic_t rt_stop;
@@ -74,6 +75,26 @@ tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co) {
         rt_log_level = conf->log_level;
         rt_log_json = conf->log_format == 1;
         return conf;
+}
+
+int rt_input_args(const char *cmd, const char *input, const char *format,
+                  int *fmt_out) {
+        if (!input || !format) {
+                fprintf(stderr, "tern %s: --input and --format are required\n",
+                        cmd);
+                return -1;
+        }
+        *fmt_out = ingest_format_parse(format);
+        if (*fmt_out < 0) {
+                fprintf(stderr, "tern %s: unknown format '%s' (one of %s)\n",
+                        cmd, format, ingest_format_list());
+                return -1;
+        }
+        if (access(input, R_OK) != 0) {
+                fprintf(stderr, "tern %s: cannot read %s: %m\n", cmd, input);
+                return -1;
+        }
+        return 0;
 }
 
 int64_t rt_wall_ms(void) {

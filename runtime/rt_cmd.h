@@ -61,6 +61,11 @@ void rt_signals_install(void);
 int64_t rt_wall_ms(void);
 int64_t rt_mono_ns(void);
 
+/* --input PATH --format F of produce and replay: both given, a known
+ * format, a readable file. Prints "tern CMD: ..." and returns -1 if not. */
+int rt_input_args(const char *cmd, const char *input, const char *format,
+                  int *fmt_out);
+
 /* Strict decimal parse; -1 on anything else. */
 int rt_parse_i64(const char *s, int64_t *out);
 
