@@ -106,8 +106,11 @@ const conf_prop_t conf_props[] = {
     {"state.max_cached_pairs", CP_INT, OFF(max_cached_pairs), 1, 1e10,
      "20000000", NULL, "Co-occurrence pairs kept in memory between commits."},
     /* batch */
-    {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "2000",
-     NULL, "Commit after this many events ..."},
+    {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "10000",
+     NULL,
+     "Commit after this many events ... (outputs are sent as each event is\n"
+     "processed; a batch bounds what a crash makes tern process again, and\n"
+     "larger ones merge more counter increments into one write)"},
     {"batch.max_ms", CP_INT, OFF(batch_max_ms), 1, 600000, "100", NULL,
      "... or this many milliseconds (wall clock), whichever comes first."},
     {"batch.delivery_timeout_ms", CP_INT, OFF(delivery_timeout_ms), 100,
