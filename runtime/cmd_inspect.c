@@ -18,6 +18,7 @@ static void inspect_usage(FILE *out) {
                 "                          (exact, all counts read; default K 10, 0 = all)\n"
                 "  items                   every item with all its neighbours, one JSON\n"
                 "                          document per line\n"
+                "  users                   every user's document, one per line\n"
                 "  recs ID                 the user's recommendations from the current state\n"
                 "  offsets                 the input offsets stored with the state\n"
                 "\n"
@@ -64,6 +65,39 @@ static int inspect_recs(const tern_conf_t *conf, feat_store_t *st,
         }
         model_recs_destroy(recs);
         feat_engine_destroy(eng);
+        return rc;
+}
+
+/* Every user's document, one per line, in key order (partition, id). */
+static int inspect_users(feat_store_t *st, char *errstr, size_t size) {
+        feat_iter_t *it = feat_iter_new(st, FEAT_CF_PROFILE, NULL, 0);
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        tern_buf_t doc;
+        tern_code_t rc = TERN_OK;
+        char *rerr;
+        tern_buf_init(&doc, 64u << 20);
+        while (rc == TERN_OK && feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                char user[1024];
+                if (klen < 3 || klen - 2 >= sizeof(user))
+                        continue;
+                memcpy(user, k + 2, klen - 2);
+                user[klen - 2] = '\0';
+                tern_buf_reset(&doc);
+                rc = feat_inspect_user_json(st, user, (int32_t)(k[0] << 8 | k[1]),
+                                            &doc, errstr, size);
+                if (rc == TERN_OK) {
+                        fwrite(doc.data, 1, doc.len, stdout);
+                        fputc('\n', stdout);
+                }
+        }
+        if (rc == TERN_OK && (rerr = feat_iter_error(it))) {
+                rc = tern_errf(errstr, size, TERN_ERR_STATE, "reading users: %s",
+                               rerr);
+                free(rerr);
+        }
+        tern_buf_free(&doc);
+        feat_iter_destroy(it);
         return rc;
 }
 
@@ -124,11 +158,13 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                 rc = inspect_recs(conf, st, argv[1], &out, errstr, sizeof(errstr));
         else if (!strcmp(what, "items") && argc == 1)
                 rc = feat_inspect_items_jsonl(st, 0, stdout, errstr, sizeof(errstr));
+        else if (!strcmp(what, "users") && argc == 1)
+                rc = inspect_users(st, errstr, sizeof(errstr));
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
         else {
                 fprintf(stderr, "tern inspect: expected user ID, item ID, recs ID, "
-                                "items or offsets\n");
+                                "users, items or offsets\n");
                 feat_store_close(st);
                 tern_buf_free(&out);
                 return RT_EXIT_USAGE;
@@ -175,7 +211,8 @@ static int inspect_main(int argc, char **argv) {
         /* Options may also follow WHAT ID (tern inspect item X --neighbors 5). */
         if (optind < argc && optind + 2 < argc) {
                 int rest = optind + 2;
-                if (!strcmp(argv[optind], "items") || !strcmp(argv[optind], "offsets"))
+                if (!strcmp(argv[optind], "items") || !strcmp(argv[optind], "users") ||
+                    !strcmp(argv[optind], "offsets"))
                         rest = optind + 1;
                 if (rest < argc && !strcmp(argv[rest], "--neighbors") &&
                     rest + 1 < argc && !rt_parse_i64(argv[rest + 1], &k)) {
