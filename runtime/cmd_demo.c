@@ -18,6 +18,8 @@
 #include "rt_log.h"
 #include "rt_pipeline.h"
 
+#define DEMO_MAX_LAG 60000 /* events, all partitions */
+
 typedef struct demo {
         rt_feed_t *feed;
         rt_pipeline_t *pipeline;
@@ -40,7 +42,8 @@ static void demo_usage(FILE *out) {
                 "Stops on Ctrl-C or after --seconds.\n"
                 "\n"
                 "  -s, --seconds N     stop after N seconds (default: run until Ctrl-C)\n"
-                "  -r, --rate EPS      events per second produced (default 20000)\n"
+                "  -r, --rate EPS      events per second produced, at most (default 20000;\n"
+                "                      the shop waits when the pipeline falls behind)\n"
                 "      --seed S        generator seed (default 1)\n"
                 "  -c, --config FILE   YAML config; default: built-in\n"
                 "  -X key.path=value   override one config key (repeatable)\n"
@@ -58,6 +61,15 @@ static int feed_garbage(demo_t *d, uint64_t n, int64_t ts_ms) {
                    : -1;
 }
 
+static int64_t total_position(const demo_t *d) {
+        int64_t sum = 0;
+        for (int p = 0; p < d->partitions; p++) {
+                int64_t pos = rt_pipeline_position(d->pipeline, p);
+                sum += pos > 0 ? pos : 0;
+        }
+        return sum;
+}
+
 static void *demo_feeder(void *arg) {
         demo_t *d = arg;
         ingest_gen_conf_t gc;
@@ -70,7 +82,11 @@ static void *demo_feeder(void *arg) {
                 uint64_t n = atomic_load(&d->produced);
                 int64_t due = (rt_mono_ns() - t0) * d->rate / 1000000000;
                 tern_event_t ev;
-                if ((int64_t)n >= due) {
+                /* --rate is an upper bound: never run further ahead of the
+                 * pipeline than the embedded broker keeps (~5 MiB a
+                 * partition), or unread events would be dropped. */
+                if ((int64_t)n >= due ||
+                    (int64_t)n - total_position(d) > DEMO_MAX_LAG) {
                         usleep(1000);
                         continue;
                 }
@@ -94,15 +110,6 @@ static void *demo_pipeline(void *arg) {
                 rt_stop = 1;
         }
         return NULL;
-}
-
-static int64_t total_position(const demo_t *d) {
-        int64_t sum = 0;
-        for (int p = 0; p < d->partitions; p++) {
-                int64_t pos = rt_pipeline_position(d->pipeline, p);
-                sum += pos > 0 ? pos : 0;
-        }
-        return sum;
 }
 
 static void print_progress(demo_t *d, double secs, uint64_t *last_events) {

@@ -519,13 +519,14 @@ static void handle_consumer_error(rt_pipeline_t *p,
         if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 return;
         if (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
-                /* The offset stored with the state is outside the log: the
-                 * topic was recreated or retention removed unread data.
-                 * Re-reading would count twice, skipping would lose: an
-                 * operator must choose. */
+                /* The next offset to read is outside the log: retention
+                 * removed data before tern read it, or the topic was
+                 * recreated. Re-reading would count twice, skipping would
+                 * lose: an operator must choose. */
                 tern_err_set(&p->fatal, TERN_ERR_KAFKA, TERN_ERR_F_FATAL,
-                             "%s [%d]: the offset stored with the state is out "
-                             "of the log's range (%s); set "
+                             "%s [%d]: the next offset to read is out of the "
+                             "log's range (%s): data was removed before tern "
+                             "read it, or the topic was recreated; set "
                              "kafka.consumer.auto.offset.reset to earliest or "
                              "latest to choose where to resume",
                              p->input_topic, (int)msg->partition,
