@@ -382,6 +382,29 @@ static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
         return 0;
 }
 
+/* An item's pair list into the pair table and its top list. */
+static tern_code_t load_list(feat_engine_t *eng, uint32_t id,
+                             const uint8_t *v, size_t vlen, char *errstr,
+                             size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        feat_cooc_rd_t lr;
+        const uint8_t *b;
+        uint32_t blen;
+        int64_t cnt;
+        int r = -1;
+        if (!feat_cooc_list_open(&lr, v, vlen))
+                while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1 &&
+                       blen <= FEAT_ID_MAX)
+                        if (load_pair(eng, id, b, blen, cnt))
+                                return tern_errf(errstr, errstr_size,
+                                                 TERN_ERR_NOMEM,
+                                                 "out of memory loading pairs");
+        if (r == 0)
+                return TERN_OK;
+        return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len, errstr,
+                           errstr_size);
+}
+
 static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
                                    char *errstr, size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
@@ -396,14 +419,16 @@ static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
         if (c->key.overflow || feat_iter_seek(c->scan, c->key.data, plen))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "cooc scan: cannot build the key");
+        /* The prefix is the list's whole key; a longer key is a pair
+         * counter of an older store (feat_store.h). */
         while (feat_iter_next(c->scan, &k, &klen, &v, &vlen)) {
-                if (vlen != 8)
-                        return bad_counter(FEAT_CF_COOC, k, klen, errstr,
-                                           errstr_size);
-                if (load_pair(eng, id, k + plen, (uint32_t)(klen - plen),
-                              feat_counter_decode(v, vlen)))
-                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                         "out of memory loading pairs");
+                tern_code_t code = klen == plen
+                                       ? load_list(eng, id, v, vlen, errstr,
+                                                   errstr_size)
+                                       : bad_counter(FEAT_CF_COOC, k, klen,
+                                                     errstr, errstr_size);
+                if (code)
+                        return code;
         }
         return scan_error(c->scan, errstr, errstr_size);
 }
@@ -532,23 +557,79 @@ static tern_code_t trending_load(feat_engine_t *eng, char *errstr,
 
 /* ---- commit ---- */
 
-static void flush_pairs(feat_engine_t *eng, feat_batch_t *b) {
+/* One direction of a pending pair: c(x, y) += pend. */
+typedef struct feat_dir {
+        const feat_item_t *x, *y;
+        int64_t pend;
+} feat_dir_t;
+
+/* x's key order (len, then bytes: feat_key_cooc_prefix), then y's bytes
+ * (the order inside a pair list). */
+static int dir_cmp(const void *pa, const void *pb) {
+        const feat_dir_t *a = pa, *b = pb;
+        int r;
+        if (a->x->len != b->x->len)
+                return a->x->len < b->x->len ? -1 : 1;
+        if ((r = memcmp(a->x->id, b->x->id, a->x->len)))
+                return r;
+        return feat_id_cmp(a->y->id, a->y->len, b->y->id, b->y->len);
+}
+
+/* Both directions of every pending pair, sorted by x then y. */
+static feat_dir_t *pending_dirs(feat_engine_t *eng, size_t *n) {
         feat_cooc_t *c = &eng->cooc;
+        feat_dir_t *d = malloc((c->n_dirty_pairs * 2 + 1) * sizeof(*d));
+        *n = 0;
+        if (!d)
+                return NULL;
         for (size_t i = 0; i < c->n_dirty_pairs; i++) {
-                feat_pair_t *p = &c->pslots[c->dirty_pairs[i]];
+                const feat_pair_t *p = &c->pslots[c->dirty_pairs[i]];
                 const feat_item_t *x = &c->items[p->a], *y = &c->items[p->b];
                 if (!p->pend)
                         continue;
-                feat_key_cooc(&c->key, x->id, x->len, y->id, y->len);
-                feat_batch_merge_add(b, eng->st, FEAT_CF_COOC, c->key.data,
-                                     c->key.len, p->pend);
-                feat_key_cooc(&c->key, y->id, y->len, x->id, x->len);
-                feat_batch_merge_add(b, eng->st, FEAT_CF_COOC, c->key.data,
-                                     c->key.len, p->pend);
-                p->pend = 0;
-                eng->stats.merges_written += 2;
+                d[(*n)++] = (feat_dir_t){x, y, p->pend};
+                d[(*n)++] = (feat_dir_t){y, x, p->pend};
         }
+        qsort(d, *n, sizeof(*d), dir_cmp);
+        return d;
+}
+
+/* One merge per item x: its pending pairs as one pair list (feat_store.h),
+ * so the memtable takes a key per item instead of one per pair. */
+static int flush_list(feat_engine_t *eng, feat_batch_t *b, const feat_dir_t *d,
+                      size_t n) {
+        feat_cooc_t *c = &eng->cooc;
+        tern_buf_reset(&c->val);
+        tern_buf_put_u8(&c->val, FEAT_COOC_LIST_VERSION);
+        tern_buf_put_varint(&c->val, n);
+        for (size_t i = 0; i < n; i++) {
+                tern_buf_put_str(&c->val, d[i].y->id, d[i].y->len);
+                tern_buf_put_long(&c->val, d[i].pend);
+        }
+        feat_key_cooc_prefix(&c->key, d->x->id, d->x->len);
+        if (c->val.overflow || c->key.overflow)
+                return -1;
+        feat_batch_merge(b, eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
+                         c->val.data, c->val.len);
+        eng->stats.merges_written++;
+        return 0;
+}
+
+static int flush_pairs(feat_engine_t *eng, feat_batch_t *b) {
+        feat_cooc_t *c = &eng->cooc;
+        size_t n, run;
+        feat_dir_t *d = pending_dirs(eng, &n);
+        int r = d ? 0 : -1;
+        for (size_t i = 0; i < n && !r; i += run) {
+                for (run = 1; i + run < n && d[i + run].x == d[i].x; run++)
+                        ;
+                r = flush_list(eng, b, d + i, run);
+        }
+        free(d);
+        for (size_t i = 0; i < c->n_dirty_pairs; i++)
+                c->pslots[c->dirty_pairs[i]].pend = 0;
         c->n_dirty_pairs = 0;
+        return r;
 }
 
 static void flush_items(feat_engine_t *eng, feat_batch_t *b) {
@@ -568,7 +649,9 @@ static void flush_items(feat_engine_t *eng, feat_batch_t *b) {
 tern_code_t feat_cooc_flush(feat_engine_t *eng, feat_batch_t *b, char *errstr,
                             size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        flush_pairs(eng, b);
+        if (flush_pairs(eng, b))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory writing pair lists");
         flush_items(eng, b);
         if (!c->trend_dirty)
                 return TERN_OK;

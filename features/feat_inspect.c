@@ -260,6 +260,50 @@ static tern_code_t nb_collect(feat_iter_t *it, size_t plen, nb_list_t *l,
         return TERN_ERR_STATE;
 }
 
+/* Pushes one item's pair list; -1 if it does not decode. */
+static int nb_push_list(nb_list_t *l, const uint8_t *v, size_t vlen,
+                        int *nomem) {
+        feat_cooc_rd_t lr;
+        const uint8_t *b;
+        uint32_t blen;
+        int64_t c;
+        int r;
+        if (feat_cooc_list_open(&lr, v, vlen))
+                return -1;
+        while ((r = feat_cooc_list_next(&lr, &b, &blen, &c)) == 1)
+                if (nb_push(l, b, blen, c)) {
+                        *nomem = 1;
+                        return -1;
+                }
+        return r;
+}
+
+/* An item's neighbours: its pair list, the whole key at the prefix
+ * (feat_store.h); a longer key is an older store's pair counter. */
+static tern_code_t nb_collect_cooc(feat_iter_t *it, size_t plen, nb_list_t *l,
+                                   char *errstr, size_t errstr_size) {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        char *rerr;
+        while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                int nomem = 0;
+                if (klen == plen && !nb_push_list(l, v, vlen, &nomem))
+                        continue;
+                if (nomem)
+                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "out of memory");
+                char pk[256];
+                feat_key_printable(k, klen, pk, sizeof(pk));
+                return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                 "undecodable pair list at key \"%s\"", pk);
+        }
+        if (!(rerr = feat_iter_error(it)))
+                return TERN_OK;
+        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "cooc scan: %s", rerr);
+        free(rerr);
+        return TERN_ERR_STATE;
+}
+
 static void json_item(tern_buf_t *o, const char *item, size_t len, int64_t n,
                       const nb_list_t *l, uint32_t k) {
         size_t cnt = k && k < l->cnt ? k : l->cnt;
@@ -291,7 +335,8 @@ static tern_code_t item_doc(feat_iter_t *it, const char *item, size_t len,
                 code = tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
                                  "inspect: item id too long");
         else
-                code = nb_collect(it, prefix.len, l, errstr, errstr_size);
+                code = nb_collect_cooc(it, prefix.len, l, errstr,
+                                       errstr_size);
         tern_buf_free(&prefix);
         for (size_t i = 0; !code && i < l->cnt; i++) {
                 nb_ent_t *e = &l->v[i];

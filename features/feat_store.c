@@ -115,6 +115,149 @@ static const char *add_name(void *state) {
         return "tern.add_int64";
 }
 
+/* ---- cooc pair lists (feat_store.h) ---- */
+
+int feat_cooc_list_open(feat_cooc_rd_t *lr, const uint8_t *v, size_t vlen) {
+        tern_rd_init(&lr->r, v, vlen);
+        if (tern_rd_u8(&lr->r) != FEAT_COOC_LIST_VERSION)
+                return -1;
+        lr->left = tern_rd_varint(&lr->r);
+        /* every entry takes at least 2 bytes: bounds what a caller sizes */
+        return lr->r.err || lr->left > tern_rd_left(&lr->r) / 2 ? -1 : 0;
+}
+
+int feat_cooc_list_next(feat_cooc_rd_t *lr, const uint8_t **b, uint32_t *blen,
+                        int64_t *c) {
+        if (!lr->left)
+                return tern_rd_left(&lr->r) ? -1 : 0;
+        *b = (const uint8_t *)tern_rd_str(&lr->r, tern_rd_left(&lr->r), blen);
+        *c = tern_rd_long(&lr->r);
+        lr->left--;
+        return lr->r.err ? -1 : 1;
+}
+
+typedef struct list_ent {
+        const uint8_t *b;
+        uint32_t len;
+        int64_t c;
+} list_ent_t;
+
+static int list_ent_cmp(const void *pa, const void *pb) {
+        const list_ent_t *x = pa, *y = pb;
+        int r = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
+        if (r)
+                return r;
+        return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Appends one list's entries to v (sized by the caller from the headers);
+ * -1 on a malformed list. */
+static int list_gather(const char *p, size_t len, list_ent_t *v, size_t *n) {
+        feat_cooc_rd_t lr;
+        int r;
+        if (feat_cooc_list_open(&lr, (const uint8_t *)p, len))
+                return -1;
+        while ((r = feat_cooc_list_next(&lr, &v[*n].b, &v[*n].len,
+                                        &v[*n].c)) == 1)
+                (*n)++;
+        return r;
+}
+
+static size_t list_bound(const char *p, size_t len) {
+        feat_cooc_rd_t lr;
+        return feat_cooc_list_open(&lr, (const uint8_t *)p, len) ? 0 : lr.left;
+}
+
+/* Sorted entries, equal b summed (unsigned: wraps instead of UB), into a
+ * new list record. */
+static char *list_encode(list_ent_t *v, size_t n, size_t *out_len) {
+        tern_buf_t o;
+        size_t m = 0;
+        char *out;
+        if (n)
+                qsort(v, n, sizeof(*v), list_ent_cmp);
+        for (size_t i = 0; i < n; i++) {
+                if (m && list_ent_cmp(&v[m - 1], &v[i]) == 0)
+                        v[m - 1].c = (int64_t)((uint64_t)v[m - 1].c +
+                                               (uint64_t)v[i].c);
+                else
+                        v[m++] = v[i];
+        }
+        tern_buf_init(&o, SIZE_MAX);
+        tern_buf_put_u8(&o, FEAT_COOC_LIST_VERSION);
+        tern_buf_put_varint(&o, m);
+        for (size_t i = 0; i < m; i++) {
+                tern_buf_put_str(&o, (const char *)v[i].b, v[i].len);
+                tern_buf_put_long(&o, v[i].c);
+        }
+        out = o.overflow ? NULL : malloc(o.len ? o.len : 1);
+        if (out)
+                memcpy(out, o.data, o.len);
+        *out_len = o.len;
+        tern_buf_free(&o);
+        return out;
+}
+
+/* Merges pair lists (the existing value, if any, and the operands). Same
+ * failure contract as add_sum(): a valid buffer even on failure. */
+static char *list_merge(const char *existing, size_t elen,
+                        const char *const *ops, const size_t *oplen, int nops,
+                        unsigned char *success, size_t *new_len) {
+        size_t total = existing ? list_bound(existing, elen) : 0, n = 0;
+        list_ent_t *v;
+        char *out = NULL;
+        int ok;
+        for (int i = 0; i < nops; i++)
+                total += list_bound(ops[i], oplen[i]);
+        v = malloc((total ? total : 1) * sizeof(*v));
+        ok = v && (!existing || !list_gather(existing, elen, v, &n));
+        for (int i = 0; i < nops && ok; i++)
+                ok = !list_gather(ops[i], oplen[i], v, &n);
+        if (ok)
+                out = list_encode(v, n, new_len);
+        free(v);
+        ok = ok && out;
+        if (!out)
+                out = malloc(1);
+        if (!ok)
+                *new_len = 0;
+        *success = (unsigned char)ok;
+        return out;
+}
+
+/* The cooc CF holds pair lists at item keys [u32be len(a)][a] and, in
+ * stores written before the lists, int64 counters at pair keys. */
+static int cooc_is_list_key(const char *key, size_t klen) {
+        const uint8_t *k = (const uint8_t *)key;
+        return klen >= 4 && (((size_t)k[0] << 24) | ((size_t)k[1] << 16) |
+                             ((size_t)k[2] << 8) | k[3]) == klen - 4;
+}
+
+static char *cooc_full_merge(void *state, const char *key, size_t klen,
+                             const char *existing, size_t elen,
+                             const char *const *ops, const size_t *oplen,
+                             int nops, unsigned char *success,
+                             size_t *new_len) {
+        (void)state;
+        if (cooc_is_list_key(key, klen))
+                return list_merge(existing, elen, ops, oplen, nops, success,
+                                  new_len);
+        return add_sum(existing, elen, ops, oplen, nops, success, new_len);
+}
+
+static char *cooc_partial_merge(void *state, const char *key, size_t klen,
+                                const char *const *ops, const size_t *oplen,
+                                int nops, unsigned char *success,
+                                size_t *new_len) {
+        return cooc_full_merge(state, key, klen, NULL, 0, ops, oplen, nops,
+                               success, new_len);
+}
+
+static const char *cooc_merge_name(void *state) {
+        (void)state;
+        return "tern.cooc_lists";
+}
+
 /* RocksDB 7.8.3 calls the destructor unconditionally: NULL segfaults.
  * Also the (stateless) prefix extractors' destructor. */
 static void add_destroy(void *state) {
@@ -220,6 +363,11 @@ static void cf_options(feat_store_t *st) {
                                           cooc_prefix_name));
         rocksdb_options_set_hash_skip_list_rep(st->cooc_opts, HASH_BUCKETS, 4,
                                                4);
+        rocksdb_options_set_merge_operator(
+            st->cooc_opts,
+            rocksdb_mergeoperator_create(NULL, add_destroy, cooc_full_merge,
+                                         cooc_partial_merge, add_delete_value,
+                                         cooc_merge_name));
 }
 
 static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
@@ -396,6 +544,13 @@ void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
         le64_put(v, delta);
         rocksdb_writebatch_merge_cf(b->wb, st->cf[cf], key, klen,
                                     (const char *)v, 8);
+        b->count++;
+}
+
+void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                      const void *key, size_t klen, const void *val,
+                      size_t vlen) {
+        rocksdb_writebatch_merge_cf(b->wb, st->cf[cf], key, klen, val, vlen);
         b->count++;
 }
 

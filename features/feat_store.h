@@ -4,7 +4,7 @@
  * Column families (each value starts with a 1-byte record version):
  *   profile   [u16be partition][user_id]            -> user profile record
  *   window    [u16be partition][user_id]            -> user window record
- *   cooc      [u32be len(a)][a][b]                   -> int64 c(a,b)  (merge: add)
+ *   cooc      [u32be len(a)][a]                      -> pair list of a (merge: sum)
  *   item      [item_id]                              -> int64 n(i)    (merge: add)
  *   offsets   [topic]\0[u32be partition]             -> int64 next offset to consume
  *   meta      [name]                                 -> misc records (trending, ...)
@@ -75,6 +75,10 @@ void feat_batch_put(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                     const void *key, size_t klen, const void *val, size_t vlen);
 void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                           const void *key, size_t klen, int64_t delta);
+/* A merge with an operand in the cf's own format (a cooc pair list). */
+void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                      const void *key, size_t klen, const void *val,
+                      size_t vlen);
 tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
                              size_t errstr_size);
 
@@ -116,6 +120,25 @@ void feat_key_user(tern_buf_t *k, int32_t partition, const char *user,
 void feat_key_cooc(tern_buf_t *k, const char *a, size_t alen, const char *b,
                    size_t blen);
 void feat_key_cooc_prefix(tern_buf_t *k, const char *a, size_t alen);
+
+/* Pair list, the cooc CF value of item a (key feat_key_cooc_prefix(a)):
+ * [u8 version=2][varint n] then n x {Avro string b, Avro long c(a,b)},
+ * b ascending in byte order (shorter first), each b once. One merge per
+ * item and batch carries the batch's increments as such a list; the merge
+ * operator sums lists entry by entry (a malformed list fails the merge,
+ * reported as Corruption on the read). Stores written before the lists
+ * held int64 counters at pair keys [u32be len(a)][a][b]: readers refuse
+ * them as undecodable. */
+#define FEAT_COOC_LIST_VERSION 2
+typedef struct feat_cooc_rd {
+        tern_rd_t r;
+        uint64_t left;
+} feat_cooc_rd_t;
+/* -1 on a bad header; lr->left (entries to come) is then at most vlen/2. */
+int feat_cooc_list_open(feat_cooc_rd_t *lr, const uint8_t *v, size_t vlen);
+/* 1: an entry (b borrows v); 0: the end; -1: malformed. */
+int feat_cooc_list_next(feat_cooc_rd_t *lr, const uint8_t **b, uint32_t *blen,
+                        int64_t *c);
 int64_t feat_counter_decode(const uint8_t *v, size_t vlen);
 
 #endif

@@ -217,6 +217,48 @@ static void test_corrupt_operand(void) {
         free(dir);
 }
 
+/* A malformed pair-list operand (its header claims 100 entries, none
+ * follow) fails the merge with an error naming the state, never a crash
+ * or a partial count; well-formed lists merge by summing per neighbour. */
+static void test_cooc_list_operands(void) {
+        static const uint8_t list_a[] = {2, 2, 2, 'x', 2, 2, 'y', 4};
+        static const uint8_t list_b[] = {2, 1, 2, 'x', 6};
+        static const uint8_t bad[] = {2, 100};
+        char *dir = test_tmpdir("store-lists");
+        feat_store_t *st = open_store(dir, 0);
+        feat_batch_t *b = feat_batch_new();
+        tern_buf_t key, out;
+        TEST_ASSERT(st, "%s", errstr);
+        tern_buf_init(&key, 64);
+        tern_buf_init(&out, 4096);
+        feat_key_cooc_prefix(&key, "i", 1);
+        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, list_a,
+                         sizeof(list_a));
+        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, list_b,
+                         sizeof(list_b));
+        feat_batch_merge_add(b, st, FEAT_CF_ITEM, "i", 1, 2);
+        feat_batch_merge_add(b, st, FEAT_CF_ITEM, "x", 1, 4);
+        feat_batch_merge_add(b, st, FEAT_CF_ITEM, "y", 1, 2);
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s", errstr);
+        TEST_EQ_INT(feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
+                    TERN_OK);
+        /* x: 1 + 3 = 4, y: 2 (lists carry Avro longs: 2 -> 1, 4 -> 2, 6 -> 3) */
+        TEST_ASSERT(strstr((char *)out.data, "\"item_id\":\"x\",\"c\":4") &&
+                        strstr((char *)out.data, "\"item_id\":\"y\",\"c\":2"),
+                    "%.*s", (int)out.len, (char *)out.data);
+        feat_batch_clear(b);
+        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, bad, sizeof(bad));
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s", errstr);
+        tern_buf_reset(&out);
+        TEST_EQ_INT(feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
+                    TERN_ERR_STATE);
+        tern_buf_free(&key);
+        tern_buf_free(&out);
+        feat_batch_destroy(b);
+        feat_store_close(st);
+        free(dir);
+}
+
 /* Every item as JSON lines, against one-item documents. */
 static void test_items_jsonl(void) {
         char *dir = test_tmpdir("store-jsonl");
@@ -263,4 +305,5 @@ static void test_items_jsonl(void) {
 
 TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_offsets_atomic),
           TEST_CASE(test_read_only), TEST_CASE(test_corrupt),
-          TEST_CASE(test_corrupt_operand), TEST_CASE(test_items_jsonl));
+          TEST_CASE(test_corrupt_operand), TEST_CASE(test_cooc_list_operands),
+          TEST_CASE(test_items_jsonl));
