@@ -51,6 +51,7 @@
 #include "../common/tern_err.h"
 #include "../ingest/ingest_event.h"
 #include "feat_store.h"
+#include "feat_types.h"
 
 typedef struct feat_conf {
         uint32_t window_items;          /* W, default 20 */
@@ -69,50 +70,7 @@ typedef struct feat_conf {
 
 void feat_conf_default(feat_conf_t *c);
 
-typedef struct feat_item_ts {
-        const char *item; /* borrowed, not NUL-terminated */
-        uint32_t len;
-        int64_t ts_ms;
-        uint8_t type; /* tern_event_type_t of the latest event on it */
-} feat_item_ts_t;
-
-typedef struct feat_affinity {
-        const char *category;
-        uint32_t len;
-        double score;  /* decayed to ts_ms */
-        int64_t ts_ms;
-} feat_affinity_t;
-
-typedef struct feat_profile {
-        uint64_t events[TERN_EV__CNT];
-        double spend;
-        uint64_t units;
-        int64_t first_ts_ms;
-        int64_t last_ts_ms;
-        double gap_ewma_ms;
-        uint32_t sessions;
-        uint32_t n_affinity;
-        const feat_affinity_t *affinity; /* score desc */
-        uint32_t n_recent;
-        const feat_item_ts_t *recent; /* most recent first */
-} feat_profile_t;
-
-typedef struct feat_user {
-        const char *user_id;
-        uint32_t user_len;
-        int32_t partition;
-        feat_profile_t profile;
-        uint32_t n_window;
-        const feat_item_ts_t *window; /* most recent first */
-} feat_user_t;
-
-typedef struct feat_neighbor {
-        const char *item;
-        uint32_t len;
-        int64_t c;     /* c(i,j) */
-        int64_t n;     /* n(j) */
-        double score;  /* s(i,j) */
-} feat_neighbor_t;
+/* feat_item_ts_t, feat_profile_t, feat_user_t, feat_neighbor_t: feat_types.h */
 
 typedef struct feat_offset {
         const char *topic;

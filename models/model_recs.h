@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "../common/tern_err.h"
-#include "../features/feat_engine.h"
+#include "../features/feat_types.h"
 
 #define MODEL_RECS_MAX_N 100
 
