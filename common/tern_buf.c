@@ -144,11 +144,21 @@ int tern_buf_put_json_str(tern_buf_t *b, const char *s, size_t n) {
                 run = i + 1;
                 esc[0] = '\\';
                 switch (c) {
-                case '"': esc[1] = '"'; break;
-                case '\\': esc[1] = '\\'; break;
-                case '\n': esc[1] = 'n'; break;
-                case '\r': esc[1] = 'r'; break;
-                case '\t': esc[1] = 't'; break;
+                case '"':
+                        esc[1] = '"';
+                        break;
+                case '\\':
+                        esc[1] = '\\';
+                        break;
+                case '\n':
+                        esc[1] = 'n';
+                        break;
+                case '\r':
+                        esc[1] = 'r';
+                        break;
+                case '\t':
+                        esc[1] = 't';
+                        break;
                 default:
                         esc[1] = 'u';
                         esc[2] = '0';

@@ -33,8 +33,8 @@ tern_code_t tern_errf(char *errstr, size_t errstr_size, tern_code_t code,
         return code;
 }
 
-void tern_err_set(tern_err_t *err, tern_code_t code, int flags,
-                  const char *fmt, ...) {
+void tern_err_set(tern_err_t *err, tern_code_t code, int flags, const char *fmt,
+                  ...) {
         va_list ap;
         if (!err || err->code != TERN_OK)
                 return;

@@ -30,7 +30,7 @@ typedef enum tern_code {
 } tern_code_t;
 
 #define TERN_ERR_F_RETRIABLE 0x1
-#define TERN_ERR_F_FATAL 0x2
+#define TERN_ERR_F_FATAL     0x2
 
 typedef struct tern_err {
         tern_code_t code;
@@ -46,8 +46,8 @@ tern_code_t tern_errf(char *errstr, size_t errstr_size, tern_code_t code,
     __attribute__((format(printf, 4, 5)));
 
 /* Sets err only if it holds no error yet (the first error wins). */
-void tern_err_set(tern_err_t *err, tern_code_t code, int flags,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void tern_err_set(tern_err_t *err, tern_code_t code, int flags, const char *fmt,
+                  ...) __attribute__((format(printf, 4, 5)));
 
 static inline int tern_err_is_set(const tern_err_t *err) {
         return err->code != TERN_OK;

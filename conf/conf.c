@@ -13,10 +13,14 @@
 
 /* The same names with an article, for "expected ..." messages. */
 static const char *type_with_article(conf_prop_type_t type) {
-        static const char *const names[] = {
-            "a string", "an integer", "a number", "a boolean", "a name",
-            "a map of strings", "a map of event type to integer",
-            "a map of event type to number"};
+        static const char *const names[] = {"a string",
+                                            "an integer",
+                                            "a number",
+                                            "a boolean",
+                                            "a name",
+                                            "a map of strings",
+                                            "a map of event type to integer",
+                                            "a map of event type to number"};
         return names[type];
 }
 
@@ -25,10 +29,14 @@ const char *conf_prop_type_expected(conf_prop_type_t type) {
 }
 
 const char *conf_prop_type_name(conf_prop_type_t type) {
-        static const char *const names[] = {
-            "string", "integer", "number", "boolean",
-            "enum", "map of strings", "map of event type to integer",
-            "map of event type to number"};
+        static const char *const names[] = {"string",
+                                            "integer",
+                                            "number",
+                                            "boolean",
+                                            "enum",
+                                            "map of strings",
+                                            "map of event type to integer",
+                                            "map of event type to number"};
         return names[type];
 }
 
@@ -50,14 +58,14 @@ void conf_where_format(const conf_where_t *where, const char *path, char *buf,
                 snprintf(buf, size, "%s: ", path);
 }
 
-#define CONF_ERR(...)                                                         \
-        do {                                                                  \
-                char where_buf[512], why[512];                           \
-                conf_where_format(where, full_path, where_buf,                \
-                                  sizeof(where_buf));                         \
-                snprintf(why, sizeof(why), __VA_ARGS__);            \
+#define CONF_ERR(...)                                                          \
+        do {                                                                   \
+                char where_buf[512], why[512];                                 \
+                conf_where_format(where, full_path, where_buf,                 \
+                                  sizeof(where_buf));                          \
+                snprintf(why, sizeof(why), __VA_ARGS__);                       \
                 return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG, "%s%s", \
-                                 where_buf, why);                             \
+                                 where_buf, why);                              \
         } while (0)
 
 static int parse_int(const char *s, int64_t *out) {
@@ -157,8 +165,8 @@ static tern_code_t set_map_entry(tern_conf_t *conf, const conf_prop_t *prop,
                 if (parse_dbl(value, &v))
                         CONF_ERR("expected a number (got \"%s\")", value);
                 if (v < prop->min || v > prop->max)
-                        CONF_ERR("must be between %g and %g (got %g)", prop->min,
-                                 prop->max, v);
+                        CONF_ERR("must be between %g and %g (got %g)",
+                                 prop->min, prop->max, v);
                 FIELD(conf, prop, double)[type] = v;
         }
         return TERN_OK;
@@ -190,8 +198,8 @@ static tern_code_t set_scalar(tern_conf_t *conf, const conf_prop_t *prop,
                 if (parse_dbl(value, &v))
                         CONF_ERR("expected a number (got \"%s\")", value);
                 if (v < prop->min || v > prop->max)
-                        CONF_ERR("must be between %g and %g (got %g)", prop->min,
-                                 prop->max, v);
+                        CONF_ERR("must be between %g and %g (got %g)",
+                                 prop->min, prop->max, v);
                 *FIELD(conf, prop, double) = v;
                 return TERN_OK;
         }
@@ -209,7 +217,8 @@ static tern_code_t set_scalar(tern_conf_t *conf, const conf_prop_t *prop,
                                 snprintf(list + strlen(list),
                                          sizeof(list) - strlen(list), "%s%s",
                                          i ? ", " : "", prop->symbols[i]);
-                        CONF_ERR("expected one of %s (got \"%s\")", list, value);
+                        CONF_ERR("expected one of %s (got \"%s\")", list,
+                                 value);
                 }
         default:
                 CONF_ERR("expected %s, got a single value",
@@ -290,7 +299,8 @@ tern_code_t conf_set_override(tern_conf_t *conf, const char *assignment,
         char path[512];
         const conf_prop_t *prop = NULL;
         const char *key = NULL;
-        if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof(path))
+        if (!eq || eq == assignment ||
+            (size_t)(eq - assignment) >= sizeof(path))
                 return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
                                  "-X %s: expected key.path=value", assignment);
         memcpy(path, assignment, (size_t)(eq - assignment));
@@ -313,10 +323,11 @@ tern_code_t conf_set_override(tern_conf_t *conf, const char *assignment,
                 return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
                                  "-X %s: unknown key", assignment);
         if (prop->type >= CP_MAP && !key)
-                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
-                                 "-X %s: %s is %s: set one entry as %s.NAME=value",
-                                 assignment, prop->path,
-                                 type_with_article(prop->type), prop->path);
+                return tern_errf(
+                    errstr, errstr_size, TERN_ERR_CONFIG,
+                    "-X %s: %s is %s: set one entry as %s.NAME=value",
+                    assignment, prop->path, type_with_article(prop->type),
+                    prop->path);
         return conf_prop_set(conf, prop, key, eq + 1, &where, errstr,
                              errstr_size);
 }

@@ -5,9 +5,9 @@
  * reference (conf_doc.c). Nothing about a key is written twice.
  *
  * Errors name the place, the key and the reason:
- *     conf/tern.yaml:12:3: features.window_items: must be between 1 and 1000 (got 0)
- *     -X features.window_itemz=3: unknown key
- * and are TERN_ERR_CONFIG; commands exit with status 2 on them.
+ *     conf/tern.yaml:12:3: features.window_items: must be between 1 and 1000
+ * (got 0) -X features.window_itemz=3: unknown key and are TERN_ERR_CONFIG;
+ * commands exit with status 2 on them.
  *
  * A config is built in a scratch copy and only handed back when the whole
  * document parsed and every check passed (libyaml reports some syntax

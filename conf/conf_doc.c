@@ -9,7 +9,8 @@
 
 #include "conf_int.h"
 
-#define FIELD(conf, prop, type) ((type *)((const char *)(conf) + (prop)->offset))
+#define FIELD(conf, prop, type)                                                \
+        ((type *)((const char *)(conf) + (prop)->offset))
 
 static void write_comment(FILE *out, const char *indent, const char *doc) {
         const char *line = doc;
@@ -29,8 +30,10 @@ static int in_section(const conf_prop_t *prop, const char *section) {
 void conf_write_example(FILE *out) {
         fprintf(out,
                 "# tern configuration. Generated from the property table by\n"
-                "# `tern config --example`: every key is optional and shown with its\n"
-                "# default. Override one on any command line: -X section.key=value.\n");
+                "# `tern config --example`: every key is optional and shown "
+                "with its\n"
+                "# default. Override one on any command line: -X "
+                "section.key=value.\n");
         for (size_t s = 0; s < conf_sections_cnt; s++) {
                 const conf_section_t *sec = &conf_sections[s];
                 fprintf(out, "\n");
@@ -80,16 +83,19 @@ static void write_value(const tern_conf_t *conf, const conf_prop_t *prop,
                 fprintf(out, "\"%s\"", *FIELD(conf, prop, char *const));
                 break;
         case CP_INT:
-                fprintf(out, "%lld", (long long)*FIELD(conf, prop, const int64_t));
+                fprintf(out, "%lld",
+                        (long long)*FIELD(conf, prop, const int64_t));
                 break;
         case CP_DBL:
                 fprintf(out, "%g", *FIELD(conf, prop, const double));
                 break;
         case CP_BOOL:
-                fprintf(out, "%s", *FIELD(conf, prop, const int) ? "true" : "false");
+                fprintf(out, "%s",
+                        *FIELD(conf, prop, const int) ? "true" : "false");
                 break;
         case CP_ENUM:
-                fprintf(out, "%s", prop->symbols[*FIELD(conf, prop, const int)]);
+                fprintf(out, "%s",
+                        prop->symbols[*FIELD(conf, prop, const int)]);
                 break;
         case CP_MAP: {
                 const conf_map_t *m = FIELD(conf, prop, const conf_map_t);
@@ -110,9 +116,11 @@ static void write_value(const tern_conf_t *conf, const conf_prop_t *prop,
                                 tern_event_type_names[t]);
                         if (prop->type == CP_TYPE_INT)
                                 fprintf(out, "%lld",
-                                        (long long)FIELD(conf, prop, const int64_t)[t]);
+                                        (long long)FIELD(conf, prop,
+                                                         const int64_t)[t]);
                         else
-                                fprintf(out, "%g", FIELD(conf, prop, const double)[t]);
+                                fprintf(out, "%g",
+                                        FIELD(conf, prop, const double)[t]);
                 }
                 fprintf(out, "}");
                 break;
@@ -127,7 +135,8 @@ void conf_write_effective(const tern_conf_t *conf, FILE *out) {
                         const conf_prop_t *prop = &conf_props[i];
                         if (!in_section(prop, sec->name))
                                 continue;
-                        fprintf(out, "  %s: ", prop->path + strlen(sec->name) + 1);
+                        fprintf(out,
+                                "  %s: ", prop->path + strlen(sec->name) + 1);
                         write_value(conf, prop, out);
                         fprintf(out, "\n");
                 }
@@ -149,7 +158,8 @@ tern_conf_t *conf_new(void) {
         if (conf_load_string(conf, "(defaults)", text, len, errstr,
                              sizeof(errstr)) != TERN_OK) {
                 /* The table itself is wrong: a build that cannot start. */
-                fprintf(stderr, "tern: built-in defaults refused: %s\n", errstr);
+                fprintf(stderr, "tern: built-in defaults refused: %s\n",
+                        errstr);
                 abort();
         }
         free(conf->source);

@@ -44,8 +44,8 @@ const char *conf_prop_type_expected(conf_prop_type_t type);
 
 /* Where a value came from, for messages. */
 typedef struct conf_where {
-        const char *file; /* NULL for -X */
-        int line, column;  /* 1-based */
+        const char *file;       /* NULL for -X */
+        int line, column;       /* 1-based */
         const char *assignment; /* the -X text */
 } conf_where_t;
 

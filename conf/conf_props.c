@@ -20,14 +20,16 @@ const conf_section_t conf_sections[] = {
     {"topics", "Topic names."},
     {"input", "Decoding of input records. Every length and count in a record\n"
               "is checked against these limits before anything is read."},
-    {"state", "The RocksDB state store. State and consumed offsets are written\n"
-              "in one batch, so a restart resumes exactly where state left off."},
+    {"state",
+     "The RocksDB state store. State and consumed offsets are written\n"
+     "in one batch, so a restart resumes exactly where state left off."},
     {"batch", "How often state and offsets are committed."},
     {"features", "Profiles, user windows and item co-occurrence (DESIGN 4)."},
     {"recommendations", "Ranking of each user's refreshed top-N."},
     {"log", "Logging to stderr."},
 };
-const size_t conf_sections_cnt = sizeof(conf_sections) / sizeof(conf_sections[0]);
+const size_t conf_sections_cnt =
+    sizeof(conf_sections) / sizeof(conf_sections[0]);
 
 const conf_prop_t conf_props[] = {
     /* kafka */
@@ -38,7 +40,8 @@ const conf_prop_t conf_props[] = {
      "Consumer group of `tern run` instances."},
     {"kafka.session_timeout_ms", CP_INT, OFF(session_timeout_ms), 1000, 3600000,
      "10000", NULL,
-     "Consumer session timeout; a rebalance after a crash waits about this long."},
+     "Consumer session timeout; a rebalance after a crash waits about this "
+     "long."},
     {"kafka.properties", CP_MAP, OFF(kafka_props), 0, 0, "{}", NULL,
      "librdkafka properties for both consumer and producer, e.g.\n"
      "{security.protocol: SASL_SSL, sasl.mechanisms: PLAIN}."},
@@ -61,8 +64,7 @@ const conf_prop_t conf_props[] = {
      "broker (`tern broker`, `tern demo`). `tern replay` always uses 1 so its\n"
      "outputs are reproducible."},
     /* input */
-    {"input.wire_format", CP_ENUM, OFF(wire_format), 0, 0, "auto",
-     wire_symbols,
+    {"input.wire_format", CP_ENUM, OFF(wire_format), 0, 0, "auto", wire_symbols,
      "raw: Avro binary with input.writer_schema; confluent: magic byte 0 +\n"
      "4-byte schema id (ids from input.schema_dir); auto: confluent when the\n"
      "first byte is 0, else raw."},
@@ -136,12 +138,12 @@ const conf_prop_t conf_props[] = {
     {"features.affinity_half_life_seconds", CP_INT,
      OFF(affinity_half_life_seconds), 1, 315360000, "604800", NULL,
      "Category affinities halve over this much event time."},
-    {"features.affinity_top_k", CP_INT, OFF(affinity_top_k), 1, 100, "10",
-     NULL, "Category affinities kept per user."},
+    {"features.affinity_top_k", CP_INT, OFF(affinity_top_k), 1, 100, "10", NULL,
+     "Category affinities kept per user."},
     {"features.recent_items", CP_INT, OFF(recent_items), 1, 1000, "50", NULL,
      "Recent distinct items kept per user (never recommended back)."},
-    {"features.top_neighbors", CP_INT, OFF(top_neighbors), 1, 1000, "32",
-     NULL, "Neighbours per item kept exactly (by count) for ranking."},
+    {"features.top_neighbors", CP_INT, OFF(top_neighbors), 1, 1000, "32", NULL,
+     "Neighbours per item kept exactly (by count) for ranking."},
     {"features.trending_size", CP_INT, OFF(trending_size), 1, 10000, "100",
      NULL, "Global trending items kept (cold start)."},
     /* recommendations */
@@ -153,7 +155,8 @@ const conf_prop_t conf_props[] = {
      OFF(recs_recency_half_life_seconds), 1, 31536000, "1800", NULL,
      "A seed item's weight halves over this much event time."},
     {"recommendations.type_boost", CP_TYPE_DBL, OFF(recs_type_boost), 0, 1000,
-     "{VIEW: 1, CLICK: 1.5, CART: 3, FAVORITE: 2, PURCHASE: 2, IMPRESSION: 0.5}",
+     "{VIEW: 1, CLICK: 1.5, CART: 3, FAVORITE: 2, PURCHASE: 2, IMPRESSION: "
+     "0.5}",
      NULL, "Weight of a seed item by the type of the user's last event on it."},
     /* log */
     {"log.level", CP_ENUM, OFF(log_level), 0, 0, "info", level_symbols,

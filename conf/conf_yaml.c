@@ -37,9 +37,12 @@ static tern_code_t node_err(const yaml_ctx_t *y, const yaml_node_t *node,
 
 static const char *shape_name(const yaml_node_t *node) {
         switch (node->type) {
-        case YAML_MAPPING_NODE: return "a mapping";
-        case YAML_SEQUENCE_NODE: return "a list";
-        default: return "a single value";
+        case YAML_MAPPING_NODE:
+                return "a mapping";
+        case YAML_SEQUENCE_NODE:
+                return "a list";
+        default:
+                return "a single value";
         }
 }
 
@@ -54,7 +57,8 @@ static const yaml_node_t *find_duplicate(yaml_document_t *doc,
         const yaml_node_t *key = yaml_document_get_node(doc, pair->key);
         for (const yaml_node_pair_t *p = first; p < pair; p++) {
                 const yaml_node_t *k = yaml_document_get_node(doc, p->key);
-                if (k->type == YAML_SCALAR_NODE && key->type == YAML_SCALAR_NODE &&
+                if (k->type == YAML_SCALAR_NODE &&
+                    key->type == YAML_SCALAR_NODE &&
                     !strcmp(scalar(k), scalar(key)))
                         return key;
         }
@@ -76,7 +80,8 @@ static tern_code_t apply_map(yaml_ctx_t *y, const conf_prop_t *prop,
                                         prop->path,
                                         "expected name: value entries");
                 snprintf(path, sizeof(path), "%s.%s", prop->path, scalar(k));
-                if (find_duplicate(y->doc, value->data.mapping.pairs.start, pair))
+                if (find_duplicate(y->doc, value->data.mapping.pairs.start,
+                                   pair))
                         return node_err(y, k, path, "duplicate key");
                 w = where_of(y, k); /* an entry is reported where it starts */
                 rc = conf_prop_set(y->conf, prop, scalar(k), scalar(v), &w,
@@ -109,7 +114,8 @@ static tern_code_t apply_key(yaml_ctx_t *y, const char *section,
         }
         if (value->type != YAML_SCALAR_NODE) {
                 snprintf(reason, sizeof(reason), "expected %s, got %s",
-                         conf_prop_type_expected(prop->type), shape_name(value));
+                         conf_prop_type_expected(prop->type),
+                         shape_name(value));
                 return node_err(y, value, path, reason);
         }
         w = where_of(y, value);
@@ -133,7 +139,8 @@ static tern_code_t apply_section(yaml_ctx_t *y, const yaml_node_t *key,
         if (value->type == YAML_SCALAR_NODE && !*scalar(value))
                 return TERN_OK;
         if (value->type != YAML_MAPPING_NODE)
-                return node_err(y, value, section, "expected a mapping of keys");
+                return node_err(y, value, section,
+                                "expected a mapping of keys");
         for (pair = value->data.mapping.pairs.start;
              pair < value->data.mapping.pairs.top; pair++) {
                 yaml_node_t *k = yaml_document_get_node(y->doc, pair->key);
@@ -141,9 +148,11 @@ static tern_code_t apply_section(yaml_ctx_t *y, const yaml_node_t *key,
                 tern_code_t rc;
                 if (k->type != YAML_SCALAR_NODE)
                         return node_err(y, k, section, "keys must be names");
-                if (find_duplicate(y->doc, value->data.mapping.pairs.start, pair)) {
+                if (find_duplicate(y->doc, value->data.mapping.pairs.start,
+                                   pair)) {
                         char path[512];
-                        snprintf(path, sizeof(path), "%s.%s", section, scalar(k));
+                        snprintf(path, sizeof(path), "%s.%s", section,
+                                 scalar(k));
                         return node_err(y, k, path, "duplicate key");
                 }
                 rc = apply_key(y, section, k, v);
@@ -171,7 +180,8 @@ static tern_code_t apply_document(yaml_ctx_t *y) {
                 if (k->type != YAML_SCALAR_NODE)
                         return node_err(y, k, "(top level)",
                                         "section names must be plain names");
-                if (find_duplicate(y->doc, root->data.mapping.pairs.start, pair))
+                if (find_duplicate(y->doc, root->data.mapping.pairs.start,
+                                   pair))
                         return node_err(y, k, scalar(k), "duplicate section");
                 rc = apply_section(y, k, v);
                 if (rc != TERN_OK)
@@ -204,7 +214,8 @@ tern_code_t conf_load_string(tern_conf_t *conf, const char *name,
         tern_code_t rc;
         yaml_ctx_t y;
         if (!yaml_parser_initialize(&parser))
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM, "libyaml");
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "libyaml");
         yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
         if (!yaml_parser_load(&parser, &doc)) {
                 rc = syntax_err(&parser, name, errstr, errstr_size);
@@ -243,9 +254,9 @@ tern_code_t conf_load_file(tern_conf_t *conf, const char *path, char *errstr,
                         if (cap >= (16u << 20)) {
                                 fclose(f);
                                 free(text);
-                                return tern_errf(errstr, errstr_size,
-                                                 TERN_ERR_CONFIG,
-                                                 "%s: larger than 16 MiB", path);
+                                return tern_errf(
+                                    errstr, errstr_size, TERN_ERR_CONFIG,
+                                    "%s: larger than 16 MiB", path);
                         }
                         cap = cap ? cap * 2 : 65536;
                         text = realloc(text, cap);

@@ -7,8 +7,8 @@ packages=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev librocksdb-dev libopenblas-dev libyaml-dev
   python3 kcat
-  # the ASan+UBSan build and the libFuzzer targets
-  clang libclang-rt-14-dev
+  # the ASan+UBSan build, the libFuzzer targets, the format check
+  clang libclang-rt-14-dev clang-format
 )
 
 missing=()

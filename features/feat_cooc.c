@@ -383,9 +383,8 @@ static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
 }
 
 /* An item's pair list into the pair table and its top list. */
-static tern_code_t load_list(feat_engine_t *eng, uint32_t id,
-                             const uint8_t *v, size_t vlen, char *errstr,
-                             size_t errstr_size) {
+static tern_code_t load_list(feat_engine_t *eng, uint32_t id, const uint8_t *v,
+                             size_t vlen, char *errstr, size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         feat_cooc_rd_t lr;
         const uint8_t *b;
@@ -410,8 +409,7 @@ static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
         feat_cooc_t *c = &eng->cooc;
         const uint8_t *k, *v;
         size_t klen, vlen, plen;
-        if (!c->scan &&
-            !(c->scan = feat_iter_new_item_scan(eng->st)))
+        if (!c->scan && !(c->scan = feat_iter_new_item_scan(eng->st)))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         feat_key_cooc_prefix(&c->key, c->items[id].id, c->items[id].len);
@@ -422,11 +420,11 @@ static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
         /* The prefix is the list's whole key; a longer key is a pair
          * counter of an older store (feat_store.h). */
         while (feat_iter_next(c->scan, &k, &klen, &v, &vlen)) {
-                tern_code_t code = klen == plen
-                                       ? load_list(eng, id, v, vlen, errstr,
-                                                   errstr_size)
-                                       : bad_counter(FEAT_CF_COOC, k, klen,
-                                                     errstr, errstr_size);
+                tern_code_t code =
+                    klen == plen
+                        ? load_list(eng, id, v, vlen, errstr, errstr_size)
+                        : bad_counter(FEAT_CF_COOC, k, klen, errstr,
+                                      errstr_size);
                 if (code)
                         return code;
         }

@@ -77,9 +77,9 @@ static feat_uslot_t *user_slot(feat_users_t *us, uint32_t h, int32_t partition,
         for (size_t i = h & us->mask;; i = (i + 1) & us->mask) {
                 feat_uslot_t *sl = &us->slots[i];
                 const feat_uuser_t *u = sl->u;
-                if (!u || (sl->hash == h && u->pub.partition == partition &&
-                           u->pub.user_len == len &&
-                           !memcmp(u->user_id, s, len)))
+                if (!u ||
+                    (sl->hash == h && u->pub.partition == partition &&
+                     u->pub.user_len == len && !memcmp(u->user_id, s, len)))
                         return sl;
         }
 }
@@ -375,7 +375,8 @@ tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
 /* ---- reads ---- */
 
 /* The input partitions named in the offsets CF (where user state can be). */
-static uint32_t stored_partitions(feat_store_t *st, int32_t *out, uint32_t max) {
+static uint32_t stored_partitions(feat_store_t *st, int32_t *out,
+                                  uint32_t max) {
         feat_iter_t *it = feat_iter_new(st, FEAT_CF_OFFSETS, NULL, 0);
         const uint8_t *k, *v;
         size_t klen, vlen;
@@ -393,12 +394,12 @@ static uint32_t stored_partitions(feat_store_t *st, int32_t *out, uint32_t max) 
         return n;
 }
 
-tern_code_t feat_engine_user(feat_engine_t *eng, const char *user,
-                             uint32_t len, int32_t partition,
-                             const feat_user_t **out, char *errstr,
-                             size_t errstr_size) {
+tern_code_t feat_engine_user(feat_engine_t *eng, const char *user, uint32_t len,
+                             int32_t partition, const feat_user_t **out,
+                             char *errstr, size_t errstr_size) {
         int32_t parts[1024];
-        uint32_t n = partition >= 0 ? 1 : stored_partitions(eng->st, parts, 1024);
+        uint32_t n =
+            partition >= 0 ? 1 : stored_partitions(eng->st, parts, 1024);
         tern_str_t id = {user, len};
         if (partition >= 0)
                 parts[0] = partition;
@@ -414,7 +415,8 @@ tern_code_t feat_engine_user(feat_engine_t *eng, const char *user,
                         return code;
                 if (!found)
                         continue;
-                if ((code = user_get(eng, parts[i], id, &u, errstr, errstr_size)))
+                if ((code =
+                         user_get(eng, parts[i], id, &u, errstr, errstr_size)))
                         return code;
                 *out = &u->pub;
                 return TERN_OK;

@@ -54,18 +54,19 @@
 #include "feat_types.h"
 
 typedef struct feat_conf {
-        uint32_t window_items;          /* W, default 20 */
-        int64_t window_seconds;         /* T, default 3600 */
-        int32_t type_weight[TERN_EV__CNT]; /* default 1, IMPRESSION 0 */
-        int64_t session_gap_seconds;    /* default 1800 */
-        double gap_ewma_alpha;          /* default 0.2 */
+        uint32_t window_items;              /* W, default 20 */
+        int64_t window_seconds;             /* T, default 3600 */
+        int32_t type_weight[TERN_EV__CNT];  /* default 1, IMPRESSION 0 */
+        int64_t session_gap_seconds;        /* default 1800 */
+        double gap_ewma_alpha;              /* default 0.2 */
         int64_t affinity_half_life_seconds; /* default 7 days */
-        uint32_t affinity_top_k;        /* default 10 */
-        uint32_t recent_items;          /* default 50 */
-        uint32_t top_neighbors;         /* per item, for recs; default 32 */
-        uint32_t trending_size;         /* default 100 */
-        uint64_t max_cached_users;      /* mirror size before a drop; default 200000 */
-        uint64_t max_cached_pairs;      /* default 20000000 */
+        uint32_t affinity_top_k;            /* default 10 */
+        uint32_t recent_items;              /* default 50 */
+        uint32_t top_neighbors;             /* per item, for recs; default 32 */
+        uint32_t trending_size;             /* default 100 */
+        uint64_t
+            max_cached_users; /* mirror size before a drop; default 200000 */
+        uint64_t max_cached_pairs; /* default 20000000 */
 } feat_conf_t;
 
 void feat_conf_default(feat_conf_t *c);
@@ -93,10 +94,9 @@ tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
 /* A user's current state, loaded from the store if needed; partition < 0:
  * look in every input partition named in the offsets CF. TERN_ERR_NOT_FOUND
  * when the user has no profile. */
-tern_code_t feat_engine_user(feat_engine_t *eng, const char *user,
-                             uint32_t len, int32_t partition,
-                             const feat_user_t **out, char *errstr,
-                             size_t errstr_size);
+tern_code_t feat_engine_user(feat_engine_t *eng, const char *user, uint32_t len,
+                             int32_t partition, const feat_user_t **out,
+                             char *errstr, size_t errstr_size);
 
 /* n(i), 0 if unknown. */
 int64_t feat_engine_item_n(feat_engine_t *eng, const char *item, uint32_t len,
@@ -113,7 +113,8 @@ tern_code_t feat_engine_top_neighbors(feat_engine_t *eng, const char *item,
 void feat_engine_trending(feat_engine_t *eng, const feat_neighbor_t **out,
                           uint32_t *n_out);
 
-/* Write everything changed since the last commit, plus offsets, in one batch. */
+/* Write everything changed since the last commit, plus offsets, in one batch.
+ */
 tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
                                uint32_t n_offsets, char *errstr,
                                size_t errstr_size);

@@ -335,8 +335,7 @@ static tern_code_t item_doc(feat_iter_t *it, const char *item, size_t len,
                 code = tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
                                  "inspect: item id too long");
         else
-                code = nb_collect_cooc(it, prefix.len, l, errstr,
-                                       errstr_size);
+                code = nb_collect_cooc(it, prefix.len, l, errstr, errstr_size);
         tern_buf_free(&prefix);
         for (size_t i = 0; !code && i < l->cnt; i++) {
                 nb_ent_t *e = &l->v[i];

@@ -83,8 +83,8 @@ static void pack_items(feat_uuser_t *u, feat_item_ts_t *v, uint32_t n,
 
 /* Moves everything into a new body with the given capacities: at `body`
  * (the first one, allocated with the user) or a fresh block. */
-static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr,
-                        uint32_t ca, uint32_t cb, char *body) {
+static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr, uint32_t ca,
+                        uint32_t cb, char *body) {
         const feat_profile_t *p = &u->pub.profile;
         int inline_body = body != NULL;
         feat_item_ts_t *win, *rec;
@@ -101,8 +101,7 @@ static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr,
                 memcpy(rec, u->recent, p->n_recent * sizeof(*rec));
                 memcpy(aff, u->aff, p->n_affinity * sizeof(*aff));
                 memcpy(iid, u->win_iid, u->pub.n_window * sizeof(*iid));
-                memcpy(iid + cw, u->win_epoch,
-                       u->pub.n_window * sizeof(*iid));
+                memcpy(iid + cw, u->win_epoch, u->pub.n_window * sizeof(*iid));
         }
         u->arena = (char *)(iid + 2 * (size_t)cw);
         u->arena_len = 0;
@@ -166,8 +165,8 @@ int feat_user_room(feat_uuser_t *u, uint32_t n_window, uint32_t n_recent,
                 return -1;
         return user_rebuild(u, grown(u->cap_window, n_window, u->max_window),
                             grown(u->cap_recent, n_recent, u->max_recent),
-                            grown(u->cap_aff, n_aff, u->max_aff),
-                            (uint32_t)cb, NULL);
+                            grown(u->cap_aff, n_aff, u->max_aff), (uint32_t)cb,
+                            NULL);
 }
 
 static uint32_t first_cap(uint32_t max) {
@@ -444,8 +443,8 @@ static int recent_touch(feat_uuser_t *u, tern_str_t item, int64_t t,
         } else {
                 int shared = u->pub.n_window && u->window[0].len == item.len &&
                              !memcmp(u->window[0].item, item.ptr, item.len);
-                uint32_t n = p->n_recent < u->max_recent ? p->n_recent + 1
-                                                         : p->n_recent;
+                uint32_t n =
+                    p->n_recent < u->max_recent ? p->n_recent + 1 : p->n_recent;
                 if (feat_user_room(u, 0, n, 0, shared ? 0 : item.len))
                         return -1;
                 s = shared ? u->window[0].item

@@ -157,8 +157,8 @@ static int list_gather(const char *p, size_t len, list_ent_t *v, size_t *n) {
         int r;
         if (feat_cooc_list_open(&lr, (const uint8_t *)p, len))
                 return -1;
-        while ((r = feat_cooc_list_next(&lr, &v[*n].b, &v[*n].len,
-                                        &v[*n].c)) == 1)
+        while ((r = feat_cooc_list_next(&lr, &v[*n].b, &v[*n].len, &v[*n].c)) ==
+               1)
                 (*n)++;
         return r;
 }
@@ -178,8 +178,8 @@ static char *list_encode(list_ent_t *v, size_t n, size_t *out_len) {
                 qsort(v, n, sizeof(*v), list_ent_cmp);
         for (size_t i = 0; i < n; i++) {
                 if (m && list_ent_cmp(&v[m - 1], &v[i]) == 0)
-                        v[m - 1].c = (int64_t)((uint64_t)v[m - 1].c +
-                                               (uint64_t)v[i].c);
+                        v[m - 1].c =
+                            (int64_t)((uint64_t)v[m - 1].c + (uint64_t)v[i].c);
                 else
                         v[m++] = v[i];
         }
@@ -357,10 +357,9 @@ static void cf_options(feat_store_t *st) {
         rocksdb_options_set_hash_link_list_rep(st->point_opts, HASH_BUCKETS);
         st->cooc_opts = rocksdb_options_create_copy(st->opts);
         rocksdb_options_set_prefix_extractor(
-            st->cooc_opts,
-            rocksdb_slicetransform_create(NULL, add_destroy, cooc_prefix,
-                                          cooc_in_domain, no_range,
-                                          cooc_prefix_name));
+            st->cooc_opts, rocksdb_slicetransform_create(
+                               NULL, add_destroy, cooc_prefix, cooc_in_domain,
+                               no_range, cooc_prefix_name));
         rocksdb_options_set_hash_skip_list_rep(st->cooc_opts, HASH_BUCKETS, 4,
                                                4);
         rocksdb_options_set_merge_operator(
@@ -418,7 +417,8 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
                 cfo[i] = i == FEAT_CF_PROFILE || i == FEAT_CF_WINDOW ||
                                  i == FEAT_CF_ITEM
                              ? st->point_opts
-                             : i == FEAT_CF_COOC ? st->cooc_opts : st->opts;
+                         : i == FEAT_CF_COOC ? st->cooc_opts
+                                             : st->opts;
                 names[i] = i < FEAT_CF__CNT ? feat_cf_names[i] : "default";
         }
         st->read_only = conf->read_only;
@@ -648,8 +648,8 @@ feat_iter_t *feat_iter_new_item_scan(feat_store_t *st) {
         feat_iter_t *it = calloc(1, sizeof(*it));
         if (!it)
                 return NULL;
-        it->it = rocksdb_create_iterator_cf(st->db, st->ropts,
-                                            st->cf[FEAT_CF_COOC]);
+        it->it =
+            rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[FEAT_CF_COOC]);
         it->prefix_only = 1;
         return it;
 }

@@ -4,12 +4,12 @@
  * Column families (each value starts with a 1-byte record version):
  *   profile   [u16be partition][user_id]            -> user profile record
  *   window    [u16be partition][user_id]            -> user window record
- *   cooc      [u32be len(a)][a]                      -> pair list of a (merge: sum)
- *   item      [item_id]                              -> int64 n(i)    (merge: add)
- *   offsets   [topic]\0[u32be partition]             -> int64 next offset to consume
- *   meta      [name]                                 -> misc records (trending, ...)
- * User keys start with the input partition so that all of one partition's
- * user state can later be moved between instances by a prefix scan.
+ *   cooc      [u32be len(a)][a]                      -> pair list of a (merge:
+ * sum) item      [item_id]                              -> int64 n(i) (merge:
+ * add) offsets   [topic]\0[u32be partition]             -> int64 next offset to
+ * consume meta      [name]                                 -> misc records
+ * (trending, ...) User keys start with the input partition so that all of one
+ * partition's user state can later be moved between instances by a prefix scan.
  * Counter values are 8-byte little-endian int64 with a merge operator that
  * adds, so increments never read-modify-write (counters carry no version
  * byte: the merge operator needs fixed-size operands; an operand of any
@@ -50,8 +50,8 @@ typedef struct feat_store_conf {
         const char *dir;
         size_t block_cache_mb;  /* default 64 */
         size_t write_buffer_mb; /* default 32 */
-        int sync;               /* fsync each batch write; default 0 (WAL only) */
-        int read_only;          /* open for `tern inspect` */
+        int sync;      /* fsync each batch write; default 0 (WAL only) */
+        int read_only; /* open for `tern inspect` */
 } feat_store_conf_t;
 
 typedef struct feat_store feat_store_t;
@@ -85,11 +85,9 @@ tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
 /* Offsets: the next offset to consume for (topic, partition). */
 tern_code_t feat_store_offset_get(feat_store_t *st, const char *topic,
                                   int32_t partition, int64_t *next_offset,
-                                  int *found, char *errstr,
-                                  size_t errstr_size);
-void feat_batch_offset_put(feat_batch_t *b, feat_store_t *st,
-                           const char *topic, int32_t partition,
-                           int64_t next_offset);
+                                  int *found, char *errstr, size_t errstr_size);
+void feat_batch_offset_put(feat_batch_t *b, feat_store_t *st, const char *topic,
+                           int32_t partition, int64_t next_offset);
 
 /* Iterate keys of cf that start with prefix (plen may be 0: all keys),
  * in key order. */

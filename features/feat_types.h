@@ -25,7 +25,7 @@ typedef struct feat_item_ts {
 typedef struct feat_affinity {
         const char *category;
         uint32_t len;
-        double score;  /* decayed to ts_ms */
+        double score; /* decayed to ts_ms */
         int64_t ts_ms;
 } feat_affinity_t;
 
@@ -55,9 +55,9 @@ typedef struct feat_user {
 typedef struct feat_neighbor {
         const char *item;
         uint32_t len;
-        int64_t c;     /* c(i,j) */
-        int64_t n;     /* n(j) */
-        double score;  /* s(i,j) */
+        int64_t c;    /* c(i,j) */
+        int64_t n;    /* n(j) */
+        double score; /* s(i,j) */
 } feat_neighbor_t;
 
 #endif

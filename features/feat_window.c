@@ -44,8 +44,7 @@ int feat_window_touch(feat_uuser_t *u, const feat_conf_t *conf, int pos,
                 s = u->window[pos].item;
         } else {
                 uint32_t n = u->pub.n_window;
-                if (feat_user_room(u, n < u->max_window ? n + 1 : n, 0, 0,
-                                   len))
+                if (feat_user_room(u, n < u->max_window ? n + 1 : n, 0, 0, len))
                         return -1;
                 s = feat_user_add_id(u, item, len);
                 if (u->pub.n_window == u->max_window)

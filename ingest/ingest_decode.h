@@ -71,8 +71,8 @@ void ingest_decoder_destroy(ingest_decoder_t *dec);
 /* Writer schema for RAW records; until set, RAW records are read with the
  * reader schema itself. */
 tern_code_t ingest_decoder_set_raw_schema(ingest_decoder_t *dec,
-                                          const char *writer_json,
-                                          char *errstr, size_t errstr_size);
+                                          const char *writer_json, char *errstr,
+                                          size_t errstr_size);
 /* Writer schema for a Confluent schema id. */
 tern_code_t ingest_decoder_add_schema(ingest_decoder_t *dec, int32_t id,
                                       const char *writer_json, char *errstr,

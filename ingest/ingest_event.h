@@ -25,7 +25,8 @@ static inline tern_str_t tern_str_c(const char *s) {
         return r;
 }
 static inline int tern_str_eq(tern_str_t a, tern_str_t b) {
-        return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+        return a.len == b.len &&
+               (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
 /* Symbol order is the Avro enum order of tern.EventType. */

@@ -16,7 +16,7 @@ typedef struct cand {
 struct model_recs {
         model_recs_conf_t conf;
         cand_t *slots;
-        uint32_t cap; /* power of two */
+        uint32_t cap;   /* power of two */
         uint32_t *used; /* indexes of filled slots */
         uint32_t n_used;
 };
@@ -119,7 +119,8 @@ static void cand_clear(model_recs_t *r) {
         r->n_used = 0;
 }
 
-static int item_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen) {
+static int item_cmp(const char *a, uint32_t alen, const char *b,
+                    uint32_t blen) {
         int c = memcmp(a, b, alen < blen ? alen : blen);
         if (c)
                 return c;
@@ -170,18 +171,19 @@ static int excluded(const feat_user_t *u, const model_nb_source_t *src,
 static tern_code_t score_neighbors(model_recs_t *r, const feat_user_t *u,
                                    const model_nb_source_t *src, char *errstr,
                                    size_t errstr_size) {
-        uint32_t seeds = u->n_window < r->conf.seed_items ? u->n_window
-                                                          : r->conf.seed_items;
+        uint32_t seeds =
+            u->n_window < r->conf.seed_items ? u->n_window : r->conf.seed_items;
         int64_t now = u->profile.last_ts_ms;
-        double half_life_ms = (double)r->conf.recency_half_life_seconds * 1000.0;
+        double half_life_ms =
+            (double)r->conf.recency_half_life_seconds * 1000.0;
         for (uint32_t k = 0; k < seeds; k++) {
                 const feat_item_ts_t *seed = &u->window[k];
                 const feat_neighbor_t *nb;
                 uint32_t n_nb;
                 double weight;
-                tern_code_t rc = src->top_neighbors(src->opaque, seed->item,
-                                                    seed->len, &nb, &n_nb,
-                                                    errstr, errstr_size);
+                tern_code_t rc =
+                    src->top_neighbors(src->opaque, seed->item, seed->len, &nb,
+                                       &n_nb, errstr, errstr_size);
                 if (rc != TERN_OK)
                         return rc;
                 if (cand_reserve(r, r->n_used + n_nb))

@@ -3,9 +3,9 @@
  *
  * Candidates are the kept top neighbours (by count) of the user's most
  * recent `seed_items` window items. A candidate j scores
- *     sum over seed items i of  s(i,j) * 2^(-(t - ts_i) / half_life) * boost[type_i]
- * where t is the user's latest event time (event time: replays are
- * deterministic). Items in the user's window or recent items (seen) and
+ *     sum over seed items i of  s(i,j) * 2^(-(t - ts_i) / half_life) *
+ * boost[type_i] where t is the user's latest event time (event time: replays
+ * are deterministic). Items in the user's window or recent items (seen) and
  * blocked items are removed; ties break by item id ascending (bytes).
  * With no candidate left, the user gets global trending items not seen
  * (cold start), scored n(j) / n(top).
@@ -28,10 +28,11 @@
 #define MODEL_RECS_MAX_N 100
 
 typedef struct model_recs_conf {
-        uint32_t top_n;                 /* default 10, <= MODEL_RECS_MAX_N */
-        uint32_t seed_items;            /* default 20 */
+        uint32_t top_n;                    /* default 10, <= MODEL_RECS_MAX_N */
+        uint32_t seed_items;               /* default 20 */
         int64_t recency_half_life_seconds; /* default 1800 */
-        double type_boost[TERN_EV__CNT];   /* default VIEW 1, CLICK 1.5, CART 3, FAVORITE 2, PURCHASE 2 */
+        double type_boost[TERN_EV__CNT];   /* default VIEW 1, CLICK 1.5, CART 3,
+                                              FAVORITE 2, PURCHASE 2 */
 } model_recs_conf_t;
 
 void model_recs_conf_default(model_recs_conf_t *c);

@@ -21,7 +21,7 @@
 #include "rt_log.h"
 #include "rt_pipeline.h"
 
-#define BENCH_IN "bench-in"
+#define BENCH_IN  "bench-in"
 #define BENCH_OUT "bench-out"
 
 typedef struct bench {
@@ -37,15 +37,20 @@ typedef struct bench {
 } bench_t;
 
 static void bench_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern bench [--events N] [--partitions P] [--seed S] [--json]\n"
-                "                  [-c FILE] [-X key=value]...\n"
-                "\n"
-                "Generate N events (default 200000) into an embedded broker, then\n"
-                "measure a bare consumer, a bare consume->produce loop and the full\n"
-                "pipeline on the same records. Prints events/s for each and the ratio\n"
-                "pipeline/passthrough. The embedded broker keeps ~5 MiB per partition\n"
-                "(zstd-compressed here): raise --partitions with --events.\n");
+        fprintf(
+            out,
+            "usage: tern bench [--events N] [--partitions P] [--seed S] "
+            "[--json]\n"
+            "                  [-c FILE] [-X key=value]...\n"
+            "\n"
+            "Generate N events (default 200000) into an embedded broker, then\n"
+            "measure a bare consumer, a bare consume->produce loop and the "
+            "full\n"
+            "pipeline on the same records. Prints events/s for each and the "
+            "ratio\n"
+            "pipeline/passthrough. The embedded broker keeps ~5 MiB per "
+            "partition\n"
+            "(zstd-compressed here): raise --partitions with --events.\n");
 }
 
 static int fill_topic(bench_t *b, char *errstr, size_t size) {
@@ -68,7 +73,8 @@ static int fill_topic(bench_t *b, char *errstr, size_t size) {
         }
         if (rc == TERN_OK)
                 rc = rt_feed_flush(feed, 120000, errstr, size);
-        b->produce_eps = (double)b->events / ((double)(rt_mono_ns() - t0) / 1e9);
+        b->produce_eps =
+            (double)b->events / ((double)(rt_mono_ns() - t0) / 1e9);
         ingest_gen_destroy(gen);
         rt_feed_destroy(feed);
         return rc == TERN_OK ? 0 : -1;
@@ -102,7 +108,8 @@ static uint64_t consume_all(bench_t *b, rd_kafka_t *producer, double *eps,
         int64_t first = 0, idle_since = rt_mono_ns();
         if (!rk)
                 return 0;
-        while (n < (uint64_t)b->events && rt_mono_ns() - idle_since < 10000000000LL) {
+        while (n < (uint64_t)b->events &&
+               rt_mono_ns() - idle_since < 10000000000LL) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 if (!m)
                         continue;
@@ -111,11 +118,12 @@ static uint64_t consume_all(bench_t *b, rd_kafka_t *producer, double *eps,
                                 first = rt_mono_ns();
                         idle_since = rt_mono_ns();
                         while (producer &&
-                               rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(BENCH_OUT),
-                                                 RD_KAFKA_V_KEY(m->key, m->key_len),
-                                                 RD_KAFKA_V_VALUE(m->payload, m->len),
-                                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                                 RD_KAFKA_V_END) ==
+                               rd_kafka_producev(
+                                   producer, RD_KAFKA_V_TOPIC(BENCH_OUT),
+                                   RD_KAFKA_V_KEY(m->key, m->key_len),
+                                   RD_KAFKA_V_VALUE(m->payload, m->len),
+                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                   RD_KAFKA_V_END) ==
                                    RD_KAFKA_RESP_ERR__QUEUE_FULL)
                                 rd_kafka_poll(producer, 10);
                         if (producer)
@@ -132,7 +140,8 @@ static uint64_t consume_all(bench_t *b, rd_kafka_t *producer, double *eps,
 }
 
 static int run_passthrough(bench_t *b, char *errstr, size_t size) {
-        rd_kafka_conf_t *pc = rt_kafka_producer_conf(b->conf, b->brokers, errstr, size);
+        rd_kafka_conf_t *pc =
+            rt_kafka_producer_conf(b->conf, b->brokers, errstr, size);
         rd_kafka_t *producer;
         if (!pc)
                 return -1;
@@ -164,10 +173,11 @@ static int run_pipeline(bench_t *b, char *errstr, size_t size) {
         rt_pipeline_stats(p, &st);
         b->pipe_stats = st;
         b->pipe_count = st.records_in;
-        b->pipe_eps = st.records_in > 1 ? (double)st.records_in /
-                                              ((double)(st.last_commit_ns -
-                                                        st.first_record_ns) / 1e9)
-                                        : 0;
+        b->pipe_eps =
+            st.records_in > 1
+                ? (double)st.records_in /
+                      ((double)(st.last_commit_ns - st.first_record_ns) / 1e9)
+                : 0;
         rt_pipeline_destroy(p);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
         if (system(cmd) != 0)
@@ -198,35 +208,40 @@ static void print_results(const bench_t *b, int json) {
         double ratio = b->pass_eps > 0 ? b->pipe_eps / b->pass_eps : 0;
         getrusage(RUSAGE_SELF, &ru);
         if (json) {
-                printf("{\"events\":%lld,\"partitions\":%lld,\"produce_eps\":%.0f,"
-                       "\"raw_consume_eps\":%.0f,\"passthrough_eps\":%.0f,"
-                       "\"pipeline_eps\":%.0f,\"ratio\":%.3f,\"raw_consumed\":%llu,"
-                       "\"pipeline_consumed\":%llu,\"peak_rss_mb\":%.1f}\n",
-                       (long long)b->events, (long long)b->partitions,
-                       b->produce_eps, b->raw_eps, b->pass_eps, b->pipe_eps, ratio,
-                       (unsigned long long)b->raw_count,
-                       (unsigned long long)b->pipe_count, ru.ru_maxrss / 1024.0);
+                printf(
+                    "{\"events\":%lld,\"partitions\":%lld,\"produce_eps\":%.0f,"
+                    "\"raw_consume_eps\":%.0f,\"passthrough_eps\":%.0f,"
+                    "\"pipeline_eps\":%.0f,\"ratio\":%.3f,\"raw_consumed\":%"
+                    "llu,"
+                    "\"pipeline_consumed\":%llu,\"peak_rss_mb\":%.1f}\n",
+                    (long long)b->events, (long long)b->partitions,
+                    b->produce_eps, b->raw_eps, b->pass_eps, b->pipe_eps, ratio,
+                    (unsigned long long)b->raw_count,
+                    (unsigned long long)b->pipe_count, ru.ru_maxrss / 1024.0);
                 return;
         }
         printf("events               %lld over %lld partitions\n",
                (long long)b->events, (long long)b->partitions);
         printf("produce              %10.0f events/s\n", b->produce_eps);
-        printf("(a) raw consume      %10.0f events/s  (%llu records)\n", b->raw_eps,
-               (unsigned long long)b->raw_count);
-        printf("(b) passthrough      %10.0f events/s  (%llu records)\n", b->pass_eps,
-               (unsigned long long)b->pass_count);
-        printf("(c) tern pipeline    %10.0f events/s  (%llu records, %.0f ns/event)\n",
+        printf("(a) raw consume      %10.0f events/s  (%llu records)\n",
+               b->raw_eps, (unsigned long long)b->raw_count);
+        printf("(b) passthrough      %10.0f events/s  (%llu records)\n",
+               b->pass_eps, (unsigned long long)b->pass_count);
+        printf("(c) tern pipeline    %10.0f events/s  (%llu records, %.0f "
+               "ns/event)\n",
                b->pipe_eps, (unsigned long long)b->pipe_count,
                b->pipe_eps > 0 ? 1e9 / b->pipe_eps : 0);
         printf("(c)/(b)              %10.3f\n", ratio);
         {
                 const rt_pipeline_stats_t *st = &b->pipe_stats;
                 double n = st->records_in ? (double)st->records_in : 1;
-                printf("pipeline ns/event    decode %.0f  state %.0f  recs %.0f  "
-                       "produce %.0f  flush %.0f  rocksdb-write %.0f  (batches %llu)\n",
-                       st->ns_decode / n, st->ns_state / n, st->ns_recs / n,
-                       st->ns_produce / n, st->ns_flush / n, st->ns_write / n,
-                       (unsigned long long)st->batches);
+                printf(
+                    "pipeline ns/event    decode %.0f  state %.0f  recs %.0f  "
+                    "produce %.0f  flush %.0f  rocksdb-write %.0f  (batches "
+                    "%llu)\n",
+                    st->ns_decode / n, st->ns_state / n, st->ns_recs / n,
+                    st->ns_produce / n, st->ns_flush / n, st->ns_write / n,
+                    (unsigned long long)st->batches);
         }
         printf("peak RSS             %10.1f MiB\n", ru.ru_maxrss / 1024.0);
 }
@@ -238,19 +253,23 @@ static int bench_exec(bench_t *b, int json) {
         if (!broker ||
             rt_broker_create_topic(broker, BENCH_IN, (int)b->partitions, errstr,
                                    sizeof(errstr)) ||
-            rt_broker_create_topic(broker, BENCH_OUT, (int)b->partitions, errstr,
-                                   sizeof(errstr)))
+            rt_broker_create_topic(broker, BENCH_OUT, (int)b->partitions,
+                                   errstr, sizeof(errstr)))
                 goto out;
         b->brokers = rt_broker_bootstraps(broker);
         free(b->conf->topic_input);
         b->conf->topic_input = strdup(BENCH_IN);
-        if (fill_topic(b, errstr, sizeof(errstr)) || read_ends(b, errstr, sizeof(errstr)))
+        if (fill_topic(b, errstr, sizeof(errstr)) ||
+            read_ends(b, errstr, sizeof(errstr)))
                 goto out;
-        b->raw_count = consume_all(b, NULL, &b->raw_eps, errstr, sizeof(errstr));
+        b->raw_count =
+            consume_all(b, NULL, &b->raw_eps, errstr, sizeof(errstr));
         if (b->raw_count < (uint64_t)b->events)
-                RT_LOG(RT_LOG_WARN, "bench", "only %llu of %lld records came back: "
-                       "the embedded broker dropped data; use more --partitions",
-                       (unsigned long long)b->raw_count, (long long)b->events);
+                RT_LOG(
+                    RT_LOG_WARN, "bench",
+                    "only %llu of %lld records came back: "
+                    "the embedded broker dropped data; use more --partitions",
+                    (unsigned long long)b->raw_count, (long long)b->events);
         if (run_passthrough(b, errstr, sizeof(errstr)) ||
             run_pipeline(b, errstr, sizeof(errstr)))
                 goto out;
@@ -288,17 +307,23 @@ static int bench_main(int argc, char **argv) {
                                 goto bad;
                         break;
                 case 'p':
-                        if (rt_parse_i64(optarg, &b.partitions) || b.partitions < 1 ||
-                            b.partitions > 64)
+                        if (rt_parse_i64(optarg, &b.partitions) ||
+                            b.partitions < 1 || b.partitions > 64)
                                 goto bad;
                         break;
                 case 's':
                         if (rt_parse_i64(optarg, &seed))
                                 goto bad;
                         break;
-                case 'j': json = 1; break;
-                case 'h': bench_usage(stdout); return RT_EXIT_OK;
-                default: bench_usage(stderr); return RT_EXIT_USAGE;
+                case 'j':
+                        json = 1;
+                        break;
+                case 'h':
+                        bench_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        bench_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         b.seed = (uint64_t)seed;
@@ -311,10 +336,11 @@ static int bench_main(int argc, char **argv) {
         return status;
 bad:
         fprintf(stderr, "tern bench: bad value '%s' for --%s\n", optarg,
-                c == 'n' ? "events" : c == 'p' ? "partitions" : "seed");
+                c == 'n'   ? "events"
+                : c == 'p' ? "partitions"
+                           : "seed");
         return RT_EXIT_USAGE;
 }
 
-const rt_cmd_t rt_cmd_bench = {"bench",
-                               "raw consume vs passthrough vs pipeline, events/s",
-                               bench_main};
+const rt_cmd_t rt_cmd_bench = {
+    "bench", "raw consume vs passthrough vs pipeline, events/s", bench_main};

@@ -9,20 +9,25 @@
 #include "rt_log.h"
 
 static void broker_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern broker [-c FILE] [-X key=value]... [--brokers N]\n"
-                "                   [--bootstrap-file PATH]\n"
-                "\n"
-                "Start librdkafka's mock cluster (the real Kafka protocol over TCP on\n"
-                "127.0.0.1), create the config's topics, print the bootstrap address\n"
-                "on stdout, and serve until SIGINT/SIGTERM. For development and tests:\n"
-                "it keeps about 5 MiB per partition and nothing on disk.\n"
-                "\n"
-                "  -c, --config FILE       topics and partitions from this config\n"
-                "  -X key.path=value       override one config key (repeatable)\n"
-                "      --brokers N         number of brokers (default 1)\n"
-                "      --bootstrap-file P  also write the address to P (for scripts)\n"
-                "  -h, --help\n");
+        fprintf(
+            out,
+            "usage: tern broker [-c FILE] [-X key=value]... [--brokers N]\n"
+            "                   [--bootstrap-file PATH]\n"
+            "\n"
+            "Start librdkafka's mock cluster (the real Kafka protocol over TCP "
+            "on\n"
+            "127.0.0.1), create the config's topics, print the bootstrap "
+            "address\n"
+            "on stdout, and serve until SIGINT/SIGTERM. For development and "
+            "tests:\n"
+            "it keeps about 5 MiB per partition and nothing on disk.\n"
+            "\n"
+            "  -c, --config FILE       topics and partitions from this config\n"
+            "  -X key.path=value       override one config key (repeatable)\n"
+            "      --brokers N         number of brokers (default 1)\n"
+            "      --bootstrap-file P  also write the address to P (for "
+            "scripts)\n"
+            "  -h, --help\n");
 }
 
 static int write_bootstrap_file(const char *path, const char *addr) {
@@ -64,13 +69,20 @@ static int broker_main(int argc, char **argv) {
                 case 'n':
                         if (rt_parse_i64(optarg, &n_brokers) || n_brokers < 1 ||
                             n_brokers > 9) {
-                                fprintf(stderr, "tern broker: --brokers takes 1..9\n");
+                                fprintf(stderr,
+                                        "tern broker: --brokers takes 1..9\n");
                                 return RT_EXIT_USAGE;
                         }
                         break;
-                case 'f': bootstrap_file = optarg; break;
-                case 'h': broker_usage(stdout); return RT_EXIT_OK;
-                default: broker_usage(stderr); return RT_EXIT_USAGE;
+                case 'f':
+                        bootstrap_file = optarg;
+                        break;
+                case 'h':
+                        broker_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        broker_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         conf = rt_conf_load("broker", &co);
@@ -106,6 +118,5 @@ out:
         return rc;
 }
 
-const rt_cmd_t rt_cmd_broker = {"broker",
-                                "the embedded Kafka-protocol broker (dev, tests)",
-                                broker_main};
+const rt_cmd_t rt_cmd_broker = {
+    "broker", "the embedded Kafka-protocol broker (dev, tests)", broker_main};

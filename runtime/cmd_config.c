@@ -7,14 +7,17 @@
 #include "rt_cmd.h"
 
 static void config_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern config --example | --reference | --print [-c FILE] [-X k=v]...\n"
-                "                   | --check -c FILE [-X k=v]...\n"
-                "\n"
-                "  --example     the commented default config (conf/tern.yaml)\n"
-                "  --reference   the Markdown table of every key (README.md)\n"
-                "  --print       the effective config, secrets redacted\n"
-                "  --check       validate; exit 2 with file:line:column on an error\n");
+        fprintf(
+            out,
+            "usage: tern config --example | --reference | --print [-c FILE] "
+            "[-X k=v]...\n"
+            "                   | --check -c FILE [-X k=v]...\n"
+            "\n"
+            "  --example     the commented default config (conf/tern.yaml)\n"
+            "  --reference   the Markdown table of every key (README.md)\n"
+            "  --print       the effective config, secrets redacted\n"
+            "  --check       validate; exit 2 with file:line:column on an "
+            "error\n");
 }
 
 static int config_main(int argc, char **argv) {
@@ -36,9 +39,18 @@ static int config_main(int argc, char **argv) {
                 if (taken)
                         continue;
                 switch (c) {
-                case 'e': case 'r': case 'p': case 'k': mode = c; break;
-                case 'h': config_usage(stdout); return RT_EXIT_OK;
-                default: config_usage(stderr); return RT_EXIT_USAGE;
+                case 'e':
+                case 'r':
+                case 'p':
+                case 'k':
+                        mode = c;
+                        break;
+                case 'h':
+                        config_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        config_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         if (mode == 'e') {
@@ -64,5 +76,5 @@ static int config_main(int argc, char **argv) {
         return RT_EXIT_OK;
 }
 
-const rt_cmd_t rt_cmd_config = {"config", "example config, key reference, validation",
-                                config_main};
+const rt_cmd_t rt_cmd_config = {
+    "config", "example config, key reference, validation", config_main};

@@ -32,23 +32,30 @@ typedef struct demo {
 } demo_t;
 
 static void demo_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern demo [--seconds N] [--rate EPS] [--seed S] [-c FILE]\n"
-                "                 [-X key=value]... [--state-dir DIR]\n"
-                "\n"
-                "Start an embedded Kafka-protocol broker, a synthetic shop producing\n"
-                "behaviour events (one in 5000 deliberately broken, to show the\n"
-                "dead-letter path), and the pipeline; print a summary line each second.\n"
-                "Stops on Ctrl-C or after --seconds.\n"
-                "\n"
-                "  -s, --seconds N     stop after N seconds (default: run until Ctrl-C)\n"
-                "  -r, --rate EPS      events per second produced, at most (default 20000;\n"
-                "                      the shop waits when the pipeline falls behind)\n"
-                "      --seed S        generator seed (default 1)\n"
-                "  -c, --config FILE   YAML config; default: built-in\n"
-                "  -X key.path=value   override one config key (repeatable)\n"
-                "      --state-dir DIR keep state here (default: a temporary directory)\n"
-                "  -h, --help\n");
+        fprintf(
+            out,
+            "usage: tern demo [--seconds N] [--rate EPS] [--seed S] [-c FILE]\n"
+            "                 [-X key=value]... [--state-dir DIR]\n"
+            "\n"
+            "Start an embedded Kafka-protocol broker, a synthetic shop "
+            "producing\n"
+            "behaviour events (one in 5000 deliberately broken, to show the\n"
+            "dead-letter path), and the pipeline; print a summary line each "
+            "second.\n"
+            "Stops on Ctrl-C or after --seconds.\n"
+            "\n"
+            "  -s, --seconds N     stop after N seconds (default: run until "
+            "Ctrl-C)\n"
+            "  -r, --rate EPS      events per second produced, at most "
+            "(default 20000;\n"
+            "                      the shop waits when the pipeline falls "
+            "behind)\n"
+            "      --seed S        generator seed (default 1)\n"
+            "  -c, --config FILE   YAML config; default: built-in\n"
+            "  -X key.path=value   override one config key (repeatable)\n"
+            "      --state-dir DIR keep state here (default: a temporary "
+            "directory)\n"
+            "  -h, --help\n");
 }
 
 static int feed_garbage(demo_t *d, uint64_t n, int64_t ts_ms) {
@@ -92,9 +99,10 @@ static void *demo_feeder(void *arg) {
                 }
                 tern_event_clear(&ev);
                 ingest_gen_next(gen, &ev);
-                if ((n + 1) % 5000 == 0 ? feed_garbage(d, n, ev.ts_ms)
-                                        : rt_feed_event(d->feed, &ev, d->feed_err,
-                                                        sizeof(d->feed_err)) != TERN_OK)
+                if ((n + 1) % 5000 == 0
+                        ? feed_garbage(d, n, ev.ts_ms)
+                        : rt_feed_event(d->feed, &ev, d->feed_err,
+                                        sizeof(d->feed_err)) != TERN_OK)
                         break;
                 atomic_fetch_add(&d->produced, 1);
         }
@@ -116,16 +124,17 @@ static void print_progress(demo_t *d, double secs, uint64_t *last_events) {
         rt_pipeline_stats_t st;
         uint64_t produced = atomic_load(&d->produced);
         rt_pipeline_stats(d->pipeline, &st);
-        fprintf(stderr,
-                "demo %5.0fs  produced %llu  processed %llu (%llu/s)  recs %llu  "
-                "dead-letter %llu  batches %llu  lag %lld\n",
-                secs, (unsigned long long)produced,
-                (unsigned long long)st.records_in,
-                (unsigned long long)(st.records_in - *last_events),
-                (unsigned long long)st.recommendations,
-                (unsigned long long)st.dead_lettered,
-                (unsigned long long)st.batches,
-                (long long)produced - (long long)total_position(d));
+        fprintf(
+            stderr,
+            "demo %5.0fs  produced %llu  processed %llu (%llu/s)  recs %llu  "
+            "dead-letter %llu  batches %llu  lag %lld\n",
+            secs, (unsigned long long)produced,
+            (unsigned long long)st.records_in,
+            (unsigned long long)(st.records_in - *last_events),
+            (unsigned long long)st.recommendations,
+            (unsigned long long)st.dead_lettered,
+            (unsigned long long)st.batches,
+            (long long)produced - (long long)total_position(d));
         *last_events = st.records_in;
 }
 
@@ -134,19 +143,23 @@ static void print_summary(demo_t *d, double secs) {
         char outputs[2048];
         rt_pipeline_stats(d->pipeline, &st);
         rt_pipeline_outputs_json(d->pipeline, outputs, sizeof(outputs));
-        printf("{\"seconds\":%.1f,\"produced\":%llu,\"records_in\":%llu,"
-               "\"events_in\":%llu,\"events\":{\"VIEW\":%llu,\"CLICK\":%llu,"
-               "\"CART\":%llu,\"FAVORITE\":%llu,\"PURCHASE\":%llu,"
-               "\"IMPRESSION\":%llu},\"dead_lettered\":%llu,\"outputs\":%s,"
-               "\"batches\":%llu,\"mean_commit_ms\":%.2f}\n",
-               secs, (unsigned long long)atomic_load(&d->produced),
-               (unsigned long long)st.records_in, (unsigned long long)st.events_in,
-               (unsigned long long)st.by_type[0], (unsigned long long)st.by_type[1],
-               (unsigned long long)st.by_type[2], (unsigned long long)st.by_type[3],
-               (unsigned long long)st.by_type[4], (unsigned long long)st.by_type[5],
-               (unsigned long long)st.dead_lettered, outputs,
-               (unsigned long long)st.batches,
-               st.batches ? (double)st.commit_ns_total / st.batches / 1e6 : 0.0);
+        printf(
+            "{\"seconds\":%.1f,\"produced\":%llu,\"records_in\":%llu,"
+            "\"events_in\":%llu,\"events\":{\"VIEW\":%llu,\"CLICK\":%llu,"
+            "\"CART\":%llu,\"FAVORITE\":%llu,\"PURCHASE\":%llu,"
+            "\"IMPRESSION\":%llu},\"dead_lettered\":%llu,\"outputs\":%s,"
+            "\"batches\":%llu,\"mean_commit_ms\":%.2f}\n",
+            secs, (unsigned long long)atomic_load(&d->produced),
+            (unsigned long long)st.records_in, (unsigned long long)st.events_in,
+            (unsigned long long)st.by_type[0],
+            (unsigned long long)st.by_type[1],
+            (unsigned long long)st.by_type[2],
+            (unsigned long long)st.by_type[3],
+            (unsigned long long)st.by_type[4],
+            (unsigned long long)st.by_type[5],
+            (unsigned long long)st.dead_lettered, outputs,
+            (unsigned long long)st.batches,
+            st.batches ? (double)st.commit_ns_total / st.batches / 1e6 : 0.0);
 }
 
 static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
@@ -161,7 +174,8 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
                 goto fail;
         d->partitions = (int)conf->input_partitions;
         d->pipeline = rt_pipeline_new(
-            &(rt_pipeline_opts_t){.conf = conf, .brokers = rt_broker_bootstraps(b)},
+            &(rt_pipeline_opts_t){.conf = conf,
+                                  .brokers = rt_broker_bootstraps(b)},
             errstr, sizeof(errstr));
         if (!d->pipeline)
                 goto fail;
@@ -169,7 +183,8 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
                               "lz4", errstr, sizeof(errstr));
         if (!d->feed)
                 goto fail;
-        RT_LOG(RT_LOG_INFO, "demo", "embedded broker on %s; state in %s; Ctrl-C to stop",
+        RT_LOG(RT_LOG_INFO, "demo",
+               "embedded broker on %s; state in %s; Ctrl-C to stop",
                rt_broker_bootstraps(b), conf->state_dir);
         pthread_create(&feeder_thread, NULL, demo_feeder, d);
         pthread_create(&pipeline_thread, NULL, demo_pipeline, d);
@@ -233,14 +248,19 @@ static int demo_main(int argc, char **argv) {
                         if (rt_parse_i64(optarg, &seed))
                                 goto bad_number;
                         break;
-                case 'h': demo_usage(stdout); return RT_EXIT_OK;
-                default: demo_usage(stderr); return RT_EXIT_USAGE;
+                case 'h':
+                        demo_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        demo_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         d.seed = (uint64_t)seed;
         own_state = !co.state_dir_assignment[0];
         if (own_state && !mkdtemp(tmp_dir)) {
-                fprintf(stderr, "tern demo: cannot create a temporary directory: %m\n");
+                fprintf(stderr,
+                        "tern demo: cannot create a temporary directory: %m\n");
                 return RT_EXIT_FAIL;
         }
         if (own_state) {
@@ -258,16 +278,21 @@ static int demo_main(int argc, char **argv) {
         if (own_state) {
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
                 if (system(cmd) != 0)
-                        RT_LOG(RT_LOG_WARN, "demo", "could not remove %s", tmp_dir);
+                        RT_LOG(RT_LOG_WARN, "demo", "could not remove %s",
+                               tmp_dir);
         }
         conf_destroy(conf);
         return status;
 bad_number:
-        fprintf(stderr, "tern demo: --%s needs a non-negative integer, got '%s'\n",
-                c == 's' ? "seconds" : c == 'r' ? "rate" : "seed", optarg);
+        fprintf(stderr,
+                "tern demo: --%s needs a non-negative integer, got '%s'\n",
+                c == 's'   ? "seconds"
+                : c == 'r' ? "rate"
+                           : "seed",
+                optarg);
         return RT_EXIT_USAGE;
 }
 
-const rt_cmd_t rt_cmd_demo = {"demo",
-                              "embedded broker + synthetic shop + pipeline, live summary",
-                              demo_main};
+const rt_cmd_t rt_cmd_demo = {
+    "demo", "embedded broker + synthetic shop + pipeline, live summary",
+    demo_main};

@@ -9,24 +9,32 @@
 #include "rt_stages.h"
 
 static void inspect_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern inspect [-c FILE] [-X key=value]... [--state-dir DIR] WHAT\n"
-                "\n"
-                "Print state as JSON on stdout. WHAT is one of:\n"
-                "  user ID                 profile, event counts, first/last time, window\n"
-                "  item ID [--neighbors K] n(i) and the top K neighbours by similarity\n"
-                "                          (exact, all counts read; default K 10, 0 = all)\n"
-                "  items                   every item with all its neighbours, one JSON\n"
-                "                          document per line\n"
-                "  users                   every user's document, one per line\n"
-                "  recs ID                 the user's recommendations from the current state\n"
-                "  offsets                 the input offsets stored with the state\n"
-                "\n"
-                "  -c, --config FILE       YAML config; default: built-in\n"
-                "  -X key.path=value       override one config key (repeatable)\n"
-                "      --state-dir DIR     same as -X state.dir=DIR\n"
-                "  -h, --help\n"
-                "Exit status 1 when the user or item is not in the state.\n");
+        fprintf(
+            out,
+            "usage: tern inspect [-c FILE] [-X key=value]... [--state-dir DIR] "
+            "WHAT\n"
+            "\n"
+            "Print state as JSON on stdout. WHAT is one of:\n"
+            "  user ID                 profile, event counts, first/last time, "
+            "window\n"
+            "  item ID [--neighbors K] n(i) and the top K neighbours by "
+            "similarity\n"
+            "                          (exact, all counts read; default K 10, "
+            "0 = all)\n"
+            "  items                   every item with all its neighbours, one "
+            "JSON\n"
+            "                          document per line\n"
+            "  users                   every user's document, one per line\n"
+            "  recs ID                 the user's recommendations from the "
+            "current state\n"
+            "  offsets                 the input offsets stored with the "
+            "state\n"
+            "\n"
+            "  -c, --config FILE       YAML config; default: built-in\n"
+            "  -X key.path=value       override one config key (repeatable)\n"
+            "      --state-dir DIR     same as -X state.dir=DIR\n"
+            "  -h, --help\n"
+            "Exit status 1 when the user or item is not in the state.\n");
 }
 
 static int print_buf(tern_buf_t *b) {
@@ -42,9 +50,10 @@ static int inspect_recs(const tern_conf_t *conf, feat_store_t *st,
         model_recs_t *recs = rt_stages_recs(conf);
         model_recs_result_t res;
         const feat_user_t *u = NULL;
-        tern_code_t rc = eng ? feat_engine_user(eng, user, (uint32_t)strlen(user),
-                                                -1, &u, errstr, size)
-                             : TERN_ERR_STATE;
+        tern_code_t rc =
+            eng ? feat_engine_user(eng, user, (uint32_t)strlen(user), -1, &u,
+                                   errstr, size)
+                : TERN_ERR_STATE;
         if (rc == TERN_OK) {
                 model_nb_source_t src = rt_stages_nb_source(eng);
                 rc = model_recs_compute(recs, u, &src, &res, errstr, size);
@@ -84,16 +93,16 @@ static int inspect_users(feat_store_t *st, char *errstr, size_t size) {
                 memcpy(user, k + 2, klen - 2);
                 user[klen - 2] = '\0';
                 tern_buf_reset(&doc);
-                rc = feat_inspect_user_json(st, user, (int32_t)(k[0] << 8 | k[1]),
-                                            &doc, errstr, size);
+                rc = feat_inspect_user_json(
+                    st, user, (int32_t)(k[0] << 8 | k[1]), &doc, errstr, size);
                 if (rc == TERN_OK) {
                         fwrite(doc.data, 1, doc.len, stdout);
                         fputc('\n', stdout);
                 }
         }
         if (rc == TERN_OK && (rerr = feat_iter_error(it))) {
-                rc = tern_errf(errstr, size, TERN_ERR_STATE, "reading users: %s",
-                               rerr);
+                rc = tern_errf(errstr, size, TERN_ERR_STATE,
+                               "reading users: %s", rerr);
                 free(rerr);
         }
         tern_buf_free(&doc);
@@ -126,7 +135,8 @@ static int inspect_offsets(feat_store_t *st, tern_buf_t *out, char *errstr,
                                            errstr, size);
                 tern_buf_printf(out, "%s{\"topic\":\"", first ? "" : ",");
                 tern_buf_put_json_str(out, topic, strlen(topic));
-                tern_buf_printf(out, "\",\"partition\":%d,\"next_offset\":%lld}",
+                tern_buf_printf(out,
+                                "\",\"partition\":%d,\"next_offset\":%lld}",
                                 (int)partition, (long long)next);
                 first = 0;
         }
@@ -139,7 +149,8 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                         int64_t k) {
         char errstr[1024];
         const char *what = argv[0];
-        feat_store_t *st = rt_stages_store(conf, NULL, 1, errstr, sizeof(errstr));
+        feat_store_t *st =
+            rt_stages_store(conf, NULL, 1, errstr, sizeof(errstr));
         tern_buf_t out;
         tern_code_t rc;
         int status;
@@ -152,19 +163,22 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                 rc = feat_inspect_user_json(st, argv[1], -1, &out, errstr,
                                             sizeof(errstr));
         else if (!strcmp(what, "item") && argc == 2)
-                rc = feat_inspect_item_json(st, argv[1], (uint32_t)k, &out, errstr,
-                                            sizeof(errstr));
+                rc = feat_inspect_item_json(st, argv[1], (uint32_t)k, &out,
+                                            errstr, sizeof(errstr));
         else if (!strcmp(what, "recs") && argc == 2)
-                rc = inspect_recs(conf, st, argv[1], &out, errstr, sizeof(errstr));
+                rc = inspect_recs(conf, st, argv[1], &out, errstr,
+                                  sizeof(errstr));
         else if (!strcmp(what, "items") && argc == 1)
-                rc = feat_inspect_items_jsonl(st, 0, stdout, errstr, sizeof(errstr));
+                rc = feat_inspect_items_jsonl(st, 0, stdout, errstr,
+                                              sizeof(errstr));
         else if (!strcmp(what, "users") && argc == 1)
                 rc = inspect_users(st, errstr, sizeof(errstr));
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
         else {
-                fprintf(stderr, "tern inspect: expected user ID, item ID, recs ID, "
-                                "users, items or offsets\n");
+                fprintf(stderr,
+                        "tern inspect: expected user ID, item ID, recs ID, "
+                        "users, items or offsets\n");
                 feat_store_close(st);
                 tern_buf_free(&out);
                 return RT_EXIT_USAGE;
@@ -200,25 +214,33 @@ static int inspect_main(int argc, char **argv) {
                 switch (c) {
                 case 'k':
                         if (rt_parse_i64(optarg, &k) || k < 0 || k > 1000000) {
-                                fprintf(stderr, "tern inspect: --neighbors takes 0..1000000\n");
+                                fprintf(stderr, "tern inspect: --neighbors "
+                                                "takes 0..1000000\n");
                                 return RT_EXIT_USAGE;
                         }
                         break;
-                case 'h': inspect_usage(stdout); return RT_EXIT_OK;
-                default: inspect_usage(stderr); return RT_EXIT_USAGE;
+                case 'h':
+                        inspect_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        inspect_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
-        /* Options may also follow WHAT ID (tern inspect item X --neighbors 5). */
+        /* Options may also follow WHAT ID (tern inspect item X --neighbors 5).
+         */
         if (optind < argc && optind + 2 < argc) {
                 int rest = optind + 2;
-                if (!strcmp(argv[optind], "items") || !strcmp(argv[optind], "users") ||
+                if (!strcmp(argv[optind], "items") ||
+                    !strcmp(argv[optind], "users") ||
                     !strcmp(argv[optind], "offsets"))
                         rest = optind + 1;
                 if (rest < argc && !strcmp(argv[rest], "--neighbors") &&
                     rest + 1 < argc && !rt_parse_i64(argv[rest + 1], &k)) {
                         argc = rest;
                 } else if (rest < argc) {
-                        fprintf(stderr, "tern inspect: unexpected '%s'\n", argv[rest]);
+                        fprintf(stderr, "tern inspect: unexpected '%s'\n",
+                                argv[rest]);
                         return RT_EXIT_USAGE;
                 }
         }
@@ -234,5 +256,5 @@ static int inspect_main(int argc, char **argv) {
         return status;
 }
 
-const rt_cmd_t rt_cmd_inspect = {"inspect", "read state: users, items, recommendations",
-                                 inspect_main};
+const rt_cmd_t rt_cmd_inspect = {
+    "inspect", "read state: users, items, recommendations", inspect_main};

@@ -7,22 +7,26 @@
 #include "rt_log.h"
 
 static void produce_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern produce [-c FILE] [-X key=value]... --input PATH --format F\n"
-                "                    [--brokers HOST:PORT]\n"
-                "\n"
-                "Encode each event of PATH as Avro tern.BehaviorEvent (Confluent framed\n"
-                "with schema id 1 when input.wire_format is confluent) and produce it to\n"
-                "topics.input, keyed by user_id, timestamped with its event time.\n"
-                "Prints a JSON summary at the end.\n"
-                "\n"
-                "  -c, --config FILE     YAML config; default: built-in\n"
-                "  -X key.path=value     override one config key (repeatable)\n"
-                "  -i, --input PATH      file to read\n"
-                "  -f, --format F        %s\n"
-                "  -b, --brokers LIST    same as -X kafka.brokers=LIST\n"
-                "  -h, --help\n",
-                ingest_format_list());
+        fprintf(
+            out,
+            "usage: tern produce [-c FILE] [-X key=value]... --input PATH "
+            "--format F\n"
+            "                    [--brokers HOST:PORT]\n"
+            "\n"
+            "Encode each event of PATH as Avro tern.BehaviorEvent (Confluent "
+            "framed\n"
+            "with schema id 1 when input.wire_format is confluent) and produce "
+            "it to\n"
+            "topics.input, keyed by user_id, timestamped with its event time.\n"
+            "Prints a JSON summary at the end.\n"
+            "\n"
+            "  -c, --config FILE     YAML config; default: built-in\n"
+            "  -X key.path=value     override one config key (repeatable)\n"
+            "  -i, --input PATH      file to read\n"
+            "  -f, --format F        %s\n"
+            "  -b, --brokers LIST    same as -X kafka.brokers=LIST\n"
+            "  -h, --help\n",
+            ingest_format_list());
 }
 
 static int produce_main(int argc, char **argv) {
@@ -49,11 +53,21 @@ static int produce_main(int argc, char **argv) {
                 if (taken)
                         continue;
                 switch (c) {
-                case 'i': input = optarg; break;
-                case 'f': format = optarg; break;
-                case 'b': brokers = optarg; break;
-                case 'h': produce_usage(stdout); return RT_EXIT_OK;
-                default: produce_usage(stderr); return RT_EXIT_USAGE;
+                case 'i':
+                        input = optarg;
+                        break;
+                case 'f':
+                        format = optarg;
+                        break;
+                case 'b':
+                        brokers = optarg;
+                        break;
+                case 'h':
+                        produce_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        produce_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         if (rt_input_args("produce", input, format, &fmt))
@@ -78,7 +92,8 @@ static int produce_main(int argc, char **argv) {
         {
                 double secs = (double)(rt_mono_ns() - t0) / 1e9;
                 printf("{\"produced\":%llu,\"failed\":%llu,\"bad_lines\":%llu,"
-                       "\"topic\":\"%s\",\"seconds\":%.3f,\"events_per_second\":%.0f}\n",
+                       "\"topic\":\"%s\",\"seconds\":%.3f,\"events_per_"
+                       "second\":%.0f}\n",
                        (unsigned long long)rt_feed_sent(feed),
                        (unsigned long long)rt_feed_failed(feed),
                        (unsigned long long)bad_lines, conf->topic_input, secs,
@@ -89,6 +104,5 @@ static int produce_main(int argc, char **argv) {
         return rc == TERN_OK ? RT_EXIT_OK : RT_EXIT_FAIL;
 }
 
-const rt_cmd_t rt_cmd_produce = {"produce",
-                                 "write a file's events into the input topic",
-                                 produce_main};
+const rt_cmd_t rt_cmd_produce = {
+    "produce", "write a file's events into the input topic", produce_main};

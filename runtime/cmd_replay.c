@@ -43,13 +43,18 @@ typedef struct replay {
 
 static void replay_usage(FILE *out) {
         fprintf(out,
-                "usage: tern replay [-c FILE] [-X key=value]... --input PATH --format F\n"
+                "usage: tern replay [-c FILE] [-X key=value]... --input PATH "
+                "--format F\n"
                 "                   [--state-dir DIR] [--emit DIR]\n"
                 "\n"
-                "Feed a file through the same code path as `tern run` (an embedded\n"
-                "broker, one input partition) and exit once every event is consumed\n"
-                "and committed. Prints one JSON summary on stdout. Run again on the\n"
-                "same file and state directory after a crash: it resumes where the\n"
+                "Feed a file through the same code path as `tern run` (an "
+                "embedded\n"
+                "broker, one input partition) and exit once every event is "
+                "consumed\n"
+                "and committed. Prints one JSON summary on stdout. Run again "
+                "on the\n"
+                "same file and state directory after a crash: it resumes where "
+                "the\n"
                 "state left off.\n"
                 "\n"
                 "  -c, --config FILE   YAML config; default: built-in\n"
@@ -57,7 +62,8 @@ static void replay_usage(FILE *out) {
                 "  -i, --input PATH    file to replay\n"
                 "  -f, --format F      %s\n"
                 "      --state-dir DIR same as -X state.dir=DIR\n"
-                "      --emit DIR      also write every output topic as DIR/<topic>.jsonl\n"
+                "      --emit DIR      also write every output topic as "
+                "DIR/<topic>.jsonl\n"
                 "  -h, --help\n",
                 ingest_format_list());
 }
@@ -65,8 +71,8 @@ static void replay_usage(FILE *out) {
 static void catch_up(replay_t *r) {
         if (atomic_load(&r->caught_up))
                 return;
-        r->feed_rc = rt_feed_flush(r->feed, 60000, r->feed_err,
-                                   sizeof(r->feed_err));
+        r->feed_rc =
+            rt_feed_flush(r->feed, 60000, r->feed_err, sizeof(r->feed_err));
         atomic_store(&r->caught_up, 1);
 }
 
@@ -91,9 +97,9 @@ static int throttle(void *opaque, uint64_t sent) {
 
 static void *feeder(void *arg) {
         replay_t *r = arg;
-        tern_code_t rc = rt_feed_file(r->feed, r->input, r->format, throttle, r,
-                                      &r->bad_lines, r->feed_err,
-                                      sizeof(r->feed_err));
+        tern_code_t rc =
+            rt_feed_file(r->feed, r->input, r->format, throttle, r,
+                         &r->bad_lines, r->feed_err, sizeof(r->feed_err));
         if (r->feed_rc == TERN_OK)
                 r->feed_rc = rc;
         catch_up(r); /* a file shorter than the stored offset */
@@ -141,7 +147,8 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         if (!b || rt_broker_create_topics(b, conf, 1, errstr, sizeof(errstr)))
                 goto out;
         r->pipeline = rt_pipeline_new(
-            &(rt_pipeline_opts_t){.conf = conf, .brokers = rt_broker_bootstraps(b),
+            &(rt_pipeline_opts_t){.conf = conf,
+                                  .brokers = rt_broker_bootstraps(b),
                                   .emit_dir = emit},
             errstr, sizeof(errstr));
         if (!r->pipeline)
@@ -199,11 +206,21 @@ static int replay_main(int argc, char **argv) {
                 if (taken)
                         continue;
                 switch (c) {
-                case 'i': r.input = optarg; break;
-                case 'f': format = optarg; break;
-                case 'e': emit = optarg; break;
-                case 'h': replay_usage(stdout); return RT_EXIT_OK;
-                default: replay_usage(stderr); return RT_EXIT_USAGE;
+                case 'i':
+                        r.input = optarg;
+                        break;
+                case 'f':
+                        format = optarg;
+                        break;
+                case 'e':
+                        emit = optarg;
+                        break;
+                case 'h':
+                        replay_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        replay_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         if (rt_input_args("replay", r.input, format, &fmt))
@@ -223,6 +240,6 @@ static int replay_main(int argc, char **argv) {
         return status;
 }
 
-const rt_cmd_t rt_cmd_replay = {"replay",
-                                "feed a file through the pipeline, exit when drained",
-                                replay_main};
+const rt_cmd_t rt_cmd_replay = {
+    "replay", "feed a file through the pipeline, exit when drained",
+    replay_main};

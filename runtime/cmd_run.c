@@ -10,15 +10,19 @@ static void run_usage(FILE *out) {
         fprintf(out,
                 "usage: tern run -c FILE [-X key=value]... [--state-dir DIR]\n"
                 "\n"
-                "Consume behaviour events from topics.input on kafka.brokers, keep\n"
+                "Consume behaviour events from topics.input on kafka.brokers, "
+                "keep\n"
                 "profiles and co-occurrence in RocksDB (state.dir), publish\n"
-                "recommendations and dead letters. Stops cleanly on SIGINT/SIGTERM:\n"
+                "recommendations and dead letters. Stops cleanly on "
+                "SIGINT/SIGTERM:\n"
                 "the batch in progress is finished, delivered and committed.\n"
                 "\n"
-                "  -c, --config FILE   YAML config (see conf/tern.yaml); default: built-in\n"
+                "  -c, --config FILE   YAML config (see conf/tern.yaml); "
+                "default: built-in\n"
                 "  -X key.path=value   override one config key (repeatable)\n"
                 "      --state-dir DIR same as -X state.dir=DIR\n"
-                "      --emit DIR      also write every output as DIR/<topic>.jsonl\n"
+                "      --emit DIR      also write every output as "
+                "DIR/<topic>.jsonl\n"
                 "  -h, --help\n");
 }
 
@@ -43,30 +47,36 @@ static int run_main(int argc, char **argv) {
                 if (taken)
                         continue;
                 switch (c) {
-                case 'e': emit = optarg; break;
-                case 'h': run_usage(stdout); return RT_EXIT_OK;
-                default: run_usage(stderr); return RT_EXIT_USAGE;
+                case 'e':
+                        emit = optarg;
+                        break;
+                case 'h':
+                        run_usage(stdout);
+                        return RT_EXIT_OK;
+                default:
+                        run_usage(stderr);
+                        return RT_EXIT_USAGE;
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "tern run: unexpected argument '%s'\n", argv[optind]);
+                fprintf(stderr, "tern run: unexpected argument '%s'\n",
+                        argv[optind]);
                 return RT_EXIT_USAGE;
         }
         conf = rt_conf_load("run", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
         rt_signals_install();
-        p = rt_pipeline_new(&(rt_pipeline_opts_t){.conf = conf,
-                                                  .emit_dir = emit},
-                            errstr, sizeof(errstr));
+        p = rt_pipeline_new(
+            &(rt_pipeline_opts_t){.conf = conf, .emit_dir = emit}, errstr,
+            sizeof(errstr));
         if (!p) {
                 RT_LOG(RT_LOG_ERROR, "run", "%s", errstr);
                 conf_destroy(conf);
                 return RT_EXIT_FAIL;
         }
         RT_LOG(RT_LOG_INFO, "run", "consuming %s from %s, state in %s",
-               conf->topic_input, conf->brokers,
-               conf->state_dir);
+               conf->topic_input, conf->brokers, conf->state_dir);
         rc = rt_pipeline_run(p, errstr, sizeof(errstr));
         if (rc != TERN_OK)
                 RT_LOG(RT_LOG_ERROR, "run", "stopping: %s", errstr);
@@ -77,5 +87,5 @@ static int run_main(int argc, char **argv) {
         return rc == TERN_OK ? RT_EXIT_OK : RT_EXIT_FAIL;
 }
 
-const rt_cmd_t rt_cmd_run = {"run", "run the pipeline against the configured brokers",
-                             run_main};
+const rt_cmd_t rt_cmd_run = {
+    "run", "run the pipeline against the configured brokers", run_main};

@@ -8,23 +8,26 @@
 #include "rt_cmd.h"
 
 static const rt_cmd_t *const commands[] = {
-    &rt_cmd_demo, &rt_cmd_run, &rt_cmd_broker, &rt_cmd_produce,
-    &rt_cmd_replay, &rt_cmd_inspect, &rt_cmd_bench, &rt_cmd_config,
+    &rt_cmd_demo,   &rt_cmd_run,     &rt_cmd_broker, &rt_cmd_produce,
+    &rt_cmd_replay, &rt_cmd_inspect, &rt_cmd_bench,  &rt_cmd_config,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static void usage(FILE *out) {
-        fprintf(out,
-                "usage: tern COMMAND [options]\n"
-                "\n"
-                "tern reads shop behaviour events from Kafka, keeps profiles and item\n"
-                "co-occurrence in RocksDB and publishes refreshed recommendations.\n"
-                "\n"
-                "commands:\n");
+        fprintf(out, "usage: tern COMMAND [options]\n"
+                     "\n"
+                     "tern reads shop behaviour events from Kafka, keeps "
+                     "profiles and item\n"
+                     "co-occurrence in RocksDB and publishes refreshed "
+                     "recommendations.\n"
+                     "\n"
+                     "commands:\n");
         for (size_t i = 0; i < N_COMMANDS; i++)
                 fprintf(out, "  %-9s %s\n", commands[i]->name,
                         commands[i]->summary);
-        fprintf(out, "\n'tern COMMAND --help' describes a command; 'tern --version'.\n");
+        fprintf(
+            out,
+            "\n'tern COMMAND --help' describes a command; 'tern --version'.\n");
 }
 
 int main(int argc, char **argv) {

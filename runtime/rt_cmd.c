@@ -64,7 +64,8 @@ tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co) {
         if (file)
                 rc = conf_load_file(conf, file, errstr, sizeof(errstr));
         for (int i = 0; rc == TERN_OK && o && i < o->n; i++)
-                rc = conf_set_override(conf, o->items[i], errstr, sizeof(errstr));
+                rc = conf_set_override(conf, o->items[i], errstr,
+                                       sizeof(errstr));
         if (rc == TERN_OK)
                 rc = conf_finalize(conf, errstr, sizeof(errstr));
         if (rc != TERN_OK) {

@@ -21,9 +21,9 @@ extern const rt_cmd_t rt_cmd_demo, rt_cmd_run, rt_cmd_broker, rt_cmd_produce,
     rt_cmd_replay, rt_cmd_inspect, rt_cmd_bench, rt_cmd_config;
 
 /* Exit codes. */
-#define RT_EXIT_OK 0
-#define RT_EXIT_FAIL 1   /* a runtime failure (broker, state, delivery) */
-#define RT_EXIT_USAGE 2  /* bad arguments or config */
+#define RT_EXIT_OK    0
+#define RT_EXIT_FAIL  1 /* a runtime failure (broker, state, delivery) */
+#define RT_EXIT_USAGE 2 /* bad arguments or config */
 
 /* -X overrides collected while parsing arguments. */
 typedef struct rt_overrides {

@@ -33,15 +33,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 }
 
 rt_feed_t *rt_feed_new(const tern_conf_t *conf, const char *brokers,
-                       const char *topic, const char *compression,
-                       char *errstr, size_t errstr_size) {
+                       const char *topic, const char *compression, char *errstr,
+                       size_t errstr_size) {
         rt_feed_t *f = calloc(1, sizeof(*f));
-        rd_kafka_conf_t *kc = rt_kafka_producer_conf(conf, brokers, errstr,
-                                                     errstr_size);
+        rd_kafka_conf_t *kc =
+            rt_kafka_producer_conf(conf, brokers, errstr, errstr_size);
         if (!kc)
                 goto fail;
         if (compression)
-                rd_kafka_conf_set(kc, "compression.codec", compression, NULL, 0);
+                rd_kafka_conf_set(kc, "compression.codec", compression, NULL,
+                                  0);
         rd_kafka_conf_set(kc, "linger.ms", "5", NULL, 0);
         rd_kafka_conf_set_opaque(kc, f);
         rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
@@ -129,7 +130,8 @@ tern_code_t rt_feed_file(rt_feed_t *f, const char *path, ingest_format_t fmt,
                          uint64_t *bad_lines, char *errstr,
                          size_t errstr_size) {
         ingest_file_opts_t fo = {.click_delay_ms = 5000};
-        ingest_file_t *in = ingest_file_open(path, fmt, &fo, errstr, errstr_size);
+        ingest_file_t *in =
+            ingest_file_open(path, fmt, &fo, errstr, errstr_size);
         tern_code_t rc = TERN_OK;
         *bad_lines = 0;
         if (!in)

@@ -18,8 +18,8 @@ typedef struct rt_feed rt_feed_t;
 /* compression: NULL = none ("lz4", "zstd": the embedded broker keeps ~5 MiB
  * per partition, so compressed batches let it hold more). */
 rt_feed_t *rt_feed_new(const tern_conf_t *conf, const char *brokers,
-                       const char *topic, const char *compression,
-                       char *errstr, size_t errstr_size);
+                       const char *topic, const char *compression, char *errstr,
+                       size_t errstr_size);
 void rt_feed_destroy(rt_feed_t *f);
 tern_code_t rt_feed_event(rt_feed_t *f, const tern_event_t *ev, char *errstr,
                           size_t errstr_size);
@@ -32,14 +32,11 @@ tern_code_t rt_feed_flush(rt_feed_t *f, int timeout_ms, char *errstr,
 uint64_t rt_feed_sent(const rt_feed_t *f);
 uint64_t rt_feed_failed(const rt_feed_t *f);
 
-
-
 /* Feed a whole file. Before each event, throttle(opaque, sent) may block for
  * flow control; it returns nonzero to stop early. Bad lines are logged with
  * file:line, counted in *bad_lines and skipped. */
 typedef int (*rt_feed_throttle_fn)(void *opaque, uint64_t sent);
 tern_code_t rt_feed_file(rt_feed_t *f, const char *path, ingest_format_t fmt,
                          rt_feed_throttle_fn throttle, void *opaque,
-                         uint64_t *bad_lines, char *errstr,
-                         size_t errstr_size);
+                         uint64_t *bad_lines, char *errstr, size_t errstr_size);
 #endif

@@ -27,16 +27,16 @@ void rt_log_write(rt_log_level_t level, const char *stage, const char *topic,
                   int32_t partition, int64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-#define RT_LOG(level, stage, ...)                                             \
-        do {                                                                  \
-                if ((int)(level) <= rt_log_level)                             \
+#define RT_LOG(level, stage, ...)                                              \
+        do {                                                                   \
+                if ((int)(level) <= rt_log_level)                              \
                         rt_log_write(level, stage, NULL, -1, -1, __VA_ARGS__); \
         } while (0)
-#define RT_LOG_AT(level, stage, topic, partition, offset, ...)                \
-        do {                                                                  \
-                if ((int)(level) <= rt_log_level)                             \
-                        rt_log_write(level, stage, topic, partition, offset,  \
-                                     __VA_ARGS__);                            \
+#define RT_LOG_AT(level, stage, topic, partition, offset, ...)                 \
+        do {                                                                   \
+                if ((int)(level) <= rt_log_level)                              \
+                        rt_log_write(level, stage, topic, partition, offset,   \
+                                     __VA_ARGS__);                             \
         } while (0)
 
 #endif

@@ -56,7 +56,8 @@ struct rt_pipeline {
 };
 
 #define STAGE_ADD(p, field, since)                                             \
-        atomic_fetch_add_explicit(&(p)->field, (uint64_t)(rt_mono_ns() - (since)), \
+        atomic_fetch_add_explicit(&(p)->field,                                 \
+                                  (uint64_t)(rt_mono_ns() - (since)),          \
                                   memory_order_relaxed)
 
 /* ---- stats and drain ---- */
@@ -87,9 +88,9 @@ void rt_pipeline_outputs_json(const rt_pipeline_t *p, char *buf, size_t size) {
         uint32_t n = sink_producer_counts(p->producer, &counts);
         size_t len = (size_t)snprintf(buf, size, "{");
         for (uint32_t i = 0; i < n && len < size; i++)
-                len += (size_t)snprintf(buf + len, size - len, "%s\"%s\":%llu",
-                                        i ? "," : "", counts[i].topic,
-                                        (unsigned long long)counts[i].delivered);
+                len += (size_t)snprintf(
+                    buf + len, size - len, "%s\"%s\":%llu", i ? "," : "",
+                    counts[i].topic, (unsigned long long)counts[i].delivered);
         if (len < size)
                 snprintf(buf + len, size - len, "}");
 }
@@ -177,7 +178,8 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
         if (rc != TERN_OK) {
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                              "outputs of the batch were not delivered, batch "
-                             "not committed: %s", errstr);
+                             "not committed: %s",
+                             errstr);
                 return rc;
         }
         for (int i = 0; i < RT_MAX_PARTITIONS; i++)
@@ -230,12 +232,11 @@ static void send_output(rt_pipeline_t *p, const char *topic, const void *key,
                 return;
         }
         int64_t t0 = rt_mono_ns();
-        rc = sink_producer_send(p->producer, topic, key, klen, p->value_buf.data,
-                                p->value_buf.len,
-                                p->emit ? (const char *)p->json_buf.data : NULL,
-                                p->emit ? p->json_buf.len : 0,
-                                (int)p->conf->delivery_timeout_ms, errstr,
-                                sizeof(errstr));
+        rc = sink_producer_send(
+            p->producer, topic, key, klen, p->value_buf.data, p->value_buf.len,
+            p->emit ? (const char *)p->json_buf.data : NULL,
+            p->emit ? p->json_buf.len : 0, (int)p->conf->delivery_timeout_ms,
+            errstr, sizeof(errstr));
         STAGE_ADD(p, ns_produce, t0);
         if (rc != TERN_OK)
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL, "%s", errstr);
@@ -280,9 +281,8 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
                 return;
         }
         for (uint32_t i = 0; i < res.n; i++)
-                items[i] = (sink_scored_item_t){res.items[i].item,
-                                                res.items[i].len,
-                                                res.items[i].score};
+                items[i] = (sink_scored_item_t){
+                    res.items[i].item, res.items[i].len, res.items[i].score};
         rec = (sink_recommendation_t){
             .user_id = ev->user_id.ptr,
             .user_len = ev->user_id.len,
@@ -316,8 +316,9 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
                 atomic_store(&p->first_record_ns, rt_mono_ns());
         tern_event_clear(&ev);
         t0 = rt_mono_ns();
-        rc = ingest_decode(p->decoder, msg->payload, msg->payload ? msg->len : 0,
-                           &ev, &reason, errstr, sizeof(errstr));
+        rc =
+            ingest_decode(p->decoder, msg->payload, msg->payload ? msg->len : 0,
+                          &ev, &reason, errstr, sizeof(errstr));
         STAGE_ADD(p, ns_decode, t0);
         if (rc != TERN_OK) {
                 dead_letter(p, msg, reason, errstr);
@@ -357,7 +358,8 @@ static void assign_from_state(rt_pipeline_t *p, rd_kafka_t *rk,
                 if (feat_store_offset_get(p->store, tp->topic, tp->partition,
                                           &next, &found, errstr,
                                           sizeof(errstr)) != TERN_OK) {
-                        tern_err_set(&p->fatal, TERN_ERR_STATE, TERN_ERR_F_FATAL,
+                        tern_err_set(&p->fatal, TERN_ERR_STATE,
+                                     TERN_ERR_F_FATAL,
                                      "reading stored offsets: %s", errstr);
                         found = 0;
                 }
@@ -385,7 +387,8 @@ static void assign_from_state(rt_pipeline_t *p, rd_kafka_t *rk,
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
         rt_pipeline_t *p = opaque;
-        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        int cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 assign_from_state(p, rk, parts);
                 return;
@@ -394,7 +397,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * committed before another instance may take them over. */
         commit_batch(p);
         if (cooperative)
-                rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+                rd_kafka_error_destroy(
+                    rd_kafka_incremental_unassign(rk, parts));
         else
                 rd_kafka_assign(rk, NULL);
 }
@@ -463,7 +467,8 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         p->decoder = rt_stages_decoder(o->conf, errstr, errstr_size);
         if (!p->decoder)
                 goto fail;
-        p->store = rt_stages_store(o->conf, o->state_dir, 0, errstr, errstr_size);
+        p->store =
+            rt_stages_store(o->conf, o->state_dir, 0, errstr, errstr_size);
         if (!p->store)
                 goto fail;
         p->engine = rt_stages_engine(o->conf, p->store, errstr, errstr_size);
@@ -546,8 +551,8 @@ static void handle_consumer_error(rt_pipeline_t *p,
 tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                             size_t errstr_size) {
         while (!rt_stop && !tern_err_is_set(&p->fatal)) {
-                rd_kafka_message_t *msg =
-                    rd_kafka_consumer_poll(p->consumer, p->batch_events ? 5 : 100);
+                rd_kafka_message_t *msg = rd_kafka_consumer_poll(
+                    p->consumer, p->batch_events ? 5 : 100);
                 if (msg) {
                         if (msg->err)
                                 handle_consumer_error(p, msg);

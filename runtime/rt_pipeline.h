@@ -33,9 +33,9 @@ typedef struct rt_pipeline_opts {
 } rt_pipeline_opts_t;
 
 typedef struct rt_pipeline_stats {
-        uint64_t records_in;     /* Kafka records consumed */
-        uint64_t events_in;      /* decoded and applied */
-        uint64_t by_type[6];     /* per tern_event_type_t */
+        uint64_t records_in; /* Kafka records consumed */
+        uint64_t events_in;  /* decoded and applied */
+        uint64_t by_type[6]; /* per tern_event_type_t */
         uint64_t dead_lettered;
         uint64_t recommendations;
         uint64_t batches;
@@ -58,8 +58,7 @@ void rt_pipeline_destroy(rt_pipeline_t *p);
 /* Runs until rt_stop is set, a fatal error happens (returned, with the
  * message), or every drain target is committed. Always commits what it
  * processed before returning, unless the error forbids it. */
-tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
-                            size_t errstr_size);
+tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr, size_t errstr_size);
 
 /* Stop once the input partition's committed position reaches end_offset.
  * With drain targets set, run() returns when all of them are reached. */

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char *read_text_file(const char *path, char *errstr, size_t errstr_size) {
+static char *read_text_file(const char *path, char *errstr,
+                            size_t errstr_size) {
         FILE *f = fopen(path, "rb");
         char *text;
         long size;
@@ -45,12 +46,14 @@ ingest_decoder_t *rt_stages_decoder(const tern_conf_t *conf, char *errstr,
         char *writer = NULL;
         tern_code_t rc;
         rt_stages_limits(conf, &limits);
-        dec = ingest_decoder_new(NULL, &limits, (ingest_wire_t)conf->wire_format,
-                                 errstr, errstr_size);
+        dec =
+            ingest_decoder_new(NULL, &limits, (ingest_wire_t)conf->wire_format,
+                               errstr, errstr_size);
         if (!dec)
                 return NULL;
         if (*conf->writer_schema) {
-                writer = read_text_file(conf->writer_schema, errstr, errstr_size);
+                writer =
+                    read_text_file(conf->writer_schema, errstr, errstr_size);
                 if (!writer)
                         goto fail;
         }
@@ -58,11 +61,11 @@ ingest_decoder_t *rt_stages_decoder(const tern_conf_t *conf, char *errstr,
             dec, writer ? writer : ingest_behavior_event_schema, errstr,
             errstr_size);
         if (rc == TERN_OK)
-                rc = ingest_decoder_add_schema(dec, 1, ingest_behavior_event_schema,
-                                               errstr, errstr_size);
+                rc = ingest_decoder_add_schema(
+                    dec, 1, ingest_behavior_event_schema, errstr, errstr_size);
         if (rc == TERN_OK && *conf->schema_dir)
-                rc = ingest_decoder_load_schema_dir(dec, conf->schema_dir, errstr,
-                                                    errstr_size);
+                rc = ingest_decoder_load_schema_dir(dec, conf->schema_dir,
+                                                    errstr, errstr_size);
         free(writer);
         if (rc == TERN_OK)
                 return dec;

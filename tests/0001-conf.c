@@ -31,7 +31,8 @@ static const char *load_err(const char *yaml) {
 static const char *override_err(const char *assignment) {
         tern_conf_t *conf = conf_new();
         errstr[0] = '\0';
-        if (conf_set_override(conf, assignment, errstr, sizeof(errstr)) == TERN_OK)
+        if (conf_set_override(conf, assignment, errstr, sizeof(errstr)) ==
+            TERN_OK)
                 errstr[0] = '\0';
         conf_destroy(conf);
         return errstr;
@@ -146,21 +147,25 @@ static void error_messages(void) {
                     "got a mapping");
         TEST_EQ_STR(load_err("featurez:\n  window_items: 3\n"),
                     "t.yaml:1:1: featurez: unknown section");
-        TEST_EQ_STR(load_err("features:\n  window_items: 3\n  window_items: 4\n"),
-                    "t.yaml:3:3: features.window_items: duplicate key");
-        TEST_EQ_STR(load_err("features:\n  type_weights: {BUY: 2}\n"),
-                    "t.yaml:2:18: features.type_weights.BUY: unknown event type "
-                    "(expected VIEW, CLICK, CART, FAVORITE, PURCHASE or "
-                    "IMPRESSION)");
+        TEST_EQ_STR(
+            load_err("features:\n  window_items: 3\n  window_items: 4\n"),
+            "t.yaml:3:3: features.window_items: duplicate key");
+        TEST_EQ_STR(
+            load_err("features:\n  type_weights: {BUY: 2}\n"),
+            "t.yaml:2:18: features.type_weights.BUY: unknown event type "
+            "(expected VIEW, CLICK, CART, FAVORITE, PURCHASE or "
+            "IMPRESSION)");
         TEST_EQ_STR(load_err("state:\n  sync_writes: maybe\n"),
                     "t.yaml:2:16: state.sync_writes: expected true or false "
                     "(got \"maybe\")");
-        TEST_EQ_STR(load_err("input:\n  wire_format: avro\n"),
-                    "t.yaml:2:16: input.wire_format: expected one of auto, raw, "
-                    "confluent (got \"avro\")");
-        TEST_EQ_STR(load_err("kafka:\n  properties:\n    no.such.property: 1\n"),
-                    "t.yaml:3:5: kafka.properties.no.such.property: No such "
-                    "configuration property: \"no.such.property\"");
+        TEST_EQ_STR(
+            load_err("input:\n  wire_format: avro\n"),
+            "t.yaml:2:16: input.wire_format: expected one of auto, raw, "
+            "confluent (got \"avro\")");
+        TEST_EQ_STR(
+            load_err("kafka:\n  properties:\n    no.such.property: 1\n"),
+            "t.yaml:3:5: kafka.properties.no.such.property: No such "
+            "configuration property: \"no.such.property\"");
         TEST_EQ_STR(load_err("- a\n- b\n"),
                     "t.yaml:1:1: (top level): expected a mapping of sections");
 }
@@ -193,7 +198,8 @@ static void overrides(void) {
                                       sizeof(errstr)),
                     TERN_OK);
         TEST_EQ_INT(conf->window_items, 5);
-        TEST_EQ_INT(conf_set_override(conf, "kafka.properties.sasl.username=bob",
+        TEST_EQ_INT(conf_set_override(conf,
+                                      "kafka.properties.sasl.username=bob",
                                       errstr, sizeof(errstr)),
                     TERN_OK);
         TEST_EQ_STR(conf->kafka_props.kv[0].key, "sasl.username");
@@ -218,13 +224,16 @@ static void finalize_checks(void) {
         tern_conf_t *conf = conf_new();
         conf->ts_min_ms = 10;
         conf->ts_max_ms = 5;
-        TEST_EQ_INT(conf_finalize(conf, errstr, sizeof(errstr)), TERN_ERR_CONFIG);
-        TEST_EQ_STR(errstr, "input.ts_min_ms (10) must be below input.ts_max_ms (5)");
+        TEST_EQ_INT(conf_finalize(conf, errstr, sizeof(errstr)),
+                    TERN_ERR_CONFIG);
+        TEST_EQ_STR(errstr,
+                    "input.ts_min_ms (10) must be below input.ts_max_ms (5)");
         conf_destroy(conf);
         conf = conf_new();
         TEST_EQ_INT(load(conf, "topics:\n  recommendations: behavior-events\n"),
                     TERN_OK);
-        TEST_EQ_INT(conf_finalize(conf, errstr, sizeof(errstr)), TERN_ERR_CONFIG);
+        TEST_EQ_INT(conf_finalize(conf, errstr, sizeof(errstr)),
+                    TERN_ERR_CONFIG);
         conf_destroy(conf);
 }
 
@@ -248,8 +257,7 @@ static void secrets_redacted(void) {
 }
 
 TEST_MAIN(TEST_CASE(defaults), TEST_CASE(example_file_is_generated),
-          TEST_CASE(readme_reference_is_generated),
-          TEST_CASE(loads_values), TEST_CASE(error_messages),
-          TEST_CASE(syntax_errors), TEST_CASE(failed_load_changes_nothing),
-          TEST_CASE(overrides), TEST_CASE(finalize_checks),
-          TEST_CASE(secrets_redacted));
+          TEST_CASE(readme_reference_is_generated), TEST_CASE(loads_values),
+          TEST_CASE(error_messages), TEST_CASE(syntax_errors),
+          TEST_CASE(failed_load_changes_nothing), TEST_CASE(overrides),
+          TEST_CASE(finalize_checks), TEST_CASE(secrets_redacted));

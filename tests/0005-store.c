@@ -239,19 +239,25 @@ static void test_cooc_list_operands(void) {
         feat_batch_merge_add(b, st, FEAT_CF_ITEM, "i", 1, 2);
         feat_batch_merge_add(b, st, FEAT_CF_ITEM, "x", 1, 4);
         feat_batch_merge_add(b, st, FEAT_CF_ITEM, "y", 1, 2);
-        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s", errstr);
-        TEST_EQ_INT(feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
-                    TERN_OK);
-        /* x: 1 + 3 = 4, y: 2 (lists carry Avro longs: 2 -> 1, 4 -> 2, 6 -> 3) */
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s",
+                    errstr);
+        TEST_EQ_INT(
+            feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
+            TERN_OK);
+        /* x: 1 + 3 = 4, y: 2 (lists carry Avro longs: 2 -> 1, 4 -> 2, 6 -> 3)
+         */
         TEST_ASSERT(strstr((char *)out.data, "\"item_id\":\"x\",\"c\":4") &&
                         strstr((char *)out.data, "\"item_id\":\"y\",\"c\":2"),
                     "%.*s", (int)out.len, (char *)out.data);
         feat_batch_clear(b);
-        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, bad, sizeof(bad));
-        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s", errstr);
+        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, bad,
+                         sizeof(bad));
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s",
+                    errstr);
         tern_buf_reset(&out);
-        TEST_EQ_INT(feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
-                    TERN_ERR_STATE);
+        TEST_EQ_INT(
+            feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
+            TERN_ERR_STATE);
         tern_buf_free(&key);
         tern_buf_free(&out);
         feat_batch_destroy(b);

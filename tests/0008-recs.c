@@ -48,11 +48,12 @@ static int fake_blocked(void *opaque, const char *item, uint32_t len) {
                !memcmp(fs->blocked, item, len);
 }
 
-static void add_nb(fake_source_t *fs, int seed, const char *item, double score) {
+static void add_nb(fake_source_t *fs, int seed, const char *item,
+                   double score) {
         uint32_t k = fs->n_nb[seed]++;
         snprintf(fs->names[seed][k], 16, "%s", item);
-        fs->nb[seed][k] = (feat_neighbor_t){fs->names[seed][k],
-                                            (uint32_t)strlen(item), 1, 1, score};
+        fs->nb[seed][k] = (feat_neighbor_t){
+            fs->names[seed][k], (uint32_t)strlen(item), 1, 1, score};
 }
 
 static feat_item_ts_t window[3];
@@ -61,7 +62,8 @@ static feat_user_t user;
 static void make_user(void) {
         /* Window, most recent first: s0 (now, CART), s1 (30 min ago, VIEW). */
         window[0] = (feat_item_ts_t){"s0", 2, 10000000, TERN_EV_CART};
-        window[1] = (feat_item_ts_t){"s1", 2, 10000000 - 1800 * 1000, TERN_EV_VIEW};
+        window[1] =
+            (feat_item_ts_t){"s1", 2, 10000000 - 1800 * 1000, TERN_EV_VIEW};
         memset(&user, 0, sizeof(user));
         user.user_id = "u";
         user.user_len = 1;
@@ -79,7 +81,8 @@ static model_recs_t *ranker(void) {
 
 static void scores_as_documented(void) {
         static fake_source_t fs;
-        model_nb_source_t src = {&fs, fake_neighbors, fake_trending, fake_blocked};
+        model_nb_source_t src = {&fs, fake_neighbors, fake_trending,
+                                 fake_blocked};
         model_recs_result_t res;
         model_recs_t *r = ranker();
         char errstr[256];
@@ -92,16 +95,20 @@ static void scores_as_documented(void) {
         add_nb(&fs, 1, "c", 1.2);
         add_nb(&fs, 1, "x", 5.0); /* blocked */
         fs.blocked = "x";
-        TEST_EQ_INT(model_recs_compute(r, &user, &src, &res, errstr, sizeof(errstr)),
-                    TERN_OK);
+        TEST_EQ_INT(
+            model_recs_compute(r, &user, &src, &res, errstr, sizeof(errstr)),
+            TERN_OK);
         /* a: 0.5*1*3 (CART boost) + 0.4*0.5 (half-life 1800 s)*1 = 1.7
          * c: 1.2*0.5 = 0.6; b: 0.2*3 = 0.6 -> tie, id ascending: b, c */
         TEST_EQ_INT(res.n, 3);
         TEST_EQ_STR(res.strategy, "co-occurrence");
-        TEST_ASSERT(res.items[0].len == 1 && res.items[0].item[0] == 'a', "first");
-        TEST_ASSERT(fabs(res.items[0].score - 1.7) < 1e-12, "a %g", res.items[0].score);
+        TEST_ASSERT(res.items[0].len == 1 && res.items[0].item[0] == 'a',
+                    "first");
+        TEST_ASSERT(fabs(res.items[0].score - 1.7) < 1e-12, "a %g",
+                    res.items[0].score);
         TEST_ASSERT(res.items[1].item[0] == 'b' && res.items[2].item[0] == 'c',
-                    "tie by id: %c %c", res.items[1].item[0], res.items[2].item[0]);
+                    "tie by id: %c %c", res.items[1].item[0],
+                    res.items[2].item[0]);
         model_recs_destroy(r);
 }
 
@@ -121,12 +128,15 @@ static void fresh_equals_warm(void) {
                 snprintf(name, sizeof(name), "n%03d", MAX_NB - 1 - k);
                 add_nb(&fs, 1, name, 0.001 * k);
         }
-        TEST_EQ_INT(model_recs_compute(r2, &user, &src, &warm, errstr, sizeof(errstr)),
-                    TERN_OK); /* warms r2 */
-        TEST_EQ_INT(model_recs_compute(r1, &user, &src, &fresh, errstr, sizeof(errstr)),
-                    TERN_OK);
-        TEST_EQ_INT(model_recs_compute(r2, &user, &src, &warm, errstr, sizeof(errstr)),
-                    TERN_OK);
+        TEST_EQ_INT(
+            model_recs_compute(r2, &user, &src, &warm, errstr, sizeof(errstr)),
+            TERN_OK); /* warms r2 */
+        TEST_EQ_INT(
+            model_recs_compute(r1, &user, &src, &fresh, errstr, sizeof(errstr)),
+            TERN_OK);
+        TEST_EQ_INT(
+            model_recs_compute(r2, &user, &src, &warm, errstr, sizeof(errstr)),
+            TERN_OK);
         TEST_EQ_INT(fresh.n, warm.n);
         for (uint32_t i = 0; i < fresh.n; i++)
                 TEST_ASSERT(fresh.items[i].score == warm.items[i].score &&
@@ -151,8 +161,9 @@ static void trending_fallback(void) {
         fs.trend[1] = (feat_neighbor_t){"t1", 2, 4, 4, 4};
         fs.trend[2] = (feat_neighbor_t){"t2", 2, 2, 2, 2};
         fs.trend[3] = (feat_neighbor_t){"t3", 2, 1, 1, 1};
-        TEST_EQ_INT(model_recs_compute(r, &user, &src, &res, errstr, sizeof(errstr)),
-                    TERN_OK);
+        TEST_EQ_INT(
+            model_recs_compute(r, &user, &src, &res, errstr, sizeof(errstr)),
+            TERN_OK);
         TEST_EQ_STR(res.strategy, "trending");
         TEST_EQ_INT(res.n, 3);
         TEST_ASSERT(res.items[0].item[1] == '1' && res.items[0].score == 0.5,

@@ -20,19 +20,19 @@
 #include "../runtime/rt_stages.h"
 #include "test.h"
 
-#define N_EVENTS 300
+#define N_EVENTS    300
 #define PRODUCE_API 0 /* the mock's ApiKey constants are private */
 
 static tern_conf_t *test_conf(const char *state_dir) {
         char errstr[512];
         tern_conf_t *conf = conf_new();
-        const char *const overrides[] = {"batch.max_events=50",
-                                         "batch.delivery_timeout_ms=3000",
-                                         "kafka.session_timeout_ms=6000",
-                                         "log.level=error",
-                                         "kafka.producer.message.timeout.ms=2000"};
+        const char *const overrides[] = {
+            "batch.max_events=50", "batch.delivery_timeout_ms=3000",
+            "kafka.session_timeout_ms=6000", "log.level=error",
+            "kafka.producer.message.timeout.ms=2000"};
         for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++)
-                if (conf_set_override(conf, overrides[i], errstr, sizeof(errstr)))
+                if (conf_set_override(conf, overrides[i], errstr,
+                                      sizeof(errstr)))
                         fprintf(stderr, "override: %s\n", errstr);
         free(conf->state_dir);
         conf->state_dir = strdup(state_dir);
@@ -77,10 +77,12 @@ static int fill_input(const tern_conf_t *conf, const char *brokers,
                 tern_event_clear(&ev);
                 ingest_gen_next(gen, &ev);
                 note_user(pr, &ev);
-                rc = rt_feed_event(feed, &ev, errstr, sizeof(errstr)) != TERN_OK;
+                rc =
+                    rt_feed_event(feed, &ev, errstr, sizeof(errstr)) != TERN_OK;
         }
         if (!rc)
-                rc = rt_feed_flush(feed, 30000, errstr, sizeof(errstr)) != TERN_OK;
+                rc = rt_feed_flush(feed, 30000, errstr, sizeof(errstr)) !=
+                     TERN_OK;
         ingest_gen_destroy(gen);
         rt_feed_destroy(feed);
         return rc;
@@ -89,7 +91,8 @@ static int fill_input(const tern_conf_t *conf, const char *brokers,
 static tern_code_t run_pipeline(const tern_conf_t *conf, const char *brokers,
                                 int64_t *stored, char *errstr, size_t size) {
         rt_pipeline_t *p = rt_pipeline_new(
-            &(rt_pipeline_opts_t){.conf = conf, .brokers = brokers}, errstr, size);
+            &(rt_pipeline_opts_t){.conf = conf, .brokers = brokers}, errstr,
+            size);
         tern_code_t rc;
         if (!p)
                 return TERN_ERR_KAFKA;
@@ -110,7 +113,8 @@ static void delivery_failure_commits_nothing(void) {
         feat_engine_t *eng;
         int64_t stored = -1;
         TEST_ASSERT(b, "%s", errstr);
-        TEST_EQ_INT(rt_broker_create_topics(b, conf, 1, errstr, sizeof(errstr)), 0);
+        TEST_EQ_INT(rt_broker_create_topics(b, conf, 1, errstr, sizeof(errstr)),
+                    0);
         TEST_EQ_INT(fill_input(conf, rt_broker_bootstraps(b), &pr), 0);
 
         for (size_t i = 0; i < 64; i++)

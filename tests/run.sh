@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: install, build with -Werror, run every
-# ctest test; then an ASan+UBSan build running the unit tests; then the
+# The whole test suite, as CI runs it: install, check formatting, build with
+# -Werror, run every ctest test; then an ASan+UBSan build running the unit tests; then the
 # libFuzzer targets for a bounded time on their corpora.
 # Usage: bash tests/run.sh [--quick]   (--quick: the first build only)
 set -euo pipefail
@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
 bash deploy/install.sh
+
+echo "== format (.clang-format)"
+sources=$(find common ingest features models sinks conf runtime tests -name '*.[ch]' | sort)
+if ! clang-format --dry-run --Werror $sources; then
+  echo "format: run clang-format -i on the files above"
+  exit 1
+fi
 
 echo "== build (Release, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_WERROR=ON >/dev/null

@@ -10,7 +10,8 @@ int test_skipped_flag;
 char *test_tmpdir(const char *tag) {
         char *path = malloc(4096);
         char cmd[4200];
-        snprintf(path, 4096, "%s/tmp/%s-%d", TERN_BINARY_DIR, tag, (int)getpid());
+        snprintf(path, 4096, "%s/tmp/%s-%d", TERN_BINARY_DIR, tag,
+                 (int)getpid());
         snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", path, path);
         if (system(cmd) != 0) {
                 fprintf(stderr, "cannot create %s\n", path);

@@ -20,31 +20,32 @@
 extern int test_failed_flag;
 extern int test_skipped_flag;
 
-#define TEST_ASSERT(cond, ...)                                                \
-        do {                                                                  \
-                if (!(cond)) {                                                \
-                        fprintf(stderr, "  %s:%d: assertion failed: %s: ",   \
-                                __FILE__, __LINE__, #cond);                   \
-                        fprintf(stderr, " " __VA_ARGS__);                     \
-                        fprintf(stderr, "\n");                                \
-                        test_failed_flag = 1;                                 \
-                        return;                                               \
-                }                                                             \
+#define TEST_ASSERT(cond, ...)                                                 \
+        do {                                                                   \
+                if (!(cond)) {                                                 \
+                        fprintf(stderr,                                        \
+                                "  %s:%d: assertion failed: %s: ", __FILE__,   \
+                                __LINE__, #cond);                              \
+                        fprintf(stderr, " " __VA_ARGS__);                      \
+                        fprintf(stderr, "\n");                                 \
+                        test_failed_flag = 1;                                  \
+                        return;                                                \
+                }                                                              \
         } while (0)
 
-#define TEST_EQ_INT(a, b)                                                     \
-        TEST_ASSERT((long long)(a) == (long long)(b), "%lld != %lld",         \
+#define TEST_EQ_INT(a, b)                                                      \
+        TEST_ASSERT((long long)(a) == (long long)(b), "%lld != %lld",          \
                     (long long)(a), (long long)(b))
-#define TEST_EQ_STR(a, b)                                                     \
+#define TEST_EQ_STR(a, b)                                                      \
         TEST_ASSERT(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
 
-#define TEST_SKIP(...)                                                        \
-        do {                                                                  \
-                fprintf(stderr, "  skipped: ");                               \
-                fprintf(stderr, __VA_ARGS__);                                 \
-                fprintf(stderr, "\n");                                        \
-                test_skipped_flag = 1;                                        \
-                return;                                                       \
+#define TEST_SKIP(...)                                                         \
+        do {                                                                   \
+                fprintf(stderr, "  skipped: ");                                \
+                fprintf(stderr, __VA_ARGS__);                                  \
+                fprintf(stderr, "\n");                                         \
+                test_skipped_flag = 1;                                         \
+                return;                                                        \
         } while (0)
 
 typedef struct test_case {
@@ -52,13 +53,14 @@ typedef struct test_case {
         void (*fn)(void);
 } test_case_t;
 
-#define TEST_CASE(fn) {#fn, fn}
+#define TEST_CASE(fn)                                                          \
+        { #fn, fn }
 
 /* Defined by each test file. */
 extern const test_case_t TEST_LIST[];
 extern const size_t TEST_COUNT;
-#define TEST_MAIN(...)                                                        \
-        const test_case_t TEST_LIST[] = {__VA_ARGS__};                        \
+#define TEST_MAIN(...)                                                         \
+        const test_case_t TEST_LIST[] = {__VA_ARGS__};                         \
         const size_t TEST_COUNT = sizeof(TEST_LIST) / sizeof(TEST_LIST[0])
 
 /* A fresh empty directory under the build tree; caller frees. */
