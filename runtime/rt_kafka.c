@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/tern_err.h"
+#include "rt_log.h"
 
 static int set(rd_kafka_conf_t *kc, const char *name, const char *value,
                char *errstr, size_t errstr_size) {
@@ -26,10 +27,23 @@ static int set_map(rd_kafka_conf_t *kc, const conf_map_t *m, char *errstr,
         return 0;
 }
 
+/* librdkafka's own lines through tern's logger: one format (text or JSON),
+ * one level setting. Levels are syslog's. */
+static void kafka_log(const rd_kafka_t *rk, int level, const char *facility,
+                      const char *message) {
+        rt_log_level_t ours = level <= 3   ? RT_LOG_ERROR
+                              : level == 4 ? RT_LOG_WARN
+                              : level <= 6 ? RT_LOG_INFO
+                                           : RT_LOG_DEBUG;
+        RT_LOG(ours, "kafka", "%s: %s: %s", rd_kafka_name(rk), facility,
+               message);
+}
+
 static rd_kafka_conf_t *base_conf(const tern_conf_t *conf, const char *brokers,
                                   const conf_map_t *role_props, char *errstr,
                                   size_t errstr_size) {
         rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_conf_set_log_cb(kc, kafka_log);
         if (set(kc, "bootstrap.servers", brokers ? brokers : conf->brokers,
                 errstr, errstr_size) ||
             set(kc, "client.id", "tern", errstr, errstr_size) ||
