@@ -225,24 +225,14 @@ static char *list_merge(const char *existing, size_t elen,
         return out;
 }
 
-/* The cooc CF holds pair lists at item keys [u32be len(a)][a] and, in
- * stores written before the lists, int64 counters at pair keys. */
-static int cooc_is_list_key(const char *key, size_t klen) {
-        const uint8_t *k = (const uint8_t *)key;
-        return klen >= 4 && (((size_t)k[0] << 24) | ((size_t)k[1] << 16) |
-                             ((size_t)k[2] << 8) | k[3]) == klen - 4;
-}
-
+/* The cooc CF holds one pair list per item key [u32be len(a)][a]. */
 static char *cooc_full_merge(void *state, const char *key, size_t klen,
                              const char *existing, size_t elen,
                              const char *const *ops, const size_t *oplen,
                              int nops, unsigned char *success,
                              size_t *new_len) {
-        (void)state;
-        if (cooc_is_list_key(key, klen))
-                return list_merge(existing, elen, ops, oplen, nops, success,
-                                  new_len);
-        return add_sum(existing, elen, ops, oplen, nops, success, new_len);
+        (void)state, (void)key, (void)klen;
+        return list_merge(existing, elen, ops, oplen, nops, success, new_len);
 }
 
 static char *cooc_partial_merge(void *state, const char *key, size_t klen,
