@@ -255,7 +255,8 @@ static tern_code_t nb_collect(feat_iter_t *it, size_t plen, nb_list_t *l,
         }
         if (!(rerr = feat_iter_error(it)))
                 return TERN_OK;
-        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "cooc scan: %s", rerr);
+        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "counter scan: %s",
+                  rerr);
         free(rerr);
         return TERN_ERR_STATE;
 }
@@ -278,8 +279,9 @@ static int nb_push_list(nb_list_t *l, const uint8_t *v, size_t vlen,
         return r;
 }
 
-/* An item's neighbours: its pair list, the whole key at the prefix
- * (feat_store.h); a longer key is an older store's pair counter. */
+/* An item's neighbours: its pair list, the one key equal to the prefix
+ * (feat_store.h); any other key under the prefix is not tern's and is
+ * reported as undecodable. */
 static tern_code_t nb_collect_cooc(feat_iter_t *it, size_t plen, nb_list_t *l,
                                    char *errstr, size_t errstr_size) {
         const uint8_t *k, *v;
