@@ -345,16 +345,6 @@ tern_code_t feat_item_load_n(feat_engine_t *eng, uint32_t id, char *errstr,
         return TERN_OK;
 }
 
-static tern_code_t scan_error(feat_iter_t *scan, char *errstr,
-                              size_t errstr_size) {
-        char *rerr = feat_iter_error(scan);
-        if (!rerr)
-                return TERN_OK;
-        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "cooc scan: %s", rerr);
-        free(rerr);
-        return TERN_ERR_STATE;
-}
-
 /* One pair read from the store joins the table (unless the other item's
  * load put it there already: then it holds the same count) and the
  * loading item's top list. */
@@ -428,7 +418,7 @@ static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
                 if (code)
                         return code;
         }
-        return scan_error(c->scan, errstr, errstr_size);
+        return feat_iter_status(c->scan, "cooc scan", errstr, errstr_size);
 }
 
 tern_code_t feat_item_load_pairs(feat_engine_t *eng, uint32_t id, char *errstr,
@@ -526,7 +516,7 @@ static tern_code_t trending_rebuild(feat_engine_t *eng, char *errstr,
                         goto out;
                 }
         }
-        code = scan_error(it, errstr, errstr_size);
+        code = feat_iter_status(it, "cooc scan", errstr, errstr_size);
         eng->cooc.trend_dirty = 1;
 out:
         feat_iter_destroy(it);

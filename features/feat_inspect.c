@@ -239,7 +239,6 @@ static tern_code_t nb_collect(feat_iter_t *it, size_t plen, nb_list_t *l,
                               char *errstr, size_t errstr_size) {
         const uint8_t *k, *v;
         size_t klen, vlen;
-        char *rerr;
         while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
                 if (vlen != 8) {
                         char pk[256];
@@ -253,12 +252,7 @@ static tern_code_t nb_collect(feat_iter_t *it, size_t plen, nb_list_t *l,
                         return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                          "out of memory");
         }
-        if (!(rerr = feat_iter_error(it)))
-                return TERN_OK;
-        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "counter scan: %s",
-                  rerr);
-        free(rerr);
-        return TERN_ERR_STATE;
+        return feat_iter_status(it, "counter scan", errstr, errstr_size);
 }
 
 /* Pushes one item's pair list; -1 if it does not decode. */
@@ -286,7 +280,6 @@ static tern_code_t nb_collect_cooc(feat_iter_t *it, size_t plen, nb_list_t *l,
                                    char *errstr, size_t errstr_size) {
         const uint8_t *k, *v;
         size_t klen, vlen;
-        char *rerr;
         while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
                 int nomem = 0;
                 if (klen == plen && !nb_push_list(l, v, vlen, &nomem))
@@ -299,11 +292,7 @@ static tern_code_t nb_collect_cooc(feat_iter_t *it, size_t plen, nb_list_t *l,
                 return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
                                  "undecodable pair list at key \"%s\"", pk);
         }
-        if (!(rerr = feat_iter_error(it)))
-                return TERN_OK;
-        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "cooc scan: %s", rerr);
-        free(rerr);
-        return TERN_ERR_STATE;
+        return feat_iter_status(it, "cooc scan", errstr, errstr_size);
 }
 
 static void json_item(tern_buf_t *o, const char *item, size_t len, int64_t n,

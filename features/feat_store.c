@@ -670,6 +670,16 @@ int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
         return 1;
 }
 
+tern_code_t feat_iter_status(feat_iter_t *it, const char *what, char *errstr,
+                             size_t errstr_size) {
+        char *rerr = feat_iter_error(it);
+        if (!rerr)
+                return TERN_OK;
+        tern_errf(errstr, errstr_size, TERN_ERR_STATE, "%s: %s", what, rerr);
+        free(rerr);
+        return TERN_ERR_STATE;
+}
+
 char *feat_iter_error(feat_iter_t *it) {
         char *rerr = NULL;
         rocksdb_iter_get_error(it->it, &rerr);

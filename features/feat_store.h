@@ -110,6 +110,10 @@ int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
                    const uint8_t **val, size_t *vlen);
 /* Non-NULL (to be freed with free()) if the iteration failed. */
 char *feat_iter_error(feat_iter_t *it);
+/* TERN_OK, or TERN_ERR_STATE with "<what>: <RocksDB's reason>" in errstr
+ * when the iteration failed (the reason is freed here). */
+tern_code_t feat_iter_status(feat_iter_t *it, const char *what, char *errstr,
+                             size_t errstr_size);
 void feat_iter_destroy(feat_iter_t *it);
 
 /* Key builders shared by engine and inspect. */

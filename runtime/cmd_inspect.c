@@ -84,7 +84,6 @@ static int inspect_users(feat_store_t *st, char *errstr, size_t size) {
         size_t klen, vlen;
         tern_buf_t doc;
         tern_code_t rc = TERN_OK;
-        char *rerr;
         tern_buf_init(&doc, 64u << 20);
         while (rc == TERN_OK && feat_iter_next(it, &k, &klen, &v, &vlen)) {
                 char user[1024];
@@ -100,11 +99,8 @@ static int inspect_users(feat_store_t *st, char *errstr, size_t size) {
                         fputc('\n', stdout);
                 }
         }
-        if (rc == TERN_OK && (rerr = feat_iter_error(it))) {
-                rc = tern_errf(errstr, size, TERN_ERR_STATE,
-                               "reading users: %s", rerr);
-                free(rerr);
-        }
+        if (rc == TERN_OK)
+                rc = feat_iter_status(it, "reading users", errstr, size);
         tern_buf_free(&doc);
         feat_iter_destroy(it);
         return rc;
