@@ -524,6 +524,19 @@ static void engine_reset(feat_engine_t *eng) {
                 feat_cooc_reset(eng, NULL, 0);
 }
 
+int feat_engine_add_writer(feat_engine_t *eng, const feat_writer_t *w) {
+        if (eng->n_writers >= FEAT_MAX_WRITERS)
+                return -1;
+        eng->writers[eng->n_writers++] = *w;
+        return 0;
+}
+
+static void writers_done(feat_engine_t *eng, int written) {
+        for (uint32_t i = 0; i < eng->n_writers; i++)
+                if (eng->writers[i].done)
+                        eng->writers[i].done(eng->writers[i].opaque, written);
+}
+
 tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
                                uint32_t n_offsets, char *errstr,
                                size_t errstr_size) {
@@ -532,6 +545,11 @@ tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
         if ((code = flush_users(eng, errstr, errstr_size)) ||
             (code = feat_cooc_flush(eng, eng->batch, errstr, errstr_size)))
                 goto fail;
+        for (uint32_t i = 0; i < eng->n_writers; i++)
+                if ((code = eng->writers[i].write(eng->writers[i].opaque,
+                                                  eng->st, eng->batch, errstr,
+                                                  errstr_size)))
+                        goto fail;
         for (uint32_t i = 0; i < n_offsets; i++)
                 feat_batch_offset_put(eng->batch, eng->st, offsets[i].topic,
                                       offsets[i].partition,
@@ -539,6 +557,7 @@ tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
         if ((code = feat_store_write(eng->st, eng->batch, errstr, errstr_size)))
                 goto fail;
         feat_batch_clear(eng->batch);
+        writers_done(eng, 1);
         eng->stats.commits++;
         feat_cooc_committed(eng);
         if (eng->users.n > eng->conf.max_cached_users) {
@@ -549,6 +568,7 @@ tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
         return TERN_OK;
 fail:
         feat_batch_clear(eng->batch);
+        writers_done(eng, 0);
         engine_reset(eng);
         return code;
 }

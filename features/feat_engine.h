@@ -113,6 +113,22 @@ tern_code_t feat_engine_top_neighbors(feat_engine_t *eng, const char *item,
 void feat_engine_trending(feat_engine_t *eng, const feat_neighbor_t **out,
                           uint32_t *n_out);
 
+/* Other state that must land in the same WriteBatch as the engine's
+ * (pending impressions, model weights, churn timers): each registered
+ * writer adds its changes at every commit, before the offsets, and hears
+ * whether the batch reached the store. At most FEAT_MAX_WRITERS. */
+#define FEAT_MAX_WRITERS 8
+typedef struct feat_writer {
+        tern_code_t (*write)(void *opaque, feat_store_t *st, feat_batch_t *b,
+                             char *errstr, size_t errstr_size);
+        /* written = 1: the batch is in the store; 0: it failed (the
+         * pipeline then stops) */
+        void (*done)(void *opaque, int written);
+        void *opaque;
+} feat_writer_t;
+/* -1 when FEAT_MAX_WRITERS are registered already. */
+int feat_engine_add_writer(feat_engine_t *eng, const feat_writer_t *w);
+
 /* Write everything changed since the last commit, plus offsets, in one batch.
  */
 tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,

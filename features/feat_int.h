@@ -186,6 +186,8 @@ struct feat_engine {
         tern_buf_t val;
         tern_buf_t val2;
         feat_stats_t stats;
+        feat_writer_t writers[FEAT_MAX_WRITERS];
+        uint32_t n_writers;
 };
 
 /* A key for an error message: printable ASCII kept, other bytes as \xNN,

@@ -13,6 +13,8 @@ const char *const feat_cf_names[FEAT_CF__CNT] = {
     [FEAT_CF_PROFILE] = "profile", [FEAT_CF_WINDOW] = "window",
     [FEAT_CF_COOC] = "cooc",       [FEAT_CF_ITEM] = "item",
     [FEAT_CF_OFFSETS] = "offsets", [FEAT_CF_META] = "meta",
+    [FEAT_CF_PENDING] = "pending", [FEAT_CF_MODEL] = "model",
+    [FEAT_CF_CHURN] = "churn",
 };
 
 #define FEAT_OFFSET_VERSION 1
@@ -525,6 +527,12 @@ void feat_batch_put(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                     const void *key, size_t klen, const void *val,
                     size_t vlen) {
         rocksdb_writebatch_put_cf(b->wb, st->cf[cf], key, klen, val, vlen);
+        b->count++;
+}
+
+void feat_batch_delete(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                       const void *key, size_t klen) {
+        rocksdb_writebatch_delete_cf(b->wb, st->cf[cf], key, klen);
         b->count++;
 }
 

@@ -41,6 +41,9 @@ typedef enum feat_cf {
         FEAT_CF_ITEM,
         FEAT_CF_OFFSETS,
         FEAT_CF_META,
+        FEAT_CF_PENDING, /* CTR: impressions waiting for their click */
+        FEAT_CF_MODEL,   /* model weights and metrics (models/ encodes them) */
+        FEAT_CF_CHURN,   /* churn: per-user scoring points and alert state */
         FEAT_CF__CNT
 } feat_cf_t;
 
@@ -73,6 +76,8 @@ void feat_batch_clear(feat_batch_t *b);
 size_t feat_batch_count(const feat_batch_t *b);
 void feat_batch_put(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                     const void *key, size_t klen, const void *val, size_t vlen);
+void feat_batch_delete(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
+                       const void *key, size_t klen);
 void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                           const void *key, size_t klen, int64_t delta);
 /* A merge with an operand in the cf's own format (a cooc pair list). */

@@ -12,6 +12,7 @@
 #include "../sinks/sink_producer.h"
 #include "../sinks/sink_records.h"
 #include "rt_cmd.h"
+#include "rt_emit.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
 #include "rt_stages.h"
@@ -28,6 +29,7 @@ struct rt_pipeline {
         model_recs_t *recs;
         model_nb_source_t nb_source;
         int emit;
+        rt_emit_t emit_to; /* for the modules: CTR, churn */
 
         /* The batch in progress. */
         uint64_t batch_events;
@@ -221,11 +223,12 @@ static void note_offset(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
                 p->batch_started_ns = rt_mono_ns();
 }
 
-static void send_output(rt_pipeline_t *p, const char *topic, const void *key,
-                        size_t klen) {
+static void send_record(rt_pipeline_t *p, const char *topic, const void *key,
+                        size_t klen, const tern_buf_t *value,
+                        const tern_buf_t *json) {
         char errstr[512];
         tern_code_t rc;
-        if (p->value_buf.overflow || p->json_buf.overflow) {
+        if (value->overflow || (json && json->overflow)) {
                 tern_err_set(&p->fatal, TERN_ERR_LIMIT, TERN_ERR_F_FATAL,
                              "output record for %s larger than %u bytes", topic,
                              RECORD_BUF_MAX);
@@ -233,13 +236,25 @@ static void send_output(rt_pipeline_t *p, const char *topic, const void *key,
         }
         int64_t t0 = rt_mono_ns();
         rc = sink_producer_send(
-            p->producer, topic, key, klen, p->value_buf.data, p->value_buf.len,
-            p->emit ? (const char *)p->json_buf.data : NULL,
-            p->emit ? p->json_buf.len : 0, (int)p->conf->delivery_timeout_ms,
+            p->producer, topic, key, klen, value->data, value->len,
+            p->emit && json ? (const char *)json->data : NULL,
+            p->emit && json ? json->len : 0, (int)p->conf->delivery_timeout_ms,
             errstr, sizeof(errstr));
         STAGE_ADD(p, ns_produce, t0);
         if (rc != TERN_OK)
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL, "%s", errstr);
+}
+
+static void send_output(rt_pipeline_t *p, const char *topic, const void *key,
+                        size_t klen) {
+        send_record(p, topic, key, klen, &p->value_buf, &p->json_buf);
+}
+
+/* rt_emit_t.send for the modules (CTR, churn). */
+static void emit_record(void *opaque, const char *topic, const void *key,
+                        size_t klen, const tern_buf_t *value,
+                        const tern_buf_t *json) {
+        send_record(opaque, topic, key, klen, value, json);
 }
 
 static void dead_letter(rt_pipeline_t *p, const rd_kafka_message_t *msg,
@@ -455,6 +470,7 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         p->conf = o->conf;
         p->input_topic = strdup(o->conf->topic_input);
         p->emit = o->emit_dir != NULL;
+        p->emit_to = (rt_emit_t){emit_record, p, p->emit};
         tern_buf_init(&p->value_buf, RECORD_BUF_MAX);
         tern_buf_init(&p->json_buf, RECORD_BUF_MAX);
         for (int i = 0; i < RT_MAX_PARTITIONS; i++) {
