@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../models/model_ftrl.h"
 #include "../models/model_hash.h"
 #include "../models/model_metrics.h"
 #include "test.h"
@@ -32,6 +33,10 @@ static double rng_unit(void) {
 static double rng_normal(void) {
         double u = rng_unit(), v = rng_unit();
         return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
+}
+
+static int same_bits(double a, double b) {
+        return memcmp(&a, &b, sizeof(a)) == 0;
 }
 
 /* ---- hashing ---- */
@@ -92,6 +97,356 @@ static void hash_pieces_equal_concatenation(void) {
             model_hash_feature("user*item", 9, cat, 253, 24));
         TEST_EQ_INT(model_hash_context("device", 6, "ios", 3, 24),
                     model_hash_feature("ctx", 3, "device=ios", 10, 24));
+}
+
+/* ---- FTRL ---- */
+
+static model_ftrl_t *ftrl(double alpha, double beta, double l1, double l2,
+                          uint32_t bits) {
+        model_ftrl_conf_t c = {alpha, beta, l1, l2, bits};
+        char errstr[256];
+        model_ftrl_t *m = model_ftrl_new(&c, errstr, sizeof(errstr));
+        if (!m)
+                fprintf(stderr, "model_ftrl_new: %s\n", errstr);
+        return m;
+}
+
+#define COORD_IS(m, i, ez, en, ew)                                             \
+        do {                                                                   \
+                double z_, n_;                                                 \
+                model_ftrl_coord(m, i, &z_, &n_);                              \
+                TEST_ASSERT(NEAR(z_, ez, 1e-12), "z%u %.17g", i, z_);          \
+                TEST_ASSERT(NEAR(n_, en, 1e-12), "n%u %.17g", i, n_);          \
+                TEST_ASSERT(NEAR(model_ftrl_weight(m, i), ew, 1e-12),          \
+                            "w%u %.17g", i, model_ftrl_weight(m, i));          \
+        } while (0)
+
+/* alpha 0.1, beta 1, l1 0, l2 1; features {3, 7}; y = 1 then y = 0.
+ *
+ * Step 1: every w = 0, so margin 0 and p = 0.5; g = p - y = -0.5.
+ *   For i = 3 and 7: sigma = (sqrt(0 + 0.25) - sqrt(0)) / 0.1 = 5,
+ *   z = 0 + (-0.5) - 5 * 0 = -0.5, n = 0 + 0.25 = 0.25.
+ *   w = -(z - sgn(z) l1) / ((beta + sqrt(n)) / alpha + l2)
+ *     = 0.5 / ((1 + 0.5) / 0.1 + 1) = 0.5 / 16 = 0.03125.
+ * Step 2: margin = 2 * 0.03125 = 0.0625, p = 1 / (1 + e^-0.0625)
+ *   = 0.51561991572301560; g = p - 0 = p, g^2 = 0.26586389749020970.
+ *   sigma = (sqrt(0.25 + g^2) - 0.5) / 0.1
+ *         = (0.71823665841434856 - 0.5) / 0.1 = 2.1823665841434856,
+ *   z = -0.5 + g - sigma * 0.03125 = -0.5 + 0.51561991572301560
+ *       - 0.068198955754483925 = -0.052579040031468350,
+ *   n = 0.25 + g^2 = 0.51586389749020970,
+ *   w = 0.052579040031468350 / ((1 + 0.71823665841434856) / 0.1 + 1)
+ *     = 0.052579040031468350 / 18.182366584143486 = 0.0028917599800964075.
+ */
+static void ftrl_two_steps(void) {
+        uint32_t x[2] = {3, 7};
+        model_ftrl_t *m = ftrl(0.1, 1, 0, 1, 10);
+        double p;
+        TEST_ASSERT(m);
+        p = model_ftrl_predict(m, x, 2);
+        TEST_ASSERT(p == 0.5, "p1 %.17g", p);
+        model_ftrl_update(m, x, 2, p, 1);
+        COORD_IS(m, 3, -0.5, 0.25, 0.03125);
+        COORD_IS(m, 7, -0.5, 0.25, 0.03125);
+        p = model_ftrl_predict(m, x, 2);
+        TEST_ASSERT(NEAR(p, 0.51561991572301560, 1e-12), "p2 %.17g", p);
+        model_ftrl_update(m, x, 2, p, 0);
+        COORD_IS(m, 3, -0.052579040031468350, 0.51586389749020970,
+                 0.0028917599800964075);
+        COORD_IS(m, 7, -0.052579040031468350, 0.51586389749020970,
+                 0.0028917599800964075);
+        TEST_EQ_INT(model_ftrl_updates(m), 2);
+        /* Untouched coordinates stay zero. */
+        COORD_IS(m, 4, 0, 0, 0);
+        model_ftrl_destroy(m);
+}
+
+/* The same with l1 = 0.6: step 1 {3, 7}, y = 1; step 2 {3} alone, y = 1.
+ *
+ * Step 1: as above, p = 0.5, z3 = z7 = -0.5, n3 = n7 = 0.25, but
+ *   |z| = 0.5 <= l1 = 0.6, so both weights stay exactly 0.
+ * Step 2: p = 0.5 again (all weights 0); g = -0.5. For i = 3 only:
+ *   sigma = (sqrt(0.25 + 0.25) - sqrt(0.25)) / 0.1
+ *         = (0.70710678118654757 - 0.5) / 0.1 = 2.0710678118654755,
+ *   z3 = -0.5 + (-0.5) - sigma * 0 = -1, n3 = 0.5;
+ *   |z3| = 1 > 0.6: w3 = -(-1 - (-0.6)) / ((1 + sqrt(0.5)) / 0.1 + 1)
+ *     = 0.4 / 18.071067811865476 = 0.022134829228926907.
+ *   Coordinate 7 keeps z = -0.5, n = 0.25 and w = 0.
+ */
+static void ftrl_two_steps_l1(void) {
+        uint32_t x[2] = {3, 7};
+        model_ftrl_t *m = ftrl(0.1, 1, 0.6, 1, 10);
+        double p;
+        TEST_ASSERT(m);
+        p = model_ftrl_predict(m, x, 2);
+        model_ftrl_update(m, x, 2, p, 1);
+        COORD_IS(m, 3, -0.5, 0.25, 0);
+        COORD_IS(m, 7, -0.5, 0.25, 0);
+        TEST_ASSERT(model_ftrl_weight(m, 7) == 0.0, "exactly zero");
+        p = model_ftrl_predict(m, x, 1);
+        TEST_ASSERT(p == 0.5, "p2 %.17g", p);
+        model_ftrl_update(m, x, 1, p, 1);
+        COORD_IS(m, 3, -1.0, 0.5, 0.022134829228926907);
+        COORD_IS(m, 7, -0.5, 0.25, 0);
+        TEST_ASSERT(model_ftrl_weight(m, 7) == 0.0, "exactly zero");
+        model_ftrl_destroy(m);
+}
+
+/* A repeated index counts twice; indices are masked to bits. */
+static void ftrl_repeats_and_mask(void) {
+        uint32_t x1[1] = {3}, x2[2] = {3, 3}, xm[1] = {3 + (1u << 10)};
+        model_ftrl_t *m = ftrl(0.1, 1, 0, 1, 10);
+        double p;
+        TEST_ASSERT(m);
+        model_ftrl_update(m, x1, 1, model_ftrl_predict(m, x1, 1), 1);
+        p = model_ftrl_predict(m, x2, 2);
+        TEST_ASSERT(NEAR(p, 1 / (1 + exp(-2 * model_ftrl_weight(m, 3))), 1e-15),
+                    "%.17g", p);
+        TEST_ASSERT(model_ftrl_predict(m, xm, 1) ==
+                    model_ftrl_predict(m, x1, 1));
+        /* Two occurrences = two steps one after the other. */
+        {
+                model_ftrl_t *a = ftrl(0.1, 1, 0, 1, 10);
+                model_ftrl_t *b = ftrl(0.1, 1, 0, 1, 10);
+                double z1, n1, z2, n2;
+                model_ftrl_update(a, x2, 2, 0.3, 1);
+                model_ftrl_update(b, x1, 1, 0.3, 1);
+                model_ftrl_update(b, x1, 1, 0.3, 1);
+                model_ftrl_coord(a, 3, &z1, &n1);
+                model_ftrl_coord(b, 3, &z2, &n2);
+                model_ftrl_destroy(a);
+                model_ftrl_destroy(b);
+                TEST_ASSERT(same_bits(z1, z2) && same_bits(n1, n2));
+        }
+        model_ftrl_destroy(m);
+}
+
+static void ftrl_margin_clipped(void) {
+        uint32_t x[64];
+        model_ftrl_t *m = ftrl(10, 1, 0, 0, 10);
+        TEST_ASSERT(m);
+        for (int i = 0; i < 64; i++)
+                x[i] = (uint32_t)i;
+        for (int k = 0; k < 200; k++)
+                model_ftrl_update(m, x, 64, model_ftrl_predict(m, x, 64), 1);
+        TEST_ASSERT(model_ftrl_predict(m, x, 64) == 1 / (1 + exp(-35.0)),
+                    "%.17g", model_ftrl_predict(m, x, 64));
+        model_ftrl_destroy(m);
+}
+
+static void ftrl_conf_refused(void) {
+        model_ftrl_conf_t c;
+        char errstr[256];
+        model_ftrl_conf_default(&c);
+        TEST_ASSERT(c.alpha == 0.05 && c.beta == 1 && c.l1 == 1 && c.l2 == 1 &&
+                    c.bits == 20);
+        c.alpha = 0;
+        TEST_ASSERT(!model_ftrl_new(&c, errstr, sizeof(errstr)));
+        TEST_ASSERT(strstr(errstr, "alpha"), "%s", errstr);
+        model_ftrl_conf_default(&c);
+        c.l1 = -1;
+        TEST_ASSERT(!model_ftrl_new(&c, errstr, sizeof(errstr)));
+        model_ftrl_conf_default(&c);
+        c.bits = MODEL_FTRL_MAX_BITS + 1;
+        TEST_ASSERT(!model_ftrl_new(&c, errstr, sizeof(errstr)));
+        TEST_ASSERT(strstr(errstr, "bits"), "%s", errstr);
+}
+
+/* Random examples of n features over the whole space. */
+static void random_example(uint32_t *x, uint32_t n, uint32_t bits) {
+        for (uint32_t k = 0; k < n; k++)
+                x[k] = (uint32_t)rng_next() & ((1u << bits) - 1);
+}
+
+static void learn_random(model_ftrl_t *m, int n_examples, uint32_t bits) {
+        uint32_t x[8];
+        for (int e = 0; e < n_examples; e++) {
+                random_example(x, 8, bits);
+                x[0] = 1; /* a shared bias: weights move off zero */
+                model_ftrl_update(m, x, 8, model_ftrl_predict(m, x, 8),
+                                  rng_unit() < 0.2);
+        }
+}
+
+/* Copy m into a fresh model through its records: header and every
+ * non-zero page. */
+static model_ftrl_t *ftrl_copy(const model_ftrl_t *m, const char *why) {
+        const model_ftrl_conf_t *c = model_ftrl_conf(m);
+        model_ftrl_t *r = ftrl(c->alpha, c->beta, c->l1, c->l2, c->bits);
+        tern_buf_t b;
+        char errstr[256];
+        tern_buf_init(&b, 1 << 20);
+        model_ftrl_header_encode(m, &b);
+        if (model_ftrl_header_decode(r, b.data, b.len, errstr,
+                                     sizeof(errstr)) != TERN_OK)
+                fprintf(stderr, "%s: %s\n", why, errstr);
+        for (uint32_t pg = 0; pg < model_ftrl_pages(m); pg++) {
+                if (model_ftrl_page_is_zero(m, pg))
+                        continue;
+                tern_buf_reset(&b);
+                model_ftrl_page_encode(m, pg, &b);
+                if (b.overflow ||
+                    model_ftrl_page_decode(r, pg, b.data, b.len, errstr,
+                                           sizeof(errstr)))
+                        fprintf(stderr, "%s: page %u: %s\n", why, pg, errstr);
+        }
+        tern_buf_free(&b);
+        return r;
+}
+
+static void ftrl_persist_exact(void) {
+        const uint32_t bits = 13; /* 16 pages */
+        model_ftrl_t *m = ftrl(0.05, 1, 1, 1, bits), *r;
+        const uint32_t *dirty;
+        uint32_t nd, x[8];
+        TEST_ASSERT(m);
+        rng_state = 11;
+        learn_random(m, 3000, bits);
+        r = ftrl_copy(m, "copy");
+        TEST_EQ_INT(model_ftrl_updates(r), 3000);
+        TEST_EQ_INT(model_ftrl_dirty_pages(r, &dirty), 0); /* decode: clean */
+        for (uint32_t i = 0; i < (1u << bits); i++) {
+                double z1, n1, z2, n2;
+                model_ftrl_coord(m, i, &z1, &n1);
+                model_ftrl_coord(r, i, &z2, &n2);
+                TEST_ASSERT(same_bits(z1, z2) && same_bits(n1, n2) &&
+                                same_bits(model_ftrl_weight(m, i),
+                                          model_ftrl_weight(r, i)),
+                            "coordinate %u differs", i);
+        }
+        /* ...and both go on learning identically. */
+        model_ftrl_clear_dirty(m);
+        rng_state = 12;
+        learn_random(m, 500, bits);
+        rng_state = 12;
+        learn_random(r, 500, bits);
+        rng_state = 13;
+        for (int e = 0; e < 200; e++) {
+                double pm, pr;
+                random_example(x, 8, bits);
+                pm = model_ftrl_predict(m, x, 8);
+                pr = model_ftrl_predict(r, x, 8);
+                TEST_ASSERT(same_bits(pm, pr), "%.17g != %.17g", pm, pr);
+        }
+        /* Dirty pages: ascending, and only what the last 500 touched. */
+        nd = model_ftrl_dirty_pages(m, &dirty);
+        TEST_ASSERT(nd > 0 && nd <= model_ftrl_pages(m));
+        for (uint32_t k = 1; k < nd; k++)
+                TEST_ASSERT(dirty[k - 1] < dirty[k]);
+        model_ftrl_clear_dirty(m);
+        TEST_EQ_INT(model_ftrl_dirty_pages(m, &dirty), 0);
+        x[0] = 5;
+        x[1] = 3 * MODEL_FTRL_PAGE + 1;
+        model_ftrl_update(m, x, 2, model_ftrl_predict(m, x, 2), 0);
+        TEST_EQ_INT(model_ftrl_dirty_pages(m, &dirty), 2);
+        TEST_ASSERT(dirty[0] == 0 && dirty[1] == 3);
+        model_ftrl_destroy(m);
+        model_ftrl_destroy(r);
+}
+
+static void ftrl_records_refused(void) {
+        model_ftrl_t *m = ftrl(0.05, 1, 1, 1, 12), *o;
+        tern_buf_t b;
+        char errstr[512];
+        uint32_t x[2] = {1, 2};
+        double z, n;
+        TEST_ASSERT(m);
+        tern_buf_init(&b, 1 << 20);
+        model_ftrl_update(m, x, 2, 0.5, 1);
+        /* A header written with other bits, or another alpha. */
+        o = ftrl(0.05, 1, 1, 1, 14);
+        model_ftrl_header_encode(o, &b);
+        TEST_EQ_INT(
+            model_ftrl_header_decode(m, b.data, b.len, errstr, sizeof(errstr)),
+            TERN_ERR_CONFIG);
+        TEST_ASSERT(strstr(errstr, "bits=14") && strstr(errstr, "bits=12"),
+                    "%s", errstr);
+        model_ftrl_destroy(o);
+        o = ftrl(0.1, 1, 1, 1, 12);
+        tern_buf_reset(&b);
+        model_ftrl_header_encode(o, &b);
+        TEST_EQ_INT(
+            model_ftrl_header_decode(m, b.data, b.len, errstr, sizeof(errstr)),
+            TERN_ERR_CONFIG);
+        TEST_EQ_INT(model_ftrl_updates(m), 1); /* unchanged */
+        /* Truncated header. */
+        TEST_EQ_INT(model_ftrl_header_decode(m, b.data, b.len - 1, errstr,
+                                             sizeof(errstr)),
+                    TERN_ERR_DECODE);
+        model_ftrl_destroy(o);
+        /* Page records: truncated, trailing bytes, another page's. */
+        tern_buf_reset(&b);
+        model_ftrl_page_encode(m, 0, &b);
+        TEST_EQ_INT(model_ftrl_page_decode(m, 0, b.data, b.len - 1, errstr,
+                                           sizeof(errstr)),
+                    TERN_ERR_DECODE);
+        TEST_EQ_INT(
+            model_ftrl_page_decode(m, 1, b.data, b.len, errstr, sizeof(errstr)),
+            TERN_ERR_DECODE);
+        tern_buf_put_u8(&b, 0);
+        TEST_EQ_INT(
+            model_ftrl_page_decode(m, 0, b.data, b.len, errstr, sizeof(errstr)),
+            TERN_ERR_DECODE);
+        model_ftrl_coord(m, 1, &z, &n);
+        TEST_ASSERT(z == -0.5 && n == 0.25, "unchanged on failure");
+        /* An empty page record decodes to zeros. */
+        tern_buf_reset(&b);
+        model_ftrl_page_encode(m, 1, &b);
+        TEST_EQ_INT(b.len, 3);
+        TEST_ASSERT(model_ftrl_page_is_zero(m, 1) &&
+                    !model_ftrl_page_is_zero(m, 0));
+        model_ftrl_page_clear(m, 0);
+        model_ftrl_coord(m, 1, &z, &n);
+        TEST_ASSERT(model_ftrl_page_is_zero(m, 0) && z == 0 && n == 0);
+        tern_buf_free(&b);
+        model_ftrl_destroy(m);
+}
+
+/* One feature (present in 30% of the examples) raises the click rate from
+ * 1% to 25%; six noise features per example from a pool of 2000.
+ * Progressive validation: predict, score, then learn. */
+static void ftrl_learns(void) {
+        model_ftrl_conf_t c;
+        model_ftrl_t *m;
+        static model_metrics_t mm;
+        char errstr[256];
+        tern_buf_t js;
+        model_ftrl_conf_default(&c);
+        c.alpha = 0.1;
+        m = model_ftrl_new(&c, errstr, sizeof(errstr));
+        TEST_ASSERT(m, "%s", errstr);
+        memset(&mm, 0, sizeof(mm));
+        rng_state = 7;
+        for (int e = 0; e < 100000; e++) {
+                uint32_t x[8], n = 0;
+                int strong = rng_unit() < 0.3, y;
+                double p;
+                x[n++] = model_hash_feature("bias", 4, "", 0, c.bits);
+                for (int k = 0; k < 6; k++)
+                        x[n++] = 1000 + (uint32_t)(rng_next() % 2000);
+                if (strong)
+                        x[n++] = 42;
+                y = rng_unit() < (strong ? 0.25 : 0.01);
+                p = model_ftrl_predict(m, x, n);
+                model_metrics_add(&mm, p, y);
+                model_ftrl_update(m, x, n, p, y);
+        }
+        tern_buf_init(&js, 4096);
+        model_metrics_json(&mm, &js);
+        tern_buf_put_u8(&js, 0);
+        printf("  learning: %s\n", (char *)js.data);
+        tern_buf_free(&js);
+        TEST_ASSERT(model_metrics_logloss(&mm) <
+                        0.85 * model_metrics_base_rate_logloss(&mm),
+                    "logloss %g base %g", model_metrics_logloss(&mm),
+                    model_metrics_base_rate_logloss(&mm));
+        TEST_ASSERT(model_metrics_auc(&mm) > 0.8, "auc %g",
+                    model_metrics_auc(&mm));
+        TEST_ASSERT(NEAR(model_metrics_calibration(&mm), 1, 0.15), "cal %g",
+                    model_metrics_calibration(&mm));
+        TEST_ASSERT(model_ftrl_weight(m, 42) > 1.5, "w %g",
+                    model_ftrl_weight(m, 42));
+        model_ftrl_destroy(m);
 }
 
 /* ---- metrics ---- */
@@ -248,5 +603,9 @@ static void metrics_roundtrip(void) {
 }
 
 TEST_MAIN(TEST_CASE(hash_golden), TEST_CASE(hash_pieces_equal_concatenation),
+          TEST_CASE(ftrl_two_steps), TEST_CASE(ftrl_two_steps_l1),
+          TEST_CASE(ftrl_repeats_and_mask), TEST_CASE(ftrl_margin_clipped),
+          TEST_CASE(ftrl_conf_refused), TEST_CASE(ftrl_persist_exact),
+          TEST_CASE(ftrl_records_refused), TEST_CASE(ftrl_learns),
           TEST_CASE(metrics_auc_vs_exact), TEST_CASE(metrics_values),
           TEST_CASE(metrics_roundtrip));
