@@ -152,6 +152,11 @@ void model_ftrl_update(model_ftrl_t *m, const uint32_t *idx, uint32_t n,
                        double p, int y) {
         const model_ftrl_conf_t *conf = &m->conf;
         double g = p - (y ? 1.0 : 0.0), g2 = g * g;
+        /* The coordinates are scattered over the table: start every cache
+         * miss before the sqrt/division work, which would otherwise keep
+         * only a few of them in flight. */
+        for (uint32_t k = 0; k < n; k++)
+                __builtin_prefetch(&m->coord[idx[k] & m->mask], 1);
         for (uint32_t k = 0; k < n; k++) {
                 uint32_t i = idx[k] & m->mask;
                 coord_t *c = &m->coord[i];
