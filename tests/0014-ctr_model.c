@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../models/model_ctr.h"
 #include "../models/model_ftrl.h"
 #include "../models/model_hash.h"
 #include "../models/model_metrics.h"
@@ -602,10 +603,239 @@ static void metrics_roundtrip(void) {
         tern_buf_free(&buf);
 }
 
+/* ---- features ---- */
+
+#define F(field, value)                                                        \
+        model_hash_feature(field, strlen(field), value, strlen(value), 20)
+
+static void ctr_known_event(void) {
+        model_ctr_conf_t c = {20, "user*category, placement*item,"
+                                  "campaign*item,hour*dow,count_purchase*item"};
+        model_ctr_t *m;
+        tern_event_t ev;
+        feat_profile_t prof;
+        model_ctr_input_t in;
+        uint32_t idx[MODEL_CTR_MAX_FEATURES], want[32], n, k = 0;
+        char errstr[256];
+        m = model_ctr_new(&c, errstr, sizeof(errstr));
+        TEST_ASSERT(m, "%s", errstr);
+        TEST_EQ_INT(model_ctr_n_crosses(m), 5);
+        tern_event_clear(&ev);
+        ev.user_id = tern_str_c("u1");
+        ev.item_id = tern_str_c("i1");
+        ev.category_id = tern_str_c("c1");
+        /* campaign absent */
+        ev.type = TERN_EV_IMPRESSION;
+        ev.ts_ms = 1511620200000; /* 2017-11-25 14:30 UTC, a Saturday */
+        ev.n_context = 2;
+        ev.context_key[0] = tern_str_c("placement");
+        ev.context_val[0] = tern_str_c("top");
+        ev.context_key[1] = tern_str_c("device");
+        ev.context_val[1] = tern_str_c("ios");
+        memset(&prof, 0, sizeof(prof));
+        prof.events[TERN_EV_VIEW] = 3;       /* log2(4) = 2 */
+        prof.events[TERN_EV_CART] = 1;       /* log2(2) = 1 */
+        prof.events[TERN_EV_PURCHASE] = 7;   /* log2(8) = 3 */
+        prof.events[TERN_EV_IMPRESSION] = 8; /* log2(9) = 3.17 -> 3 */
+        prof.sessions = 2;                   /* log2(3) = 1.58 -> 1 */
+        model_ctr_input_from_event(&in, &ev, &prof);
+        n = model_ctr_features(m, &in, idx);
+
+        want[k++] = F("bias", "");
+        want[k++] = F("user", "u1");
+        want[k++] = F("item", "i1");
+        want[k++] = F("category", "c1");
+        want[k++] = F("ctx", "placement=top");
+        want[k++] = F("ctx", "device=ios");
+        want[k++] = F("hour", "14");
+        want[k++] = F("dow", "5");
+        want[k++] = F("count_view", "2");
+        want[k++] = F("count_click", "0");
+        want[k++] = F("count_cart", "1");
+        want[k++] = F("count_favorite", "0");
+        want[k++] = F("count_purchase", "3");
+        want[k++] = F("count_impression", "3");
+        want[k++] = F("sessions", "1");
+        want[k++] = F("user*category", "u1\x1e"
+                                       "c1");
+        want[k++] = F("placement*item", "top\x1e"
+                                        "i1");
+        /* campaign*item: campaign absent, skipped */
+        want[k++] = F("hour*dow", "14\x1e"
+                                  "5");
+        want[k++] = F("count_purchase*item", "3\x1e"
+                                             "i1");
+        TEST_EQ_INT(n, k);
+        for (uint32_t i = 0; i < k; i++)
+                TEST_ASSERT(idx[i] == want[i], "feature %u: %u != %u", i,
+                            idx[i], want[i]);
+
+        /* Without a profile: no count or session features, and the
+         * count_purchase cross is skipped. */
+        model_ctr_input_from_event(&in, &ev, NULL);
+        TEST_EQ_INT(model_ctr_features(m, &in, idx), k - 7 - 1);
+        /* Deterministic, and a different hour changes exactly the hour
+         * features. */
+        ev.ts_ms -= 3600 * 1000;
+        model_ctr_input_from_event(&in, &ev, &prof);
+        TEST_EQ_INT(model_ctr_features(m, &in, idx), k);
+        TEST_ASSERT(idx[6] == F("hour", "13") && idx[7] == want[7]);
+        model_ctr_destroy(m);
+}
+
+static void ctr_time_fields(void) {
+        model_ctr_conf_t c = {20, NULL};
+        model_ctr_t *m = model_ctr_new(&c, NULL, 0);
+        model_ctr_input_t in;
+        uint32_t idx[MODEL_CTR_MAX_FEATURES];
+        TEST_ASSERT(m);
+        memset(&in, 0, sizeof(in));
+        in.ts_ms = -60000; /* 1969-12-31 23:59 UTC, a Wednesday */
+        TEST_EQ_INT(model_ctr_features(m, &in, idx), 3); /* bias, hour, dow */
+        TEST_EQ_INT(idx[1], F("hour", "23"));
+        TEST_EQ_INT(idx[2], F("dow", "2"));
+        in.ts_ms = 0; /* 1970-01-01 00:00, a Thursday */
+        model_ctr_features(m, &in, idx);
+        TEST_EQ_INT(idx[1], F("hour", "0"));
+        TEST_EQ_INT(idx[2], F("dow", "3"));
+        in.user = tern_str_c(""); /* present but empty */
+        TEST_EQ_INT(model_ctr_features(m, &in, idx), 4);
+        TEST_EQ_INT(idx[1], F("user", ""));
+        model_ctr_destroy(m);
+}
+
+static void ctr_crosses_parse(void) {
+        static const char *const good[] = {"", "  ", "user*category",
+                                           " user * category ,placement*item ",
+                                           "device*hour,count_view*campaign"};
+        static const struct {
+                const char *spec, *named;
+        } bad[] = {{"user", "\"user\""},
+                   {"user*", "\"user*\""},
+                   {"*item", "\"*item\""},
+                   {"user*category*item", "\"user*category*item\""},
+                   {"user*user", "\"user*user\""},
+                   {"user*item,us er*item", "\"us er*item\""},
+                   {"bias*item", "\"bias*item\""},
+                   {"user*item,user*item", "listed twice"},
+                   {"user*item,hour*dow,item*user", "\"item*user\": listed"},
+                   {"user*item,", "empty cross"},
+                   {"user*item,,hour*dow", "empty cross"}};
+        model_ctr_conf_t c = {20, NULL};
+        char errstr[512], many[2048];
+        size_t off = 0;
+        model_ctr_t *m;
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                c.crosses = good[i];
+                m = model_ctr_new(&c, errstr, sizeof(errstr));
+                TEST_ASSERT(m, "\"%s\" refused: %s", good[i], errstr);
+                model_ctr_destroy(m);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                c.crosses = bad[i].spec;
+                errstr[0] = 0;
+                m = model_ctr_new(&c, errstr, sizeof(errstr));
+                TEST_ASSERT(!m, "\"%s\" accepted", bad[i].spec);
+                TEST_ASSERT(strstr(errstr, bad[i].named), "\"%s\": %s",
+                            bad[i].spec, errstr);
+        }
+        for (int i = 0; i <= MODEL_CTR_MAX_CROSSES; i++)
+                off += (size_t)snprintf(many + off, sizeof(many) - off,
+                                        "%sk%d*item", i ? "," : "", i);
+        c.crosses = many;
+        TEST_ASSERT(!model_ctr_new(&c, errstr, sizeof(errstr)));
+        TEST_ASSERT(strstr(errstr, "more than"), "%s", errstr);
+        c.crosses = NULL;
+        c.bits = 33;
+        TEST_ASSERT(!model_ctr_new(&c, errstr, sizeof(errstr)));
+}
+
+/* ---- micro-benchmark (prints only) ---- */
+
+static double now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void bench(void) {
+        enum { NF = 32, NE = 20000 };
+        static uint32_t x[NE][NF];
+        model_ftrl_conf_t c;
+        model_ftrl_t *m;
+        model_ctr_conf_t cc;
+        model_ctr_t *ctr;
+        model_ctr_input_t in;
+        tern_event_t ev;
+        feat_profile_t prof;
+        uint32_t idx[MODEL_CTR_MAX_FEATURES], nfeat = 0;
+        double t0, t_pred, t_upd, t_feat, sink = 0;
+        model_ftrl_conf_default(&c); /* 2^20 coordinates, 32 MiB */
+        m = model_ftrl_new(&c, NULL, 0);
+        TEST_ASSERT(m);
+        rng_state = 99;
+        for (int e = 0; e < NE; e++)
+                random_example(x[e], NF, c.bits);
+        for (int e = 0; e < NE; e++) /* touch the pages once */
+                model_ftrl_update(m, x[e], NF, 0.5, e & 1);
+        /* Best of 5: the machine is shared and noisy. */
+        t_pred = t_upd = t_feat = 1e30;
+        for (int rep = 0; rep < 5; rep++) {
+                t0 = now_ns();
+                for (int e = 0; e < NE; e++)
+                        sink += model_ftrl_predict(m, x[NE - 1 - e], NF);
+                t_pred = fmin(t_pred, (now_ns() - t0) / NE);
+                t0 = now_ns();
+                for (int e = 0; e < NE; e++)
+                        model_ftrl_update(m, x[e], NF, 0.3, e % 7 == 0);
+                t_upd = fmin(t_upd, (now_ns() - t0) / NE);
+        }
+
+        model_ctr_conf_default(&cc);
+        ctr = model_ctr_new(&cc, NULL, 0);
+        TEST_ASSERT(ctr);
+        tern_event_clear(&ev);
+        ev.user_id = tern_str_c("user-000123456");
+        ev.item_id = tern_str_c("item-0004567");
+        ev.category_id = tern_str_c("cat-0042");
+        ev.campaign_id = tern_str_c("camp-17");
+        ev.ts_ms = 1511620200000;
+        ev.n_context = 4;
+        ev.context_key[0] = tern_str_c("placement");
+        ev.context_val[0] = tern_str_c("home_top");
+        ev.context_key[1] = tern_str_c("device");
+        ev.context_val[1] = tern_str_c("ios");
+        ev.context_key[2] = tern_str_c("channel");
+        ev.context_val[2] = tern_str_c("app");
+        ev.context_key[3] = tern_str_c("page");
+        ev.context_val[3] = tern_str_c("home");
+        memset(&prof, 0, sizeof(prof));
+        prof.events[TERN_EV_VIEW] = 40;
+        prof.sessions = 5;
+        model_ctr_input_from_event(&in, &ev, &prof);
+        for (int rep = 0; rep < 5; rep++) {
+                t0 = now_ns();
+                for (int e = 0; e < NE; e++) {
+                        in.ts_ms += 1000;
+                        nfeat = model_ctr_features(ctr, &in, idx);
+                        sink += idx[e % nfeat];
+                }
+                t_feat = fmin(t_feat, (now_ns() - t0) / NE);
+        }
+        printf("  bench (2^%u coordinates, %d features): predict %.0f ns, "
+               "update %.0f ns; features of an impression (%u) %.0f ns "
+               "[%g]\n",
+               c.bits, NF, t_pred, t_upd, nfeat, t_feat, sink > 0 ? 1.0 : 0.0);
+        model_ctr_destroy(ctr);
+        model_ftrl_destroy(m);
+}
+
 TEST_MAIN(TEST_CASE(hash_golden), TEST_CASE(hash_pieces_equal_concatenation),
           TEST_CASE(ftrl_two_steps), TEST_CASE(ftrl_two_steps_l1),
           TEST_CASE(ftrl_repeats_and_mask), TEST_CASE(ftrl_margin_clipped),
           TEST_CASE(ftrl_conf_refused), TEST_CASE(ftrl_persist_exact),
           TEST_CASE(ftrl_records_refused), TEST_CASE(ftrl_learns),
           TEST_CASE(metrics_auc_vs_exact), TEST_CASE(metrics_values),
-          TEST_CASE(metrics_roundtrip));
+          TEST_CASE(metrics_roundtrip), TEST_CASE(ctr_known_event),
+          TEST_CASE(ctr_time_fields), TEST_CASE(ctr_crosses_parse),
+          TEST_CASE(bench));
