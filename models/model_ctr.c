@@ -1,0 +1,400 @@
+/*
+ * model_ctr — cross parsing and the feature list of an impression (the
+ * feature definitions are in model_ctr.h).
+ *
+ * Derived values (hour, day of week, profile buckets) are formatted once
+ * per call into small decimal strings, so a cross reads them like any
+ * other field value.
+ */
+#include "model_ctr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_hash.h"
+
+typedef enum field_kind {
+        FK_USER,
+        FK_ITEM,
+        FK_CATEGORY,
+        FK_CAMPAIGN,
+        FK_HOUR,
+        FK_DOW,
+        FK_SESSIONS,
+        FK_COUNT, /* + event type */
+        FK_CONTEXT
+} field_kind_t;
+
+/* Lower-case event type names: the count_<type> features. */
+static const char *const count_names[TERN_EV__CNT] = {
+    "count_view",     "count_click",    "count_cart",
+    "count_favorite", "count_purchase", "count_impression"};
+
+typedef struct field_ref {
+        field_kind_t kind;
+        int type;         /* FK_COUNT: the event type */
+        const char *name; /* into model_ctr_t.spec, not NUL-terminated */
+        size_t len;
+} field_ref_t;
+
+typedef struct cross {
+        field_ref_t a, b;
+} cross_t;
+
+/* bias, 4 ids, context, hour, dow, counts, sessions, crosses */
+_Static_assert(1 + 4 + TERN_EVENT_MAX_CONTEXT + 2 + TERN_EV__CNT + 1 +
+                       MODEL_CTR_MAX_CROSSES <=
+                   MODEL_CTR_MAX_FEATURES,
+               "MODEL_CTR_MAX_FEATURES too small");
+
+struct model_ctr {
+        uint32_t bits;
+        uint32_t n_cross;
+        cross_t cross[MODEL_CTR_MAX_CROSSES];
+        char *spec; /* copy of conf->crosses: names point into it */
+};
+
+void model_ctr_conf_default(model_ctr_conf_t *c) {
+        c->bits = 20;
+        c->crosses = "user*category,placement*item";
+}
+
+static int name_is(const char *s, size_t n, const char *lit) {
+        return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+static int name_chars_ok(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                      c == '.'))
+                        return 0;
+        }
+        return 1;
+}
+
+static void field_resolve(field_ref_t *f) {
+        static const struct {
+                const char *name;
+                field_kind_t kind;
+        } fixed[] = {{"user", FK_USER},         {"item", FK_ITEM},
+                     {"category", FK_CATEGORY}, {"campaign", FK_CAMPAIGN},
+                     {"hour", FK_HOUR},         {"dow", FK_DOW},
+                     {"sessions", FK_SESSIONS}};
+        for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+                if (name_is(f->name, f->len, fixed[i].name)) {
+                        f->kind = fixed[i].kind;
+                        return;
+                }
+        for (int t = 0; t < TERN_EV__CNT; t++)
+                if (name_is(f->name, f->len, count_names[t])) {
+                        f->kind = FK_COUNT;
+                        f->type = t;
+                        return;
+                }
+        f->kind = FK_CONTEXT;
+}
+
+static void trim(const char **s, size_t *n) {
+        while (*n && (**s == ' ' || **s == '\t')) {
+                (*s)++;
+                (*n)--;
+        }
+        while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+                (*n)--;
+}
+
+/* Checks one side of a cross; the message names the whole cross. */
+static tern_code_t side_check(const char *name, size_t n, const char *cr,
+                              size_t cr_len, char *errstr, size_t errstr_size) {
+        const char *why = NULL;
+        if (n == 0)
+                why = "an empty field name";
+        else if (n > MODEL_CTR_MAX_NAME)
+                why = "a field name longer than 64 bytes";
+        else if (!name_chars_ok(name, n))
+                why = "a field name with characters other than letters, "
+                      "digits, '_', '-', '.'";
+        else if (name_is(name, n, "bias"))
+                why = "\"bias\", which is not a field";
+        if (!why)
+                return TERN_OK;
+        return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                         "ctr cross \"%.*s\": %s (a cross is field*field, "
+                         "fields: user, item, category, campaign, hour, dow, "
+                         "sessions, count_<type> or a context key)",
+                         (int)cr_len, cr, why);
+}
+
+static int same_name(const field_ref_t *x, const field_ref_t *y) {
+        return x->len == y->len && memcmp(x->name, y->name, x->len) == 0;
+}
+
+/* Parses one "a*b" (s, n: trimmed, not NUL-terminated) into m. */
+static tern_code_t cross_parse(model_ctr_t *m, const char *s, size_t n,
+                               char *errstr, size_t errstr_size) {
+        const char *star = memchr(s, '*', n);
+        cross_t *c;
+        tern_code_t code;
+        if (!star || memchr(star + 1, '*', n - (size_t)(star + 1 - s)))
+                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                 "ctr cross \"%.*s\": must be two field names "
+                                 "joined by one '*', e.g. user*category",
+                                 (int)n, s);
+        if (m->n_cross == MODEL_CTR_MAX_CROSSES)
+                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                 "ctr cross \"%.*s\": more than %d crosses",
+                                 (int)n, s, MODEL_CTR_MAX_CROSSES);
+        c = &m->cross[m->n_cross];
+        c->a.name = s;
+        c->a.len = (size_t)(star - s);
+        c->b.name = star + 1;
+        c->b.len = n - c->a.len - 1;
+        trim(&c->a.name, &c->a.len);
+        trim(&c->b.name, &c->b.len);
+        if ((code =
+                 side_check(c->a.name, c->a.len, s, n, errstr, errstr_size)) ||
+            (code = side_check(c->b.name, c->b.len, s, n, errstr, errstr_size)))
+                return code;
+        if (same_name(&c->a, &c->b))
+                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                 "ctr cross \"%.*s\": a field crossed with "
+                                 "itself",
+                                 (int)n, s);
+        /* b*a carries the same information as a*b: counting it twice
+         * would only double that feature's learning rate. */
+        for (uint32_t k = 0; k < m->n_cross; k++)
+                if ((same_name(&m->cross[k].a, &c->a) &&
+                     same_name(&m->cross[k].b, &c->b)) ||
+                    (same_name(&m->cross[k].a, &c->b) &&
+                     same_name(&m->cross[k].b, &c->a)))
+                        return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                         "ctr cross \"%.*s\": listed twice",
+                                         (int)n, s);
+        field_resolve(&c->a);
+        field_resolve(&c->b);
+        m->n_cross++;
+        return TERN_OK;
+}
+
+static tern_code_t crosses_parse(model_ctr_t *m, char *errstr,
+                                 size_t errstr_size) {
+        const char *p = m->spec, *end;
+        size_t n;
+        tern_code_t code;
+        n = strlen(p);
+        trim(&p, &n);
+        if (n == 0)
+                return TERN_OK; /* no crosses */
+        end = p + n;
+        while (p <= end) {
+                const char *comma = memchr(p, ',', (size_t)(end - p));
+                const char *s = p;
+                size_t len = (size_t)((comma ? comma : end) - p);
+                trim(&s, &len);
+                if (len == 0)
+                        return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                         "ctr crosses \"%s\": an empty "
+                                         "cross between commas",
+                                         m->spec);
+                if ((code = cross_parse(m, s, len, errstr, errstr_size)))
+                        return code;
+                if (!comma)
+                        break;
+                p = comma + 1;
+        }
+        return TERN_OK;
+}
+
+model_ctr_t *model_ctr_new(const model_ctr_conf_t *c, char *errstr,
+                           size_t errstr_size) {
+        model_ctr_t *m;
+        if (c->bits < 1 || c->bits > MODEL_HASH_MAX_BITS) {
+                tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                          "ctr bits must be between 1 and %d (got %u)",
+                          MODEL_HASH_MAX_BITS, c->bits);
+                return NULL;
+        }
+        m = calloc(1, sizeof(*m));
+        if (!m || !(m->spec = strdup(c->crosses ? c->crosses : ""))) {
+                tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                          "ctr: out of memory");
+                goto fail;
+        }
+        m->bits = c->bits;
+        if (crosses_parse(m, errstr, errstr_size) != TERN_OK)
+                goto fail;
+        return m;
+fail:
+        model_ctr_destroy(m);
+        return NULL;
+}
+
+void model_ctr_destroy(model_ctr_t *m) {
+        if (!m)
+                return;
+        free(m->spec);
+        free(m);
+}
+
+uint32_t model_ctr_n_crosses(const model_ctr_t *m) {
+        return m->n_cross;
+}
+
+void model_ctr_input_from_event(model_ctr_input_t *in, const tern_event_t *ev,
+                                const feat_profile_t *profile) {
+        in->user = ev->user_id;
+        in->item = ev->item_id;
+        in->category = ev->category_id;
+        in->campaign = ev->campaign_id;
+        in->n_context = ev->n_context;
+        in->context_key = ev->context_key;
+        in->context_val = ev->context_val;
+        in->ts_ms = ev->ts_ms;
+        in->profile = profile;
+}
+
+/* ---- features ---- */
+
+typedef struct dec {
+        char s[24];
+        uint32_t len;
+} dec_t;
+
+/* Values computed once per example, as decimal strings. */
+typedef struct derived {
+        dec_t hour, dow, sessions, count[TERN_EV__CNT];
+} derived_t;
+
+static void dec_set(dec_t *d, uint64_t v) {
+        char tmp[24];
+        uint32_t n = 0;
+        do {
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        for (uint32_t i = 0; i < n; i++)
+                d->s[i] = tmp[n - 1 - i];
+        d->len = n;
+}
+
+/* floor(log2(1 + c)) */
+static uint64_t log2_bucket(uint64_t c) {
+        if (c == UINT64_MAX)
+                return 64;
+        return 63 - (uint64_t)__builtin_clzll(c + 1);
+}
+
+static void derive(const model_ctr_input_t *in, derived_t *d) {
+        const int64_t day_ms = 86400000;
+        int64_t day = in->ts_ms / day_ms, rem = in->ts_ms % day_ms;
+        if (rem < 0) { /* floor division for times before 1970 */
+                rem += day_ms;
+                day--;
+        }
+        dec_set(&d->hour, (uint64_t)(rem / 3600000));
+        /* 1970-01-01 was a Thursday: 3 with Monday = 0. */
+        dec_set(&d->dow, (uint64_t)(((day + 3) % 7 + 7) % 7));
+        if (!in->profile)
+                return;
+        dec_set(&d->sessions, log2_bucket(in->profile->sessions));
+        for (int t = 0; t < TERN_EV__CNT; t++)
+                dec_set(&d->count[t], log2_bucket(in->profile->events[t]));
+}
+
+static uint32_t n_context(const model_ctr_input_t *in) {
+        if (!in->context_key || !in->context_val)
+                return 0;
+        return in->n_context < TERN_EVENT_MAX_CONTEXT ? in->n_context
+                                                      : TERN_EVENT_MAX_CONTEXT;
+}
+
+static tern_str_t context_lookup(const model_ctr_input_t *in, const char *key,
+                                 size_t klen) {
+        for (uint32_t i = 0; i < n_context(in); i++) {
+                const tern_str_t *k = &in->context_key[i];
+                if (k->ptr && k->len == klen && !memcmp(k->ptr, key, klen))
+                        return in->context_val[i];
+        }
+        return TERN_STR_NULL;
+}
+
+static tern_str_t dec_str(const dec_t *d) {
+        tern_str_t s = {d->s, d->len};
+        return s;
+}
+
+/* The value of one cross side; ptr NULL when absent. */
+static tern_str_t field_value(const field_ref_t *f, const model_ctr_input_t *in,
+                              const derived_t *d) {
+        switch (f->kind) {
+        case FK_USER:
+                return in->user;
+        case FK_ITEM:
+                return in->item;
+        case FK_CATEGORY:
+                return in->category;
+        case FK_CAMPAIGN:
+                return in->campaign;
+        case FK_HOUR:
+                return dec_str(&d->hour);
+        case FK_DOW:
+                return dec_str(&d->dow);
+        case FK_SESSIONS:
+                return in->profile ? dec_str(&d->sessions) : TERN_STR_NULL;
+        case FK_COUNT:
+                return in->profile ? dec_str(&d->count[f->type])
+                                   : TERN_STR_NULL;
+        case FK_CONTEXT:
+                return context_lookup(in, f->name, f->len);
+        }
+        return TERN_STR_NULL;
+}
+
+static uint32_t add_field(const model_ctr_t *m, uint32_t *idx, uint32_t n,
+                          const char *field, tern_str_t v) {
+        if (!v.ptr)
+                return n;
+        idx[n] =
+            model_hash_feature(field, strlen(field), v.ptr, v.len, m->bits);
+        return n + 1;
+}
+
+uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
+                            uint32_t *idx) {
+        derived_t d;
+        uint32_t n = 0;
+        derive(in, &d);
+        idx[n++] = model_hash_feature("bias", 4, "", 0, m->bits);
+        n = add_field(m, idx, n, "user", in->user);
+        n = add_field(m, idx, n, "item", in->item);
+        n = add_field(m, idx, n, "category", in->category);
+        n = add_field(m, idx, n, "campaign", in->campaign);
+        for (uint32_t i = 0; i < n_context(in); i++) {
+                tern_str_t k = in->context_key[i], v = in->context_val[i];
+                if (k.ptr && v.ptr)
+                        idx[n++] = model_hash_context(k.ptr, k.len, v.ptr,
+                                                      v.len, m->bits);
+        }
+        n = add_field(m, idx, n, "hour", dec_str(&d.hour));
+        n = add_field(m, idx, n, "dow", dec_str(&d.dow));
+        if (in->profile) {
+                for (int t = 0; t < TERN_EV__CNT; t++)
+                        n = add_field(m, idx, n, count_names[t],
+                                      dec_str(&d.count[t]));
+                n = add_field(m, idx, n, "sessions", dec_str(&d.sessions));
+        }
+        for (uint32_t k = 0; k < m->n_cross; k++) {
+                const cross_t *c = &m->cross[k];
+                tern_str_t va = field_value(&c->a, in, &d);
+                tern_str_t vb = field_value(&c->b, in, &d);
+                if (!va.ptr || !vb.ptr)
+                        continue;
+                idx[n++] = model_hash_cross(c->a.name, c->a.len, va.ptr, va.len,
+                                            c->b.name, c->b.len, vb.ptr, vb.len,
+                                            m->bits);
+        }
+        return n;
+}
