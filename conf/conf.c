@@ -351,7 +351,8 @@ tern_code_t conf_finalize(tern_conf_t *conf, char *errstr, size_t errstr_size) {
                                  "topics: input, recommendations and "
                                  "dead_letter must all be named");
         if (!strcmp(conf->topic_input, conf->topic_recommendations) ||
-            !strcmp(conf->topic_input, conf->topic_dead_letter))
+            !strcmp(conf->topic_input, conf->topic_dead_letter) ||
+            !strcmp(conf->topic_input, conf->topic_ctr_scores))
                 return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
                                  "topics.input must differ from the output "
                                  "topics (tern would consume its own output)");

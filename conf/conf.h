@@ -49,6 +49,7 @@ typedef struct tern_conf {
         char *topic_input;
         char *topic_recommendations;
         char *topic_dead_letter;
+        char *topic_ctr_scores;
         int64_t input_partitions; /* embedded broker only */
         /* input */
         int wire_format; /* ingest_wire_t */
@@ -89,6 +90,17 @@ typedef struct tern_conf {
         int64_t recs_seed_items;
         int64_t recs_recency_half_life_seconds;
         double recs_type_boost[TERN_EV__CNT];
+        double recs_similarity_weight;
+        double recs_ctr_weight;
+        int64_t recs_ctr_candidates;
+        /* ctr */
+        int ctr_enabled;
+        int64_t ctr_window_seconds;
+        int64_t ctr_lateness_seconds;
+        int64_t ctr_max_pending;
+        int64_t ctr_hash_bits;
+        double ctr_alpha, ctr_beta, ctr_l1, ctr_l2;
+        char *ctr_crosses;
         /* log */
         int log_level;  /* rt_log_level_t order: error warn info debug */
         int log_format; /* 0 text, 1 json */

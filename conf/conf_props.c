@@ -26,6 +26,13 @@ const conf_section_t conf_sections[] = {
     {"batch", "How often state and offsets are committed."},
     {"features", "Profiles, user windows and item co-occurrence (DESIGN 4)."},
     {"recommendations", "Ranking of each user's refreshed top-N."},
+    {"ctr",
+     "Online click-through model (FTRL-Proximal over hashed features).\n"
+     "An IMPRESSION is scored at once (topic topics.ctr_scores) and kept\n"
+     "pending; a CLICK naming it inside the attribution window makes a\n"
+     "positive example, an impression whose window closes unclicked a\n"
+     "negative one. Windows close by event time: the largest ts_ms seen in\n"
+     "the input partition minus the allowed lateness."},
     {"log", "Logging to stderr."},
 };
 const size_t conf_sections_cnt =
@@ -58,6 +65,10 @@ const conf_prop_t conf_props[] = {
      "tern-dead-letter", NULL,
      "Output: input records that could not be used, with the reason and\n"
      "source offset."},
+    {"topics.ctr_scores", CP_STR, OFF(topic_ctr_scores), 0, 0, "ctr-scores",
+     NULL,
+     "Output: p(click) of every IMPRESSION, published before its label is\n"
+     "known."},
     {"topics.input_partitions", CP_INT, OFF(input_partitions), 1, 1024, "4",
      NULL,
      "Partitions of the input topic when tern creates it on its embedded\n"
@@ -158,6 +169,44 @@ const conf_prop_t conf_props[] = {
      "{VIEW: 1, CLICK: 1.5, CART: 3, FAVORITE: 2, PURCHASE: 2, IMPRESSION: "
      "0.5}",
      NULL, "Weight of a seed item by the type of the user's last event on it."},
+    {"recommendations.similarity_weight", CP_DBL, OFF(recs_similarity_weight),
+     0, 1000, "1", NULL,
+     "Blend: weight of the co-occurrence score (scaled so the best candidate\n"
+     "has 1)."},
+    {"recommendations.ctr_weight", CP_DBL, OFF(recs_ctr_weight), 0, 1000, "0.5",
+     NULL,
+     "Blend: weight of the CTR model's p(click) for the user, the event's\n"
+     "context and the candidate item (0 = co-occurrence only)."},
+    {"recommendations.ctr_candidates", CP_INT, OFF(recs_ctr_candidates), 1, 100,
+     "30", NULL,
+     "Best candidates by co-occurrence that the CTR blend re-ranks."},
+    /* ctr */
+    {"ctr.enabled", CP_BOOL, OFF(ctr_enabled), 0, 0, "true", NULL,
+     "Score impressions, join clicks and learn online."},
+    {"ctr.attribution_window_seconds", CP_INT, OFF(ctr_window_seconds), 1,
+     31536000, "60", NULL,
+     "A click counts for an impression when it comes at most this long after\n"
+     "it (event time)."},
+    {"ctr.allowed_lateness_seconds", CP_INT, OFF(ctr_lateness_seconds), 0,
+     31536000, "10", NULL,
+     "How far an event may lag the partition's largest ts_ms and still be\n"
+     "joined; windows close this much later."},
+    {"ctr.max_pending", CP_INT, OFF(ctr_max_pending), 1, 1e9, "1000000", NULL,
+     "Impressions kept waiting for a click (about 250 bytes each); past this\n"
+     "the partition's oldest is dropped unlearned (counted as evicted)."},
+    {"ctr.hash_bits", CP_INT, OFF(ctr_hash_bits), 10, 28, "20", NULL,
+     "Hashed feature space: 2^bits weights (16 bytes each in memory)."},
+    {"ctr.alpha", CP_DBL, OFF(ctr_alpha), 1e-6, 100, "0.05", NULL,
+     "FTRL-Proximal per-coordinate learning rate alpha."},
+    {"ctr.beta", CP_DBL, OFF(ctr_beta), 0, 100, "1", NULL,
+     "FTRL-Proximal beta (smooths the first steps of a coordinate)."},
+    {"ctr.l1", CP_DBL, OFF(ctr_l1), 0, 1000, "1", NULL,
+     "L1 regularisation: weights of rare features stay exactly 0."},
+    {"ctr.l2", CP_DBL, OFF(ctr_l2), 0, 1000, "1", NULL, "L2 regularisation."},
+    {"ctr.crosses", CP_STR, OFF(ctr_crosses), 0, 0,
+     "user*category,placement*item", NULL,
+     "Feature crosses, comma separated pairs a*b of: user, item, category,\n"
+     "campaign, hour, dow, or a context key (placement, device, ...)."},
     /* log */
     {"log.level", CP_ENUM, OFF(log_level), 0, 0, "info", level_symbols,
      "error, warn, info or debug."},

@@ -398,3 +398,38 @@ uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
         }
         return n;
 }
+
+static int is_derived(const field_ref_t *f) {
+        return f->kind == FK_HOUR || f->kind == FK_DOW ||
+               f->kind == FK_SESSIONS || f->kind == FK_COUNT;
+}
+
+uint32_t model_ctr_item_features(const model_ctr_t *m,
+                                 const model_ctr_input_t *in, uint32_t *idx) {
+        derived_t d;
+        uint32_t n = 0;
+        int derived = 0;
+        if (!in->item.ptr)
+                return 0;
+        n = add_field(m, idx, n, "item", in->item);
+        for (uint32_t k = 0; k < m->n_cross; k++) {
+                const cross_t *c = &m->cross[k];
+                tern_str_t va, vb;
+                if (c->a.kind != FK_ITEM && c->b.kind != FK_ITEM)
+                        continue;
+                /* the derived strings (hour, counts) cost more than the
+                 * hash: only for crosses that read them */
+                if (!derived && (is_derived(&c->a) || is_derived(&c->b))) {
+                        derive(in, &d);
+                        derived = 1;
+                }
+                va = field_value(&c->a, in, &d);
+                vb = field_value(&c->b, in, &d);
+                if (!va.ptr || !vb.ptr)
+                        continue;
+                idx[n++] = model_hash_cross(c->a.name, c->a.len, va.ptr, va.len,
+                                            c->b.name, c->b.len, vb.ptr, vb.len,
+                                            m->bits);
+        }
+        return n;
+}

@@ -86,4 +86,12 @@ void model_ctr_input_from_event(model_ctr_input_t *in, const tern_event_t *ev,
 uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
                             uint32_t *idx);
 
+/* Only the features that depend on the item: the item itself and the
+ * crosses with an item side (none when in->item is absent). The features
+ * of the input with the item set are those of the input with the item
+ * absent plus these: ranking many candidate items for one context sums the
+ * rest once. */
+uint32_t model_ctr_item_features(const model_ctr_t *m,
+                                 const model_ctr_input_t *in, uint32_t *idx);
+
 #endif

@@ -139,6 +139,22 @@ double model_ftrl_predict(const model_ftrl_t *m, const uint32_t *idx,
         return 1.0 / (1.0 + exp(-s));
 }
 
+double model_ftrl_margin(const model_ftrl_t *m, const uint32_t *idx,
+                         uint32_t n) {
+        double s = 0.0;
+        for (uint32_t k = 0; k < n; k++)
+                s += m->coord[idx[k] & m->mask].w;
+        return s;
+}
+
+double model_ftrl_sigmoid(double margin) {
+        if (margin > MODEL_FTRL_MAX_MARGIN)
+                margin = MODEL_FTRL_MAX_MARGIN;
+        else if (margin < -MODEL_FTRL_MAX_MARGIN)
+                margin = -MODEL_FTRL_MAX_MARGIN;
+        return 1.0 / (1.0 + exp(-margin));
+}
+
 static inline void mark_dirty(model_ftrl_t *m, uint32_t i) {
         uint32_t page = i / MODEL_FTRL_PAGE;
         uint64_t bit = (uint64_t)1 << (page & 63);

@@ -32,6 +32,9 @@ void model_recs_conf_default(model_recs_conf_t *c) {
         c->type_boost[TERN_EV_FAVORITE] = 2.0;
         c->type_boost[TERN_EV_PURCHASE] = 2.0;
         c->type_boost[TERN_EV_IMPRESSION] = 0.5;
+        c->similarity_weight = 1.0;
+        c->ctr_weight = 0.0;
+        c->ctr_candidates = 30;
 }
 
 model_recs_t *model_recs_new(const model_recs_conf_t *conf) {
@@ -198,13 +201,13 @@ static tern_code_t score_neighbors(model_recs_t *r, const feat_user_t *u,
         return TERN_OK;
 }
 
-static void pick_trending(const model_recs_conf_t *conf, const feat_user_t *u,
+static void pick_trending(uint32_t top, const feat_user_t *u,
                           const model_nb_source_t *src,
                           model_recs_result_t *out) {
         const feat_neighbor_t *tr;
         uint32_t n_tr;
         src->trending(src->opaque, &tr, &n_tr);
-        for (uint32_t k = 0; k < n_tr && out->n < conf->top_n; k++) {
+        for (uint32_t k = 0; k < n_tr && out->n < top; k++) {
                 model_rec_item_t it = {tr[k].item, tr[k].len,
                                        (double)tr[k].n / (double)tr[0].n};
                 if (!excluded(u, src, tr[k].item, tr[k].len))
@@ -213,15 +216,12 @@ static void pick_trending(const model_recs_conf_t *conf, const feat_user_t *u,
         out->strategy = "trending";
 }
 
-tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
-                               const model_nb_source_t *src,
-                               model_recs_result_t *out, char *errstr,
-                               size_t errstr_size) {
+/* The best `top` candidates by co-occurrence score (or trending). */
+static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
+                        const model_nb_source_t *src, uint32_t top,
+                        model_recs_result_t *out, char *errstr,
+                        size_t errstr_size) {
         tern_code_t rc;
-        out->n = 0;
-        out->strategy = "co-occurrence";
-        if (r->conf.top_n == 0)
-                return TERN_OK;
         cand_clear(r);
         rc = score_neighbors(r, user, src, errstr, errstr_size);
         if (rc != TERN_OK)
@@ -230,15 +230,60 @@ tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
                 const cand_t *c = &r->slots[r->used[k]];
                 model_rec_item_t it = {c->item, c->len, c->score};
                 /* The exclusion scan (seen, blocked) is the costly test:
-                 * only candidates that would enter the top-N pay for it. */
+                 * only candidates that would enter the top pay for it. */
                 if (c->score <= 0 ||
-                    (out->n == r->conf.top_n &&
+                    (out->n == top &&
                      !rec_better(&it, &out->items[out->n - 1])))
                         continue;
                 if (!excluded(user, src, c->item, c->len))
-                        top_offer(out, r->conf.top_n, &it);
+                        top_offer(out, top, &it);
         }
         if (out->n == 0)
-                pick_trending(&r->conf, user, src, out);
+                pick_trending(top, user, src, out);
         return TERN_OK;
+}
+
+/* Re-score the ranked pool with p(click), keep the best top_n. */
+static void blend(const model_recs_conf_t *conf,
+                  const model_item_scorer_t *scorer, model_recs_result_t *out) {
+        model_recs_result_t pool = *out;
+        double best = pool.items[0].score > 0 ? pool.items[0].score : 1.0;
+        out->n = 0;
+        for (uint32_t k = 0; k < pool.n; k++) {
+                model_rec_item_t it = pool.items[k];
+                it.score = conf->similarity_weight * it.score / best +
+                           conf->ctr_weight *
+                               scorer->p_click(scorer->opaque, it.item, it.len);
+                top_offer(out, conf->top_n, &it);
+        }
+}
+
+tern_code_t model_recs_compute_blend(model_recs_t *r, const feat_user_t *user,
+                                     const model_nb_source_t *src,
+                                     const model_item_scorer_t *scorer,
+                                     model_recs_result_t *out, char *errstr,
+                                     size_t errstr_size) {
+        int blending = scorer && scorer->p_click && r->conf.ctr_weight > 0;
+        uint32_t top = r->conf.top_n;
+        tern_code_t rc;
+        out->n = 0;
+        out->strategy = "co-occurrence";
+        if (r->conf.top_n == 0)
+                return TERN_OK;
+        if (blending && r->conf.ctr_candidates > top)
+                top = r->conf.ctr_candidates < MODEL_RECS_MAX_N
+                          ? r->conf.ctr_candidates
+                          : MODEL_RECS_MAX_N;
+        rc = rank(r, user, src, top, out, errstr, errstr_size);
+        if (rc == TERN_OK && blending && out->n > 0)
+                blend(&r->conf, scorer, out);
+        return rc;
+}
+
+tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
+                               const model_nb_source_t *src,
+                               model_recs_result_t *out, char *errstr,
+                               size_t errstr_size) {
+        return model_recs_compute_blend(r, user, src, NULL, out, errstr,
+                                        errstr_size);
 }

@@ -10,6 +10,12 @@
  * With no candidate left, the user gets global trending items not seen
  * (cold start), scored n(j) / n(top).
  *
+ * Blend (model_recs_compute_blend with a scorer and ctr_weight > 0): the
+ * best ctr_candidates by that score are re-scored as
+ *     similarity_weight * score / best score + ctr_weight * p_click(j)
+ * with p_click from the CTR model for the user, the context of the event
+ * and candidate j; ties again by item id.
+ *
  * models/ knows no store: neighbour lists arrive through model_nb_source_t,
  * which the runtime wires to the feature engine (later: to a global table
  * mirrored from a topic).
@@ -33,6 +39,9 @@ typedef struct model_recs_conf {
         int64_t recency_half_life_seconds; /* default 1800 */
         double type_boost[TERN_EV__CNT];   /* default VIEW 1, CLICK 1.5, CART 3,
                                               FAVORITE 2, PURCHASE 2 */
+        double similarity_weight;          /* default 1 */
+        double ctr_weight;                 /* default 0: no blend */
+        uint32_t ctr_candidates; /* re-ranked by the blend; default 30 */
 } model_recs_conf_t;
 
 void model_recs_conf_default(model_recs_conf_t *c);
@@ -48,6 +57,13 @@ typedef struct model_nb_source {
         /* 1 when the item must never be recommended; may be NULL. */
         int (*blocked)(void *opaque, const char *item, uint32_t len);
 } model_nb_source_t;
+
+/* The CTR model's view of a candidate for the user being ranked. */
+typedef struct model_item_scorer {
+        void *opaque;
+        double (*p_click)(void *opaque, const char *item, uint32_t len);
+        int64_t version; /* model version, for the record */
+} model_item_scorer_t;
 
 typedef struct model_rec_item {
         const char *item;
@@ -69,5 +85,11 @@ tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
                                const model_nb_source_t *src,
                                model_recs_result_t *out, char *errstr,
                                size_t errstr_size);
+/* The same, blended with the scorer's p(click) (scorer may be NULL). */
+tern_code_t model_recs_compute_blend(model_recs_t *r, const feat_user_t *user,
+                                     const model_nb_source_t *src,
+                                     const model_item_scorer_t *scorer,
+                                     model_recs_result_t *out, char *errstr,
+                                     size_t errstr_size);
 
 #endif

@@ -141,25 +141,31 @@ static void print_progress(demo_t *d, double secs, uint64_t *last_events) {
 static void print_summary(demo_t *d, double secs) {
         rt_pipeline_stats_t st;
         char outputs[2048];
+        tern_buf_t ctr;
+        tern_buf_init(&ctr, 1 << 20);
         rt_pipeline_stats(d->pipeline, &st);
         rt_pipeline_outputs_json(d->pipeline, outputs, sizeof(outputs));
-        printf(
-            "{\"seconds\":%.1f,\"produced\":%llu,\"records_in\":%llu,"
-            "\"events_in\":%llu,\"events\":{\"VIEW\":%llu,\"CLICK\":%llu,"
-            "\"CART\":%llu,\"FAVORITE\":%llu,\"PURCHASE\":%llu,"
-            "\"IMPRESSION\":%llu},\"dead_lettered\":%llu,\"outputs\":%s,"
-            "\"batches\":%llu,\"mean_commit_ms\":%.2f}\n",
-            secs, (unsigned long long)atomic_load(&d->produced),
-            (unsigned long long)st.records_in, (unsigned long long)st.events_in,
-            (unsigned long long)st.by_type[0],
-            (unsigned long long)st.by_type[1],
-            (unsigned long long)st.by_type[2],
-            (unsigned long long)st.by_type[3],
-            (unsigned long long)st.by_type[4],
-            (unsigned long long)st.by_type[5],
-            (unsigned long long)st.dead_lettered, outputs,
-            (unsigned long long)st.batches,
-            st.batches ? (double)st.commit_ns_total / st.batches / 1e6 : 0.0);
+        rt_pipeline_ctr_json(d->pipeline, &ctr); /* the pipeline has stopped */
+        tern_buf_put_u8(&ctr, 0);
+        printf("{\"seconds\":%.1f,\"produced\":%llu,\"records_in\":%llu,"
+               "\"events_in\":%llu,\"events\":{\"VIEW\":%llu,\"CLICK\":%llu,"
+               "\"CART\":%llu,\"FAVORITE\":%llu,\"PURCHASE\":%llu,"
+               "\"IMPRESSION\":%llu},\"dead_lettered\":%llu,\"outputs\":%s,"
+               "\"batches\":%llu,\"mean_commit_ms\":%.2f,\"ctr\":%s}\n",
+               secs, (unsigned long long)atomic_load(&d->produced),
+               (unsigned long long)st.records_in,
+               (unsigned long long)st.events_in,
+               (unsigned long long)st.by_type[0],
+               (unsigned long long)st.by_type[1],
+               (unsigned long long)st.by_type[2],
+               (unsigned long long)st.by_type[3],
+               (unsigned long long)st.by_type[4],
+               (unsigned long long)st.by_type[5],
+               (unsigned long long)st.dead_lettered, outputs,
+               (unsigned long long)st.batches,
+               st.batches ? (double)st.commit_ns_total / st.batches / 1e6 : 0.0,
+               ctr.overflow ? "null" : (const char *)ctr.data);
+        tern_buf_free(&ctr);
 }
 
 static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {

@@ -6,6 +6,7 @@
 
 #include "../sinks/sink_records.h"
 #include "rt_cmd.h"
+#include "rt_ctr.h"
 #include "rt_stages.h"
 
 static void inspect_usage(FILE *out) {
@@ -29,6 +30,8 @@ static void inspect_usage(FILE *out) {
             "current state\n"
             "  offsets                 the input offsets stored with the "
             "state\n"
+            "  model NAME              a model's metrics and counters; NAME: "
+            "ctr\n"
             "\n"
             "  -c, --config FILE       YAML config; default: built-in\n"
             "  -X key.path=value       override one config key (repeatable)\n"
@@ -141,6 +144,27 @@ static int inspect_offsets(feat_store_t *st, tern_buf_t *out, char *errstr,
         return rc;
 }
 
+/* The models `tern inspect model NAME` knows. */
+static const struct {
+        const char *name;
+        tern_code_t (*json)(feat_store_t *st, tern_buf_t *out, char *errstr,
+                            size_t errstr_size);
+} inspect_models[] = {
+    {"ctr", rt_ctr_inspect_json},
+};
+
+static tern_code_t inspect_model(feat_store_t *st, const char *name,
+                                 tern_buf_t *out, char *errstr,
+                                 size_t errstr_size) {
+        size_t n = sizeof(inspect_models) / sizeof(inspect_models[0]);
+        for (size_t i = 0; i < n; i++)
+                if (!strcmp(inspect_models[i].name, name))
+                        return inspect_models[i].json(st, out, errstr,
+                                                      errstr_size);
+        return tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
+                         "no model named '%s' (ctr)", name);
+}
+
 static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                         int64_t k) {
         char errstr[1024];
@@ -171,10 +195,12 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                 rc = inspect_users(st, errstr, sizeof(errstr));
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
+        else if (!strcmp(what, "model") && argc == 2)
+                rc = inspect_model(st, argv[1], &out, errstr, sizeof(errstr));
         else {
                 fprintf(stderr,
                         "tern inspect: expected user ID, item ID, recs ID, "
-                        "users, items or offsets\n");
+                        "users, items, offsets or model NAME\n");
                 feat_store_close(st);
                 tern_buf_free(&out);
                 return RT_EXIT_USAGE;
@@ -253,4 +279,5 @@ static int inspect_main(int argc, char **argv) {
 }
 
 const rt_cmd_t rt_cmd_inspect = {
-    "inspect", "read state: users, items, recommendations", inspect_main};
+    "inspect", "read state: users, items, recommendations, models",
+    inspect_main};

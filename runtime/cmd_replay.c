@@ -30,6 +30,7 @@
 
 typedef struct replay {
         const char *input;
+        const char *ctr_trace;
         ingest_format_t format;
         rt_feed_t *feed;
         rt_pipeline_t *pipeline;
@@ -45,7 +46,8 @@ static void replay_usage(FILE *out) {
         fprintf(out,
                 "usage: tern replay [-c FILE] [-X key=value]... --input PATH "
                 "--format F\n"
-                "                   [--state-dir DIR] [--emit DIR]\n"
+                "                   [--state-dir DIR] [--emit DIR] "
+                "[--ctr-trace F]\n"
                 "\n"
                 "Feed a file through the same code path as `tern run` (an "
                 "embedded\n"
@@ -62,6 +64,11 @@ static void replay_usage(FILE *out) {
                 "  -i, --input PATH    file to replay\n"
                 "  -f, --format F      %s\n"
                 "      --state-dir DIR same as -X state.dir=DIR\n"
+                "      --ctr-trace F   write each CTR example to F as it is "
+                "learned:\n"
+                "                      source offset, label, published "
+                "p(click), feature\n"
+                "                      indices (for evaluations)\n"
                 "      --emit DIR      also write every output topic as "
                 "DIR/<topic>.jsonl\n"
                 "  -h, --help\n",
@@ -119,13 +126,17 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                           int64_t resumed_from) {
         rt_pipeline_stats_t st;
         char outputs[2048];
+        tern_buf_t ctr;
+        tern_buf_init(&ctr, 1 << 20);
         rt_pipeline_stats(r->pipeline, &st);
         rt_pipeline_outputs_json(r->pipeline, outputs, sizeof(outputs));
+        rt_pipeline_ctr_json(r->pipeline, &ctr);
+        tern_buf_put_u8(&ctr, 0);
         printf("{\"input\":\"%s\",\"format\":\"%s\",\"records_in\":%llu,"
                "\"events_in\":%llu,\"dead_lettered\":%llu,\"bad_lines\":%llu,"
                "\"resumed_from_offset\":%lld,\"committed_offset\":%lld,"
                "\"outputs\":%s,\"batches\":%llu,\"seconds\":%.3f,"
-               "\"events_per_second\":%.0f,\"state_dir\":\"%s\"}\n",
+               "\"events_per_second\":%.0f,\"state_dir\":\"%s\",\"ctr\":%s}\n",
                r->input, ingest_format_name(r->format),
                (unsigned long long)st.records_in,
                (unsigned long long)st.events_in,
@@ -133,7 +144,9 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                (unsigned long long)r->bad_lines, (long long)resumed_from,
                (long long)rt_pipeline_committed(r->pipeline, 0), outputs,
                (unsigned long long)st.batches, secs,
-               secs > 0 ? (double)st.records_in / secs : 0.0, conf->state_dir);
+               secs > 0 ? (double)st.records_in / secs : 0.0, conf->state_dir,
+               ctr.overflow ? "null" : (const char *)ctr.data);
+        tern_buf_free(&ctr);
 }
 
 static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
@@ -149,7 +162,8 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         r->pipeline = rt_pipeline_new(
             &(rt_pipeline_opts_t){.conf = conf,
                                   .brokers = rt_broker_bootstraps(b),
-                                  .emit_dir = emit},
+                                  .emit_dir = emit,
+                                  .ctr_trace = r->ctr_trace},
             errstr, sizeof(errstr));
         if (!r->pipeline)
                 goto out;
@@ -192,6 +206,7 @@ static int replay_main(int argc, char **argv) {
             {"format", required_argument, NULL, 'f'},
             {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"emit", required_argument, NULL, 'e'},
+            {"ctr-trace", required_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         const char *format = NULL, *emit = NULL;
@@ -214,6 +229,9 @@ static int replay_main(int argc, char **argv) {
                         break;
                 case 'e':
                         emit = optarg;
+                        break;
+                case 't':
+                        r.ctr_trace = optarg;
                         break;
                 case 'h':
                         replay_usage(stdout);

@@ -12,6 +12,7 @@
 #include "../sinks/sink_producer.h"
 #include "../sinks/sink_records.h"
 #include "rt_cmd.h"
+#include "rt_ctr.h"
 #include "rt_emit.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
@@ -30,6 +31,8 @@ struct rt_pipeline {
         model_nb_source_t nb_source;
         int emit;
         rt_emit_t emit_to; /* for the modules: CTR, churn */
+        rt_ctr_t *ctr;     /* NULL when ctr.enabled is false */
+        FILE *ctr_trace;
 
         /* The batch in progress. */
         uint64_t batch_events;
@@ -83,6 +86,13 @@ void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out) {
         out->ns_flush = atomic_load(&p->ns_flush);
         out->ns_write = atomic_load(&p->ns_write);
         out->last_commit_ns = atomic_load(&p->last_commit_ns);
+}
+
+void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out) {
+        if (p->ctr)
+                rt_ctr_json(p->ctr, out);
+        else
+                tern_buf_printf(out, "null");
 }
 
 void rt_pipeline_outputs_json(const rt_pipeline_t *p, char *buf, size_t size) {
@@ -288,8 +298,17 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
         sink_recommendation_t rec;
         char errstr[512];
         int64_t t0 = rt_mono_ns();
-        tern_code_t rc = model_recs_compute(p->recs, user, &p->nb_source, &res,
-                                            errstr, sizeof(errstr));
+        model_item_scorer_t scorer = {0};
+        sink_model_version_t versions[1];
+        uint32_t n_versions = 0;
+        tern_code_t rc;
+        if (p->ctr) {
+                scorer = rt_ctr_scorer(p->ctr, ev, user);
+                versions[n_versions++] =
+                    (sink_model_version_t){"ctr", scorer.version};
+        }
+        rc = model_recs_compute_blend(p->recs, user, &p->nb_source, &scorer,
+                                      &res, errstr, sizeof(errstr));
         if (rc != TERN_OK) {
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                              "recommendations: %s", errstr);
@@ -305,6 +324,8 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
             .items = items,
             .strategy = res.strategy,
             .config_version = p->conf->config_version,
+            .n_models = n_versions,
+            .models = versions,
             .source = {ev->src_topic, ev->src_partition, ev->src_offset},
             .generated_at = ev->ts_ms,
         };
@@ -353,6 +374,16 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
                              (int)msg->partition, (long long)msg->offset,
                              errstr);
                 return;
+        }
+        if (p->ctr) {
+                rc = rt_ctr_on_event(p->ctr, &ev, user, errstr, sizeof(errstr));
+                if (rc != TERN_OK) {
+                        tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
+                                     "ctr at %s[%d]@%lld: %s", p->input_topic,
+                                     (int)msg->partition,
+                                     (long long)msg->offset, errstr);
+                        return;
+                }
         }
         atomic_fetch_add(&p->st_events, 1);
         atomic_fetch_add(&p->st_by_type[ev.type], 1);
@@ -491,6 +522,15 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         if (!p->engine)
                 goto fail;
         p->recs = rt_stages_recs(o->conf);
+        if (o->ctr_trace && !(p->ctr_trace = fopen(o->ctr_trace, "w"))) {
+                tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %m",
+                          o->ctr_trace);
+                goto fail;
+        }
+        if (o->conf->ctr_enabled &&
+            !(p->ctr = rt_ctr_new(o->conf, p->store, p->engine, &p->emit_to,
+                                  p->ctr_trace, errstr, errstr_size)))
+                goto fail;
         p->nb_source = rt_stages_nb_source(p->engine);
         pc = rt_kafka_producer_conf(o->conf, o->brokers, errstr, errstr_size);
         if (!pc)
@@ -516,6 +556,9 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
         if (p->producer)
                 sink_producer_destroy(p->producer);
         model_recs_destroy(p->recs);
+        rt_ctr_destroy(p->ctr);
+        if (p->ctr_trace)
+                fclose(p->ctr_trace);
         feat_engine_destroy(p->engine);
         if (p->store)
                 feat_store_close(p->store);

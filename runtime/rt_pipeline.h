@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../common/tern_err.h"
+#include "../common/tern_buf.h"
 #include "../conf/conf.h"
 
 #define RT_MAX_PARTITIONS 1024
@@ -30,6 +31,7 @@ typedef struct rt_pipeline_opts {
         const char *state_dir; /* NULL = conf->state_dir */
         const char *group_id;  /* NULL = conf->group_id */
         const char *emit_dir;  /* NULL = no DIR/<topic>.jsonl */
+        const char *ctr_trace; /* NULL = none; see rt_ctr_new() */
 } rt_pipeline_opts_t;
 
 typedef struct rt_pipeline_stats {
@@ -74,6 +76,8 @@ int64_t rt_pipeline_stored_offset(rt_pipeline_t *p, int32_t partition);
 int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition);
 
 void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out);
+/* The live CTR model's document (rt_ctr_json), "null" when disabled. */
+void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out);
 /* Per output topic counts as JSON object text {"topic": n, ...}. */
 void rt_pipeline_outputs_json(const rt_pipeline_t *p, char *buf, size_t size);
 

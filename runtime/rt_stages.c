@@ -123,6 +123,9 @@ model_recs_t *rt_stages_recs(const tern_conf_t *conf) {
         rc.recency_half_life_seconds = conf->recs_recency_half_life_seconds;
         for (int t = 0; t < TERN_EV__CNT; t++)
                 rc.type_boost[t] = conf->recs_type_boost[t];
+        rc.similarity_weight = conf->recs_similarity_weight;
+        rc.ctr_weight = conf->ctr_enabled ? conf->recs_ctr_weight : 0;
+        rc.ctr_candidates = (uint32_t)conf->recs_ctr_candidates;
         return model_recs_new(&rc);
 }
 

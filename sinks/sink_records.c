@@ -2,9 +2,9 @@
  * sink_records — Avro binary and JSON encoders for the output records.
  *
  * The Avro side is written by hand in the field order of
- * conf/schemas/recommendation.avsc and dead_letter.avsc (a change there must
- * change this file; tests/0007-sinks.c decodes with Avro-C to catch a
- * mismatch). Arrays and maps are written as one block: count, items, 0.
+ * conf/schemas/recommendation.avsc, dead_letter.avsc and ctr_score.avsc (a
+ * change there must change this file; tests/0007-sinks.c decodes with Avro-C to
+ * catch a mismatch). Arrays and maps are written as one block: count, items, 0.
  *
  * Every encoder appends to `out`; the buffer's overflow flag is sticky, so
  * the encoders append everything and check once at the end. On failure the
@@ -196,5 +196,53 @@ int sink_dead_letter_json(const sink_dead_letter_t *d, tern_buf_t *out) {
         tern_buf_put_u8(out, ',');
         json_source(out, &d->source);
         tern_buf_printf(out, ",\"failed_at\":%lld}", (long long)d->failed_at);
+        return enc_done(out, start);
+}
+
+/* ctr-scores ------------------------------------------------------------ */
+
+/* ["null", "string"]: branch index, then the string. */
+static void avro_opt_str(tern_buf_t *out, const char *s, uint32_t len) {
+        tern_buf_put_long(out, s ? 1 : 0);
+        if (s)
+                tern_buf_put_str(out, s, len);
+}
+
+int sink_ctr_score_avro(const sink_ctr_score_t *c, tern_buf_t *out) {
+        size_t start = out->len;
+        tern_buf_put_str(out, c->impression_id, c->impression_len);
+        tern_buf_put_str(out, c->user_id, c->user_len);
+        avro_opt_str(out, c->item_id, c->item_len);
+        avro_opt_str(out, c->campaign_id, c->campaign_len);
+        tern_buf_put_double(out, c->p_click);
+        tern_buf_put_long(out, c->model_version);
+        avro_source(out, &c->source);
+        tern_buf_put_long(out, c->event_time);
+        return enc_done(out, start);
+}
+
+static void json_opt_str(tern_buf_t *out, const char *s, uint32_t len) {
+        if (s)
+                json_str(out, s, len);
+        else
+                PUT_LIT(out, "null");
+}
+
+int sink_ctr_score_json(const sink_ctr_score_t *c, tern_buf_t *out) {
+        size_t start = out->len;
+        PUT_LIT(out, "{\"impression_id\":");
+        json_str(out, c->impression_id, c->impression_len);
+        PUT_LIT(out, ",\"user_id\":");
+        json_str(out, c->user_id, c->user_len);
+        PUT_LIT(out, ",\"item_id\":");
+        json_opt_str(out, c->item_id, c->item_len);
+        PUT_LIT(out, ",\"campaign_id\":");
+        json_opt_str(out, c->campaign_id, c->campaign_len);
+        PUT_LIT(out, ",\"p_click\":");
+        json_double(out, c->p_click);
+        tern_buf_printf(out, ",\"model_version\":%lld,",
+                        (long long)c->model_version);
+        json_source(out, &c->source);
+        tern_buf_printf(out, ",\"event_time\":%lld}", (long long)c->event_time);
         return enc_done(out, start);
 }

@@ -57,10 +57,28 @@ typedef struct sink_dead_letter {
         int64_t failed_at; /* Kafka timestamp of the source record, ms */
 } sink_dead_letter_t;
 
+typedef struct sink_ctr_score {
+        const char *impression_id;
+        uint32_t impression_len;
+        const char *user_id;
+        uint32_t user_len;
+        const char *item_id; /* NULL = null */
+        uint32_t item_len;
+        const char *campaign_id; /* NULL = null */
+        uint32_t campaign_len;
+        double p_click;
+        int64_t model_version;
+        sink_source_t source;
+        int64_t event_time; /* ms */
+} sink_ctr_score_t;
+
 int sink_recommendation_avro(const sink_recommendation_t *r, tern_buf_t *out);
 int sink_recommendation_json(const sink_recommendation_t *r, tern_buf_t *out);
 int sink_dead_letter_avro(const sink_dead_letter_t *d, tern_buf_t *out);
 /* raw is written base64-encoded as "raw_base64". */
 int sink_dead_letter_json(const sink_dead_letter_t *d, tern_buf_t *out);
+
+int sink_ctr_score_avro(const sink_ctr_score_t *c, tern_buf_t *out);
+int sink_ctr_score_json(const sink_ctr_score_t *c, tern_buf_t *out);
 
 #endif

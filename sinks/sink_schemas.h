@@ -11,5 +11,6 @@
 
 extern const char sink_recommendation_schema[];
 extern const char sink_dead_letter_schema[];
+extern const char sink_ctr_score_schema[];
 
 #endif

@@ -788,10 +788,61 @@ static void producer_bad_conf(void) {
         TEST_ASSERT(*errstr, "no error text");
 }
 
+/* ctr-scores: the generic reader against conf/schemas/ctr_score.avsc,
+ * with both branches of the nullable fields. */
+static void ctr_score_avro(void) {
+        sink_ctr_score_t c = {
+            .impression_id = "imp-1",
+            .impression_len = 5,
+            .user_id = USER,
+            .user_len = sizeof(USER) - 1,
+            .item_id = "item\"7",
+            .item_len = 6,
+            .campaign_id = NULL,
+            .p_click = 0.25,
+            .model_version = 1234,
+            .source = {TOPIC, 2, 99},
+            .event_time = 1700000000999LL,
+        };
+        avro_value_t f, branch;
+        tern_buf_t b;
+        adec_t a;
+        double p = 0;
+        int disc = -1;
+        tern_buf_init(&b, 1 << 16);
+        TEST_EQ_INT(sink_ctr_score_avro(&c, &b), 0);
+        TEST_EQ_INT(adec_read(&a, sink_ctr_score_schema, &b), 0);
+        TEST_ASSERT(astr_is(&a.v, "impression_id", "imp-1", 5), "impression");
+        TEST_ASSERT(astr_is(&a.v, "user_id", USER, sizeof(USER) - 1), "user");
+        f = afield(&a.v, "item_id");
+        avro_value_get_current_branch(&f, &branch);
+        avro_value_get_discriminant(&f, &disc);
+        TEST_EQ_INT(disc, 1);
+        f = afield(&a.v, "campaign_id");
+        avro_value_get_discriminant(&f, &disc);
+        TEST_EQ_INT(disc, 0);
+        f = afield(&a.v, "p_click");
+        avro_value_get_double(&f, &p);
+        TEST_ASSERT(p == 0.25, "p_click %g", p);
+        TEST_EQ_INT(along(&a.v, "model_version"), 1234);
+        TEST_EQ_INT(aint(&a.v, "source_partition"), 2);
+        TEST_EQ_INT(along(&a.v, "source_offset"), 99);
+        TEST_EQ_INT(along(&a.v, "event_time"), 1700000000999LL);
+        adec_free(&a);
+        tern_buf_reset(&b);
+        TEST_EQ_INT(sink_ctr_score_json(&c, &b), 0);
+        tern_buf_put_u8(&b, 0);
+        TEST_ASSERT(strstr((char *)b.data, "\"item_id\":\"item\\\"7\"") &&
+                        strstr((char *)b.data, "\"campaign_id\":null") &&
+                        strstr((char *)b.data, "\"p_click\":0.25"),
+                    "%s", (char *)b.data);
+        tern_buf_free(&b);
+}
+
 TEST_MAIN(TEST_CASE(rec_avro_0_items), TEST_CASE(rec_avro_1_item),
           TEST_CASE(rec_avro_10_items), TEST_CASE(dead_letter_avro),
           TEST_CASE(encoders_overflow), TEST_CASE(rec_json_0_items),
           TEST_CASE(rec_json_1_item), TEST_CASE(rec_json_10_items),
           TEST_CASE(rec_json_non_finite), TEST_CASE(dead_letter_json),
           TEST_CASE(producer_delivers), TEST_CASE(producer_delivery_failure),
-          TEST_CASE(producer_bad_conf));
+          TEST_CASE(producer_bad_conf), TEST_CASE(ctr_score_avro));
