@@ -79,7 +79,7 @@ const conf_prop_t conf_props[] = {
     {"input.max_string_bytes", CP_INT, OFF(max_string_bytes), 1, 64 << 20,
      "65536", NULL, "Longest string or bytes value in a record."},
     {"input.max_context_entries", CP_INT, OFF(max_context_entries), 0,
-     TERN_EVENT_MAX_CONTEXT, "32", NULL, "Most entries in the context map."},
+     TERN_EVENT_MAX_CONTEXT, "64", NULL, "Most entries in the context map."},
     {"input.max_collection_items", CP_INT, OFF(max_collection_items), 1,
      1000000, "10000", NULL,
      "Most items in any array or map of an evolved writer schema."},
