@@ -62,6 +62,9 @@ typedef struct tern_conf {
         int64_t max_depth;
         int64_t ts_min_ms;
         int64_t ts_max_ms;
+        /* replay: file rows -> event time (ingest_file_opts_t) */
+        int64_t replay_row_spacing_ms;
+        int64_t replay_click_delay_ms;
         /* state */
         char *state_dir;
         int64_t block_cache_mb;

@@ -20,6 +20,10 @@ const conf_section_t conf_sections[] = {
     {"topics", "Topic names."},
     {"input", "Decoding of input records. Every length and count in a record\n"
               "is checked against these limits before anything is read."},
+    {"replay",
+     "How files map to event time in `tern replay` and `tern produce`, for\n"
+     "the formats without a per-row timestamp (avazu-csv: an hour only;\n"
+     "criteo-tsv: none). Several --input files share one row clock."},
     {"state",
      "The RocksDB state store. State and consumed offsets are written\n"
      "in one batch, so a restart resumes exactly where state left off."},
@@ -90,7 +94,7 @@ const conf_prop_t conf_props[] = {
     {"input.max_string_bytes", CP_INT, OFF(max_string_bytes), 1, 64 << 20,
      "65536", NULL, "Longest string or bytes value in a record."},
     {"input.max_context_entries", CP_INT, OFF(max_context_entries), 0,
-     TERN_EVENT_MAX_CONTEXT, "32", NULL, "Most entries in the context map."},
+     TERN_EVENT_MAX_CONTEXT, "64", NULL, "Most entries in the context map."},
     {"input.max_collection_items", CP_INT, OFF(max_collection_items), 1,
      1000000, "10000", NULL,
      "Most items in any array or map of an evolved writer schema."},
@@ -100,6 +104,16 @@ const conf_prop_t conf_props[] = {
      "Events with ts_ms below this are invalid (dead-lettered)."},
     {"input.ts_max_ms", CP_INT, OFF(ts_max_ms), 0, 9e15, "4102444800000", NULL,
      "Events with ts_ms above this are invalid (default 2100-01-01)."},
+    /* replay */
+    {"replay.row_spacing_ms", CP_INT, OFF(replay_row_spacing_ms), 1, 3600000,
+     "100", NULL,
+     "Event time between consecutive rows, in file order: avazu-csv row r is\n"
+     "at its hour + r * this, criteo-tsv row r at 2014-01-01 00:00 UTC +\n"
+     "r * this (r counts the rows of all earlier --input files too)."},
+    {"replay.click_delay_ms", CP_INT, OFF(replay_click_delay_ms), 1, 86400000,
+     "2000", NULL,
+     "A row labelled 1 also yields a CLICK this much event time after its\n"
+     "IMPRESSION, emitted in event-time order among the later rows."},
     /* state */
     {"state.dir", CP_STR, OFF(state_dir), 0, 0, "tern-state", NULL,
      "RocksDB directory (created if missing)."},

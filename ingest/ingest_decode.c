@@ -601,12 +601,16 @@ static tern_code_t reader_check(ingest_decoder_t *dec, char *errstr,
 static tern_code_t limits_check(const ingest_limits_t *l, char *errstr,
                                 size_t errstr_size) {
         const char *bad = NULL;
+        if (l->max_context_entries > TERN_EVENT_MAX_CONTEXT)
+                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                 "decoder limits: max_context_entries %u "
+                                 "exceeds TERN_EVENT_MAX_CONTEXT (%d)",
+                                 l->max_context_entries,
+                                 TERN_EVENT_MAX_CONTEXT);
         if (l->max_record_bytes == 0)
                 bad = "max_record_bytes must be at least 1";
         else if (l->max_string_bytes > UINT32_MAX)
                 bad = "max_string_bytes must be below 4 GiB";
-        else if (l->max_context_entries > TERN_EVENT_MAX_CONTEXT)
-                bad = "max_context_entries exceeds TERN_EVENT_MAX_CONTEXT (32)";
         else if (l->max_depth < 1 || l->max_depth > DEPTH_HARD_MAX)
                 bad = "max_depth must be within [1, 1024]";
         else if (l->ts_min_ms > l->ts_max_ms)

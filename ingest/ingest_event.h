@@ -44,7 +44,10 @@ extern const char *const tern_event_type_names[TERN_EV__CNT];
 /* Returns the type or -1 for an unknown name (exact, upper case). */
 int tern_event_type_parse(const char *s, size_t len);
 
-#define TERN_EVENT_MAX_CONTEXT 32 /* hard cap; config may set lower */
+/* Hard cap on context entries; config may set lower. 64: a Criteo row
+ * carries 39 (I1..I13, C1..C26), with room for more. */
+#define TERN_EVENT_MAX_CONTEXT     64
+#define TERN_EVENT_MAX_CONTEXT_STR "64" /* the same, for message literals */
 
 typedef struct tern_event {
         tern_str_t event_id;

@@ -19,10 +19,16 @@
 #define AVAZU_COLS             24
 #define AVAZU_ANON_DEVICE      "a99f214a" /* Avazu's shared "unknown device" */
 #define AVAZU_NO_SITE          "85f751fd" /* Avazu's "not on a site: an app" */
-#define CLICK_DELAY_DEFAULT_MS 5000
+#define CLICK_DELAY_DEFAULT_MS 2000
+#define ROW_SPACING_DEFAULT_MS 100
+#define CLICK_RING             (INGEST_CLICK_QUEUE_MAX + 1) /* + the overflow */
+#define CRITEO_COLS            40
+#define CRITEO_INTS            13
+#define CRITEO_START_MS        1388534400000LL /* 2014-01-01 00:00 UTC */
 
 static const char *const format_names[INGEST_FMT__CNT] = {
-    "taobao-csv", "movielens", "cdnow", "avazu-csv", "jsonl", "avro"};
+    "taobao-csv", "movielens", "cdnow", "avazu-csv",
+    "criteo-tsv", "jsonl",     "avro"};
 
 /* MovieLens 100k's genre list, used when u.genre is not beside u.data. */
 static const char *const ml_genres_fixed[ML_GENRES] = {
@@ -39,7 +45,33 @@ static const char *const avazu_cols[AVAZU_COLS] = {
     "C14",        "C15",          "C16",          "C17",
     "C18",        "C19",          "C20",          "C21"};
 
+static const char *const criteo_cols[CRITEO_COLS] = {
+    "label", "I1",  "I2",  "I3",  "I4",  "I5",  "I6",  "I7",  "I8",  "I9",
+    "I10",   "I11", "I12", "I13", "C1",  "C2",  "C3",  "C4",  "C5",  "C6",
+    "C7",    "C8",  "C9",  "C10", "C11", "C12", "C13", "C14", "C15", "C16",
+    "C17",   "C18", "C19", "C20", "C21", "C22", "C23", "C24", "C25", "C26"};
+
 enum { LR_LINE, LR_EOF, LR_LONG, LR_IOERR };
+
+/* The strings a queued CLICK keeps (its IMPRESSION's line is gone by the
+ * time it is returned). */
+enum {
+        CS_EVENT_ID,
+        CS_USER_ID,
+        CS_ITEM_ID,
+        CS_CATEGORY_ID,
+        CS_IMPRESSION_ID,
+        CS_CAMPAIGN_ID,
+        CS__CNT
+};
+#define CS_NULL UINT32_MAX
+
+typedef struct click {
+        int64_t ts_ms;
+        int64_t line;
+        tern_buf_t mem; /* the strings, back to back; kept across reuse */
+        uint32_t off[CS__CNT], len[CS__CNT]; /* off CS_NULL: null */
+} click_t;
 
 enum {
         AF_EVENT_ID,
@@ -66,9 +98,13 @@ static const char *const avro_field_names[AF__CNT] = {
 struct ingest_file {
         ingest_format_t fmt;
         int64_t click_delay_ms;
+        int64_t row_spacing_ms;
+        uint64_t first_row;
+        uint32_t file_index;
+        int more_files;
         char *path;
         uint64_t line; /* lines (avro: records) consumed */
-        uint64_t rows; /* avazu data rows, for the within-hour clock */
+        uint64_t rows; /* data rows of this file (the row clock) */
         char why[160]; /* reason of the last bad line */
 
         /* Text formats: one buffer holding at least one whole line. */
@@ -78,10 +114,21 @@ struct ingest_file {
         int eof;
 
         char event_id[64];
-        char click_id[64];
+        char imp_id[64];
         char user[96];
-        int click_pending;
-        tern_event_t click;
+        char ints[CRITEO_INTS][24]; /* criteo: bucketed I1..I13 */
+
+        /* Labelled rows' CLICKs waiting for their event time: a FIFO ring
+         * (clicks only, NULL for the other formats), the click last
+         * returned, and a row held back while earlier clicks go first (its
+         * strings still borrow the line buffer: no line is read while it
+         * is held). */
+        click_t *q;
+        size_t q_head, q_len;
+        click_t out;
+        tern_event_t row;
+        int row_held;
+        uint64_t clicks_early;
 
         /* movielens: item id -> first genre (-1: none) */
         int8_t *genre_of;
@@ -115,11 +162,25 @@ const char *ingest_format_name(ingest_format_t fmt) {
 }
 
 const char *ingest_format_list(void) {
-        return "taobao-csv, movielens, cdnow, avazu-csv, jsonl, avro";
+        return "taobao-csv, movielens, cdnow, avazu-csv, criteo-tsv, jsonl, "
+               "avro";
 }
 
 uint64_t ingest_file_line(const ingest_file_t *f) {
         return f->line;
+}
+
+uint64_t ingest_file_rows(const ingest_file_t *f) {
+        return f->first_row + f->rows;
+}
+
+uint64_t ingest_file_clicks_early(const ingest_file_t *f) {
+        return f->clicks_early;
+}
+
+/* Avazu and Criteo: rows on the row clock, labelled ones with a CLICK. */
+static int has_clicks(ingest_format_t fmt) {
+        return fmt == INGEST_FMT_AVAZU_CSV || fmt == INGEST_FMT_CRITEO_TSV;
 }
 
 static int why(ingest_file_t *f, const char *fmt, ...)
@@ -227,10 +288,28 @@ static int valid_date(int64_t y, int64_t m, int64_t d) {
         return !(m == 2 && d == 29 && !leap);
 }
 
+/* "<prefix>:<line>" for the first file, "<prefix>:<k+1>:<line>" for the
+ * one at file_index k: unique across the files of one replay. */
+static tern_str_t line_id(const ingest_file_t *f, const char *prefix, char *buf,
+                          size_t size) {
+        int n = f->file_index == 0 ? snprintf(buf, size, "%s:%llu", prefix,
+                                              (unsigned long long)f->line)
+                                   : snprintf(buf, size, "%s:%lu:%llu", prefix,
+                                              (unsigned long)f->file_index + 1,
+                                              (unsigned long long)f->line);
+        return (tern_str_t){buf, (uint32_t)n};
+}
+
 static void set_event_id(ingest_file_t *f, tern_event_t *ev) {
-        int n = snprintf(f->event_id, sizeof(f->event_id), "%s:%llu",
-                         format_names[f->fmt], (unsigned long long)f->line);
-        ev->event_id = (tern_str_t){f->event_id, (uint32_t)n};
+        ev->event_id =
+            line_id(f, format_names[f->fmt], f->event_id, sizeof(f->event_id));
+}
+
+/* The row clock: data row r of this file (counted before parsing, so a
+ * bad row keeps its slot and later rows do not shift). */
+static int64_t next_row_ts(ingest_file_t *f, int64_t base_ms) {
+        uint64_t r = f->first_row + f->rows++;
+        return base_ms + (int64_t)r * f->row_spacing_ms;
 }
 
 /*
@@ -426,25 +505,120 @@ static void avazu_user(ingest_file_t *f, const tern_str_t *fl,
         ev->user_id = (tern_str_t){f->user, (uint32_t)n};
 }
 
-/* The CLICK the next call returns: same user, item and strings (they stay
- * valid because no line is read before it is handed out). */
-static void avazu_queue_click(ingest_file_t *f, const tern_event_t *imp) {
-        int n = snprintf(f->click_id, sizeof(f->click_id), "%s:%llu:c",
-                         format_names[f->fmt], (unsigned long long)f->line);
-        f->click = *imp;
-        f->click.type = TERN_EV_CLICK;
-        f->click.event_id = (tern_str_t){f->click_id, (uint32_t)n};
-        f->click.ts_ms = imp->ts_ms + f->click_delay_ms;
-        f->click_pending = 1;
+/*
+ * The click queue. A click copies its impression's strings into its slot's
+ * own buffer; slots are recycled, buffers kept. The ring has one slot more
+ * than INGEST_CLICK_QUEUE_MAX: a push that makes the queue too long makes
+ * the oldest click due at once (click_due).
+ */
+
+static int click_put(click_t *c, int i, tern_str_t s) {
+        if (!s.ptr) {
+                c->off[i] = CS_NULL;
+                c->len[i] = 0;
+                return 0;
+        }
+        c->off[i] = (uint32_t)c->mem.len;
+        c->len[i] = s.len;
+        return tern_buf_append(&c->mem, s.ptr, s.len);
+}
+
+/* Queue the CLICK answering imp; -1 (f->why set) when its ids are too
+ * long to keep. */
+static int click_push(ingest_file_t *f, const tern_event_t *imp) {
+        click_t *c = &f->q[(f->q_head + f->q_len) % CLICK_RING];
+        const tern_str_t s[CS__CNT] = {imp->event_id,      imp->user_id,
+                                       imp->item_id,       imp->category_id,
+                                       imp->impression_id, imp->campaign_id};
+        int bad = 0;
+        if (f->q_len >= CLICK_RING) /* click_due pops after every push */
+                return why(f, "click queue overrun");
+        tern_buf_reset(&c->mem);
+        for (int i = CS_EVENT_ID + 1; i < CS__CNT; i++)
+                bad |= click_put(c, i, s[i]);
+        /* the event id last, so that ":c" can follow it */
+        bad |= click_put(c, CS_EVENT_ID, s[CS_EVENT_ID]);
+        bad |= tern_buf_append(&c->mem, ":c", 2);
+        if (bad)
+                return why(f, "ids of a clicked row exceed %d bytes",
+                           INGEST_CLICK_STR_MAX);
+        c->len[CS_EVENT_ID] += 2;
+        c->ts_ms = imp->ts_ms + f->click_delay_ms;
+        c->line = (int64_t)f->line;
+        if (++f->q_len > INGEST_CLICK_QUEUE_MAX)
+                f->clicks_early++;
+        return 0;
+}
+
+/* The oldest click goes before a row at row_ts (or at end of file). */
+static int click_due(const ingest_file_t *f, int64_t row_ts) {
+        return f->q_len > INGEST_CLICK_QUEUE_MAX ||
+               (f->q_len > 0 && f->q[f->q_head].ts_ms <= row_ts);
+}
+
+static tern_str_t click_str(const click_t *c, int i) {
+        if (c->off[i] == CS_NULL)
+                return TERN_STR_NULL;
+        return (tern_str_t){(const char *)c->mem.data + c->off[i], c->len[i]};
+}
+
+/* Return the oldest click: its slot is swapped into f->out, so its
+ * strings live until the next call. */
+static void click_pop(ingest_file_t *f, tern_event_t *ev) {
+        click_t spare = f->out;
+        f->out = f->q[f->q_head];
+        f->q[f->q_head] = spare;
+        f->q_head = (f->q_head + 1) % CLICK_RING;
+        f->q_len--;
+        tern_event_clear(ev);
+        ev->type = TERN_EV_CLICK;
+        ev->ts_ms = f->out.ts_ms;
+        ev->event_id = click_str(&f->out, CS_EVENT_ID);
+        ev->user_id = click_str(&f->out, CS_USER_ID);
+        ev->item_id = click_str(&f->out, CS_ITEM_ID);
+        ev->category_id = click_str(&f->out, CS_CATEGORY_ID);
+        ev->impression_id = click_str(&f->out, CS_IMPRESSION_ID);
+        ev->campaign_id = click_str(&f->out, CS_CAMPAIGN_ID);
+        ev->src_offset = f->out.line;
+}
+
+void ingest_file_take_clicks(ingest_file_t *to, ingest_file_t *from) {
+        click_t *ring = to->q;
+        if (!to->q || !from->q || to->q_len > 0)
+                return; /* not a click format, or to has begun */
+        to->q = from->q;
+        to->q_head = from->q_head;
+        to->q_len = from->q_len;
+        from->q = ring; /* empty; freed with from */
+        from->q_head = from->q_len = 0;
+}
+
+static tern_code_t click_queue_new(ingest_file_t *f, char *errstr,
+                                   size_t errstr_size) {
+        if (!(f->q = calloc(CLICK_RING, sizeof(*f->q))))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "%s: out of memory", f->path);
+        for (size_t i = 0; i < CLICK_RING; i++)
+                tern_buf_init(&f->q[i].mem, INGEST_CLICK_STR_MAX);
+        tern_buf_init(&f->out.mem, INGEST_CLICK_STR_MAX);
+        return TERN_OK;
+}
+
+static void click_queue_free(ingest_file_t *f) {
+        if (f->q)
+                for (size_t i = 0; i < CLICK_RING; i++)
+                        tern_buf_free(&f->q[i].mem);
+        free(f->q);
+        tern_buf_free(&f->out.mem);
 }
 
 static int parse_avazu(ingest_file_t *f, char *line, size_t len,
                        tern_event_t *ev) {
         tern_str_t fl[AVAZU_COLS];
-        int64_t hour_ms;
+        int64_t hour_ms, ts;
         int site = 0;
         int n = split_sep(line, len, ',', fl, AVAZU_COLS);
-        uint64_t row = f->rows++;
+        ts = next_row_ts(f, 0);
         if (n != AVAZU_COLS)
                 return why(f, "expected %d comma-separated fields, got %d",
                            AVAZU_COLS, n);
@@ -458,16 +632,62 @@ static int parse_avazu(ingest_file_t *f, char *line, size_t len,
         avazu_user(f, fl, ev);
         ev->item_id = site ? fl[5] : fl[8];
         ev->category_id = site ? fl[7] : fl[10];
-        /* rows of one hour, spread 100 ms apart in file order */
-        ev->ts_ms = hour_ms + (int64_t)row * 100;
+        /* the hour, then the rows spread evenly in file order */
+        ev->ts_ms = hour_ms + ts;
         for (int i = 2; i < AVAZU_COLS; i++) {
                 ev->context_key[ev->n_context] = tern_str_c(avazu_cols[i]);
                 ev->context_val[ev->n_context++] = fl[i];
         }
         set_event_id(f, ev);
-        if (fl[1].ptr[0] == '1')
-                avazu_queue_click(f, ev);
+        return fl[1].ptr[0] == '1' ? click_push(f, ev) : 0;
+}
+
+/* I1..I13 are counts (a few -1 or -2): bucket by magnitude, so a hashed
+ * feature sees a handful of values instead of thousands. */
+static int criteo_int(ingest_file_t *f, int col, tern_str_t s, char *out,
+                      size_t size, tern_str_t *val) {
+        int64_t v;
+        int n, b = 0;
+        if (parse_i64(s, &v))
+                return why(f, "%s: not an integer", criteo_cols[col]);
+        if (v < 0) {
+                n = snprintf(out, size, "n%lld", (long long)v);
+        } else {
+                for (uint64_t x = (uint64_t)v + 1; x > 1; x >>= 1)
+                        b++; /* floor(log2(v + 1)) */
+                n = snprintf(out, size, "b%d", b);
+        }
+        *val = (tern_str_t){out, (uint32_t)n};
         return 0;
+}
+
+static int parse_criteo(ingest_file_t *f, char *line, size_t len,
+                        tern_event_t *ev) {
+        tern_str_t fl[CRITEO_COLS], val;
+        int n = split_sep(line, len, '\t', fl, CRITEO_COLS);
+        int64_t ts = next_row_ts(f, CRITEO_START_MS);
+        if (n != CRITEO_COLS)
+                return why(f, "expected %d tab-separated fields, got %d",
+                           CRITEO_COLS, n);
+        if (!str_is(fl[0], "0") && !str_is(fl[0], "1"))
+                return why(f, "label must be 0 or 1");
+        for (int i = 1; i < CRITEO_COLS; i++) {
+                if (fl[i].len == 0)
+                        continue; /* missing: no entry */
+                val = fl[i];
+                if (i <= CRITEO_INTS && criteo_int(f, i, fl[i], f->ints[i - 1],
+                                                   sizeof(f->ints[0]), &val))
+                        return -1;
+                ev->context_key[ev->n_context] = tern_str_c(criteo_cols[i]);
+                ev->context_val[ev->n_context++] = val;
+        }
+        ev->type = TERN_EV_IMPRESSION;
+        ev->ts_ms = ts;
+        /* anonymous data: one constant user, no item (see the header) */
+        ev->user_id = tern_str_c("criteo");
+        ev->impression_id = line_id(f, "criteo", f->imp_id, sizeof(f->imp_id));
+        set_event_id(f, ev);
+        return fl[0].ptr[0] == '1' ? click_push(f, ev) : 0;
 }
 
 static int parse_jsonl(ingest_file_t *f, char *line, size_t len,
@@ -487,6 +707,7 @@ static parse_fn_t *const parsers[INGEST_FMT__CNT] = {
     [INGEST_FMT_MOVIELENS] = parse_movielens,
     [INGEST_FMT_CDNOW] = parse_cdnow,
     [INGEST_FMT_AVAZU_CSV] = parse_avazu,
+    [INGEST_FMT_CRITEO_TSV] = parse_criteo,
     [INGEST_FMT_JSONL] = parse_jsonl,
 };
 
@@ -916,8 +1137,16 @@ ingest_file_t *ingest_file_open(const char *path, ingest_format_t fmt,
         f->click_delay_ms = opts && opts->click_delay_ms > 0
                                 ? opts->click_delay_ms
                                 : CLICK_DELAY_DEFAULT_MS;
+        f->row_spacing_ms = opts && opts->row_spacing_ms > 0
+                                ? opts->row_spacing_ms
+                                : ROW_SPACING_DEFAULT_MS;
+        f->first_row = opts ? opts->first_row : 0;
+        f->file_index = opts ? opts->file_index : 0;
+        f->more_files = opts ? opts->more_files : 0;
         rc = fmt == INGEST_FMT_AVRO ? avro_open(f, errstr, errstr_size)
                                     : text_open(f, errstr, errstr_size);
+        if (rc == TERN_OK && has_clicks(fmt))
+                rc = click_queue_new(f, errstr, errstr_size);
         if (rc != TERN_OK) {
                 ingest_file_destroy(f);
                 return NULL;
@@ -925,13 +1154,37 @@ ingest_file_t *ingest_file_open(const char *path, ingest_format_t fmt,
         return f;
 }
 
-tern_code_t ingest_file_next(ingest_file_t *f, tern_event_t *ev, char *errstr,
-                             size_t errstr_size) {
-        if (f->click_pending) {
-                f->click_pending = 0;
-                *ev = f->click;
+/* Rows with clicks: a row read while an earlier click is due is held back
+ * and returned after it (and after any others due by then). */
+static tern_code_t clicked_next(ingest_file_t *f, tern_event_t *ev,
+                                char *errstr, size_t errstr_size) {
+        tern_code_t rc;
+        if (f->row_held) {
+                if (click_due(f, f->row.ts_ms)) {
+                        click_pop(f, ev);
+                        return TERN_OK;
+                }
+                f->row_held = 0;
+                *ev = f->row;
                 return TERN_OK;
         }
+        rc = text_next(f, ev, errstr, errstr_size);
+        if (rc == TERN_ERR_NOT_FOUND && f->q_len > 0 && !f->more_files) {
+                click_pop(f, ev); /* end of the last file: drain */
+                return TERN_OK;
+        }
+        if (rc != TERN_OK || !click_due(f, ev->ts_ms))
+                return rc;
+        f->row = *ev;
+        f->row_held = 1;
+        click_pop(f, ev);
+        return TERN_OK;
+}
+
+tern_code_t ingest_file_next(ingest_file_t *f, tern_event_t *ev, char *errstr,
+                             size_t errstr_size) {
+        if (has_clicks(f->fmt))
+                return clicked_next(f, ev, errstr, errstr_size);
         if (f->fmt == INGEST_FMT_AVRO)
                 return avro_next(f, ev, errstr, errstr_size);
         return text_next(f, ev, errstr, errstr_size);
@@ -947,6 +1200,7 @@ void ingest_file_destroy(ingest_file_t *f) {
         if (f->avro)
                 avro_file_reader_close(f->avro);
         tern_buf_free(&f->arena);
+        click_queue_free(f);
         if (f->fp)
                 fclose(f->fp);
         free(f->buf);

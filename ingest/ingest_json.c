@@ -353,7 +353,8 @@ static int jcontext(jrd_t *r, tern_event_t *ev) {
                     jstring(r, &v))
                         return -1;
                 if (ev->n_context >= TERN_EVENT_MAX_CONTEXT)
-                        return jfail(r, "more than 32 context entries");
+                        return jfail(r, "more than " TERN_EVENT_MAX_CONTEXT_STR
+                                        " context entries");
                 ev->context_key[ev->n_context] = k;
                 ev->context_val[ev->n_context++] = v;
                 if (jpeek(r, '}'))

@@ -1,4 +1,5 @@
-/* tern produce — write a file's events into the input topic of any broker. */
+/* tern produce — write files' events into the input topic of any broker.
+ * Several --input files are one stream, in the given order (rt_feed_files). */
 #include <getopt.h>
 #include <stdio.h>
 
@@ -10,11 +11,11 @@ static void produce_usage(FILE *out) {
         fprintf(
             out,
             "usage: tern produce [-c FILE] [-X key=value]... --input PATH "
-            "--format F\n"
-            "                    [--brokers HOST:PORT]\n"
+            "[--input PATH]...\n"
+            "                    --format F [--brokers HOST:PORT]\n"
             "\n"
-            "Encode each event of PATH as Avro tern.BehaviorEvent (Confluent "
-            "framed\n"
+            "Encode each event of the inputs as Avro tern.BehaviorEvent "
+            "(Confluent framed\n"
             "with schema id 1 when input.wire_format is confluent) and produce "
             "it to\n"
             "topics.input, keyed by user_id, timestamped with its event time.\n"
@@ -22,7 +23,11 @@ static void produce_usage(FILE *out) {
             "\n"
             "  -c, --config FILE     YAML config; default: built-in\n"
             "  -X key.path=value     override one config key (repeatable)\n"
-            "  -i, --input PATH      file to read\n"
+            "  -i, --input PATH      file to read; repeat for several, read "
+            "in the\n"
+            "                        given order as one stream (one row "
+            "clock,\n"
+            "                        replay.*), all in one --format\n"
             "  -f, --format F        %s\n"
             "  -b, --brokers LIST    same as -X kafka.brokers=LIST\n"
             "  -h, --help\n",
@@ -37,7 +42,9 @@ static int produce_main(int argc, char **argv) {
             {"brokers", required_argument, NULL, 'b'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        const char *input = NULL, *format = NULL, *brokers = NULL;
+        const char *inputs[RT_FEED_MAX_INPUTS] = {NULL};
+        const char *format = NULL, *brokers = NULL;
+        size_t n_inputs = 0;
         rt_common_opts_t co = {0};
         char errstr[1024];
         uint64_t bad_lines = 0;
@@ -54,7 +61,13 @@ static int produce_main(int argc, char **argv) {
                         continue;
                 switch (c) {
                 case 'i':
-                        input = optarg;
+                        if (n_inputs == RT_FEED_MAX_INPUTS) {
+                                fprintf(stderr,
+                                        "tern produce: more than %d --input\n",
+                                        RT_FEED_MAX_INPUTS);
+                                return RT_EXIT_USAGE;
+                        }
+                        inputs[n_inputs++] = optarg;
                         break;
                 case 'f':
                         format = optarg;
@@ -70,8 +83,9 @@ static int produce_main(int argc, char **argv) {
                         return RT_EXIT_USAGE;
                 }
         }
-        if (rt_input_args("produce", input, format, &fmt))
-                return RT_EXIT_USAGE;
+        for (size_t i = 0; i < n_inputs || i == 0; i++)
+                if (rt_input_args("produce", inputs[i], format, &fmt))
+                        return RT_EXIT_USAGE;
         conf = rt_conf_load("produce", &co);
         if (!conf)
                 return RT_EXIT_USAGE;
@@ -83,8 +97,8 @@ static int produce_main(int argc, char **argv) {
                 return RT_EXIT_FAIL;
         }
         t0 = rt_mono_ns();
-        rc = rt_feed_file(feed, input, (ingest_format_t)fmt, NULL, NULL,
-                          &bad_lines, errstr, sizeof(errstr));
+        rc = rt_feed_files(feed, inputs, n_inputs, (ingest_format_t)fmt, NULL,
+                           NULL, &bad_lines, errstr, sizeof(errstr));
         if (rc == TERN_OK)
                 rc = rt_feed_flush(feed, 60000, errstr, sizeof(errstr));
         if (rc != TERN_OK)
@@ -105,4 +119,4 @@ static int produce_main(int argc, char **argv) {
 }
 
 const rt_cmd_t rt_cmd_produce = {
-    "produce", "write a file's events into the input topic", produce_main};
+    "produce", "write files' events into the input topic", produce_main};

@@ -1,5 +1,5 @@
 /*
- * tern replay — feed a file through the real pipeline and exit when drained.
+ * tern replay — feed files through the real pipeline and exit when drained.
  *
  * An embedded broker holds a one-partition input topic (so the outputs are
  * exactly reproducible); a feeder thread produces the file in order while
@@ -9,7 +9,8 @@
  * the same offset as before, and the pipeline resumes from the offset
  * stored with its state. The records before that offset are produced (and
  * delivered) before the pipeline polls at all: a fetch beyond the end of
- * the log would be out of range.
+ * the log would be out of range. Several --input files are one stream
+ * (rt_feed_files): a resume needs the same files in the same order.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/tern_buf.h"
 #include "rt_cmd.h"
 #include "rt_feed.h"
 #include "rt_kafka.h"
@@ -29,7 +31,8 @@
 #define FEED_WINDOW 20000
 
 typedef struct replay {
-        const char *input;
+        const char *inputs[RT_FEED_MAX_INPUTS];
+        size_t n_inputs;
         const char *ctr_trace;
         ingest_format_t format;
         rt_feed_t *feed;
@@ -45,23 +48,27 @@ typedef struct replay {
 static void replay_usage(FILE *out) {
         fprintf(out,
                 "usage: tern replay [-c FILE] [-X key=value]... --input PATH "
-                "--format F\n"
-                "                   [--state-dir DIR] [--emit DIR] "
-                "[--ctr-trace F]\n"
+                "[--input PATH]...\n"
+                "                   --format F [--state-dir DIR] [--emit "
+                "DIR] [--ctr-trace F]\n"
                 "\n"
-                "Feed a file through the same code path as `tern run` (an "
+                "Feed files through the same code path as `tern run` (an "
                 "embedded\n"
                 "broker, one input partition) and exit once every event is "
                 "consumed\n"
                 "and committed. Prints one JSON summary on stdout. Run again "
-                "on the\n"
-                "same file and state directory after a crash: it resumes where "
-                "the\n"
+                "with the\n"
+                "same inputs and state directory after a crash: it resumes "
+                "where the\n"
                 "state left off.\n"
                 "\n"
                 "  -c, --config FILE   YAML config; default: built-in\n"
                 "  -X key.path=value   override one config key (repeatable)\n"
-                "  -i, --input PATH    file to replay\n"
+                "  -i, --input PATH    file to replay; repeat for several, fed "
+                "in the\n"
+                "                      given order as one stream (one row "
+                "clock,\n"
+                "                      replay.*), all in one --format\n"
                 "  -f, --format F      %s\n"
                 "      --state-dir DIR same as -X state.dir=DIR\n"
                 "      --ctr-trace F   write each CTR example to F as it is "
@@ -105,8 +112,8 @@ static int throttle(void *opaque, uint64_t sent) {
 static void *feeder(void *arg) {
         replay_t *r = arg;
         tern_code_t rc =
-            rt_feed_file(r->feed, r->input, r->format, throttle, r,
-                         &r->bad_lines, r->feed_err, sizeof(r->feed_err));
+            rt_feed_files(r->feed, r->inputs, r->n_inputs, r->format, throttle,
+                          r, &r->bad_lines, r->feed_err, sizeof(r->feed_err));
         if (r->feed_rc == TERN_OK)
                 r->feed_rc = rc;
         catch_up(r); /* a file shorter than the stored offset */
@@ -122,11 +129,23 @@ static void *feeder(void *arg) {
         return NULL;
 }
 
+/* The paths joined with ",", escaped for a JSON string. */
+static const char *inputs_json(const replay_t *r, tern_buf_t *b) {
+        for (size_t i = 0; i < r->n_inputs; i++) {
+                if (i)
+                        tern_buf_put_u8(b, ',');
+                tern_buf_put_json_str(b, r->inputs[i], strlen(r->inputs[i]));
+        }
+        tern_buf_put_u8(b, '\0');
+        return b->overflow ? "?" : (const char *)b->data;
+}
+
 static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                           int64_t resumed_from) {
         rt_pipeline_stats_t st;
         char outputs[2048];
-        tern_buf_t ctr;
+        tern_buf_t input, ctr;
+        tern_buf_init(&input, 1 << 20);
         tern_buf_init(&ctr, 1 << 20);
         rt_pipeline_stats(r->pipeline, &st);
         rt_pipeline_outputs_json(r->pipeline, outputs, sizeof(outputs));
@@ -137,7 +156,7 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                "\"resumed_from_offset\":%lld,\"committed_offset\":%lld,"
                "\"outputs\":%s,\"batches\":%llu,\"seconds\":%.3f,"
                "\"events_per_second\":%.0f,\"state_dir\":\"%s\",\"ctr\":%s}\n",
-               r->input, ingest_format_name(r->format),
+               inputs_json(r, &input), ingest_format_name(r->format),
                (unsigned long long)st.records_in,
                (unsigned long long)st.events_in,
                (unsigned long long)st.dead_lettered,
@@ -147,6 +166,7 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                secs > 0 ? (double)st.records_in / secs : 0.0, conf->state_dir,
                ctr.overflow ? "null" : (const char *)ctr.data);
         tern_buf_free(&ctr);
+        tern_buf_free(&input);
 }
 
 static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
@@ -181,8 +201,8 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         pthread_join(thread, NULL);
         resumed_from = rt_pipeline_resumed_from(r->pipeline, 0);
         if (r->feed_rc != TERN_OK) {
-                RT_LOG(RT_LOG_ERROR, "replay", "feeding %s: %s", r->input,
-                       r->feed_err);
+                RT_LOG(RT_LOG_ERROR, "replay", "feeding %s%s: %s", r->inputs[0],
+                       r->n_inputs > 1 ? " and more" : "", r->feed_err);
         } else if (rc != TERN_OK) {
                 RT_LOG(RT_LOG_ERROR, "replay", "%s", errstr);
         } else {
@@ -222,7 +242,13 @@ static int replay_main(int argc, char **argv) {
                         continue;
                 switch (c) {
                 case 'i':
-                        r.input = optarg;
+                        if (r.n_inputs == RT_FEED_MAX_INPUTS) {
+                                fprintf(stderr,
+                                        "tern replay: more than %d --input\n",
+                                        RT_FEED_MAX_INPUTS);
+                                return RT_EXIT_USAGE;
+                        }
+                        r.inputs[r.n_inputs++] = optarg;
                         break;
                 case 'f':
                         format = optarg;
@@ -241,8 +267,9 @@ static int replay_main(int argc, char **argv) {
                         return RT_EXIT_USAGE;
                 }
         }
-        if (rt_input_args("replay", r.input, format, &fmt))
-                return RT_EXIT_USAGE;
+        for (size_t i = 0; i < r.n_inputs || i == 0; i++)
+                if (rt_input_args("replay", r.inputs[i], format, &fmt))
+                        return RT_EXIT_USAGE;
         r.format = (ingest_format_t)fmt;
         conf = rt_conf_load("replay", &co);
         if (!conf)
@@ -259,5 +286,5 @@ static int replay_main(int argc, char **argv) {
 }
 
 const rt_cmd_t rt_cmd_replay = {
-    "replay", "feed a file through the pipeline, exit when drained",
+    "replay", "feed files through the pipeline, exit when drained",
     replay_main};

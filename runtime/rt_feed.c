@@ -14,7 +14,8 @@
 struct rt_feed {
         rd_kafka_t *rk;
         char *topic;
-        int32_t schema_id; /* -1 = raw */
+        int32_t schema_id;                      /* -1 = raw */
+        int64_t row_spacing_ms, click_delay_ms; /* replay.* */
         tern_buf_t buf;
         uint64_t sent;
         _Atomic uint64_t failed;
@@ -51,6 +52,8 @@ rt_feed_t *rt_feed_new(const tern_conf_t *conf, const char *brokers,
                 goto fail;
         f->topic = strdup(topic);
         f->schema_id = conf->wire_format == 2 /* confluent */ ? 1 : -1;
+        f->row_spacing_ms = conf->replay_row_spacing_ms;
+        f->click_delay_ms = conf->replay_click_delay_ms;
         tern_buf_init(&f->buf, 1 << 20);
         return f;
 fail:
@@ -125,42 +128,85 @@ uint64_t rt_feed_failed(const rt_feed_t *f) {
         return atomic_load(&f->failed);
 }
 
-tern_code_t rt_feed_file(rt_feed_t *f, const char *path, ingest_format_t fmt,
-                         rt_feed_throttle_fn throttle, void *opaque,
-                         uint64_t *bad_lines, char *errstr,
-                         size_t errstr_size) {
-        ingest_file_opts_t fo = {.click_delay_ms = 5000};
-        ingest_file_t *in =
-            ingest_file_open(path, fmt, &fo, errstr, errstr_size);
-        tern_code_t rc = TERN_OK;
-        *bad_lines = 0;
-        if (!in)
-                return TERN_ERR_IO;
+/* One file's events; *stopped when throttle asked to stop. */
+static tern_code_t feed_one(rt_feed_t *f, ingest_file_t *in, const char *path,
+                            rt_feed_throttle_fn throttle, void *opaque,
+                            uint64_t *bad_lines, int *stopped, char *errstr,
+                            size_t errstr_size) {
         for (;;) {
                 tern_event_t ev;
                 char why[512];
-                if (throttle && throttle(opaque, f->sent))
-                        break;
+                tern_code_t rc;
+                if (throttle && throttle(opaque, f->sent)) {
+                        *stopped = 1;
+                        return TERN_OK;
+                }
                 tern_event_clear(&ev);
                 rc = ingest_file_next(in, &ev, why, sizeof(why));
-                if (rc == TERN_ERR_NOT_FOUND) {
-                        rc = TERN_OK;
-                        break;
-                }
+                if (rc == TERN_ERR_NOT_FOUND)
+                        return TERN_OK;
                 if (rc == TERN_ERR_DECODE) {
                         if ((*bad_lines)++ < 20)
                                 RT_LOG(RT_LOG_WARN, "feed", "%s: skipped: %s",
                                        path, why);
                         continue;
                 }
-                if (rc != TERN_OK) {
-                        tern_errf(errstr, errstr_size, rc, "%s", why);
-                        break;
-                }
+                if (rc != TERN_OK)
+                        return tern_errf(errstr, errstr_size, rc, "%s", why);
                 rc = rt_feed_event(f, &ev, errstr, errstr_size);
                 if (rc != TERN_OK)
-                        break;
+                        return rc;
         }
-        ingest_file_destroy(in);
+}
+
+static void log_early_clicks(const ingest_file_t *in, const char *path) {
+        if (ingest_file_clicks_early(in))
+                RT_LOG(RT_LOG_WARN, "feed",
+                       "%s: %llu clicks fed ahead of their event time (more "
+                       "than %d waiting: replay.click_delay_ms spans too many "
+                       "rows)",
+                       path, (unsigned long long)ingest_file_clicks_early(in),
+                       INGEST_CLICK_QUEUE_MAX);
+}
+
+tern_code_t rt_feed_files(rt_feed_t *f, const char *const *paths,
+                          size_t n_paths, ingest_format_t fmt,
+                          rt_feed_throttle_fn throttle, void *opaque,
+                          uint64_t *bad_lines, char *errstr,
+                          size_t errstr_size) {
+        ingest_file_opts_t fo = {.click_delay_ms = f->click_delay_ms,
+                                 .row_spacing_ms = f->row_spacing_ms};
+        ingest_file_t *prev = NULL;
+        tern_code_t rc = TERN_OK;
+        int stopped = 0;
+        *bad_lines = 0;
+        for (size_t i = 0; i < n_paths && rc == TERN_OK && !stopped; i++) {
+                ingest_file_t *in;
+                fo.file_index = (uint32_t)i;
+                fo.more_files = i + 1 < n_paths;
+                in = ingest_file_open(paths[i], fmt, &fo, errstr, errstr_size);
+                if (!in) {
+                        rc = TERN_ERR_IO;
+                        break;
+                }
+                if (prev) /* clicks still waiting go out among these rows */
+                        ingest_file_take_clicks(in, prev);
+                ingest_file_destroy(prev);
+                prev = in;
+                rc = feed_one(f, in, paths[i], throttle, opaque, bad_lines,
+                              &stopped, errstr, errstr_size);
+                log_early_clicks(in, paths[i]);
+                /* the next file continues this one's row clock */
+                fo.first_row = ingest_file_rows(in);
+        }
+        ingest_file_destroy(prev);
         return rc;
+}
+
+tern_code_t rt_feed_file(rt_feed_t *f, const char *path, ingest_format_t fmt,
+                         rt_feed_throttle_fn throttle, void *opaque,
+                         uint64_t *bad_lines, char *errstr,
+                         size_t errstr_size) {
+        return rt_feed_files(f, &path, 1, fmt, throttle, opaque, bad_lines,
+                             errstr, errstr_size);
 }

@@ -540,10 +540,12 @@ static void writer_schema_refused(void) {
         /* limits out of range */
         ingest_limits_t lim;
         ingest_limits_default(&lim);
-        lim.max_context_entries = 33;
+        lim.max_context_entries = TERN_EVENT_MAX_CONTEXT + 1;
         CHECK(
             !ingest_decoder_new(NULL, &lim, INGEST_WIRE_RAW, err, sizeof(err)));
-        TEST_ASSERT(strstr(err, "max_context_entries"), "%s", err);
+        TEST_ASSERT(strstr(err, "max_context_entries 65 exceeds "
+                                "TERN_EVENT_MAX_CONTEXT (64)"),
+                    "%s", err);
 }
 
 /* Every strict prefix of a valid record fails, with an exact-size copy so

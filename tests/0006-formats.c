@@ -297,21 +297,312 @@ static void test_avazu(void) {
         TEST_STR(ev.item_id, "9c13b419"); /* app: no site */
         TEST_STR(ev.category_id, "f95efa07");
         TEST_EQ_INT(ev.ts_ms, 1413849600100LL);
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)),
+                    TERN_ERR_DECODE);
+        TEST_ASSERT(strstr(errstr, "line 4:"), "%s", errstr);
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_STR(ev.impression_id, "444");
+        TEST_EQ_INT(ev.ts_ms, 1413849600300LL); /* the bad row kept its slot */
+        /* 222's click, 3 s after it: after every row, drained at the end */
         TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)), TERN_OK);
         TEST_EQ_INT(ev.type, TERN_EV_CLICK);
         TEST_STR(ev.event_id, "avazu-csv:3:c");
         TEST_STR(ev.impression_id, "222");
         TEST_STR(ev.user_id, "d1b2c3e4");
         TEST_STR(ev.item_id, "9c13b419");
+        TEST_STR(ev.category_id, "f95efa07");
+        TEST_STR(ev.campaign_id, NULL);
+        TEST_EQ_INT(ev.n_context, 0);
+        TEST_EQ_INT(ev.src_offset, 3);
         TEST_EQ_INT(ev.ts_ms, 1413849603100LL);
         TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)),
-                    TERN_ERR_DECODE);
-        TEST_ASSERT(strstr(errstr, "line 4:"), "%s", errstr);
+                    TERN_ERR_NOT_FOUND);
+        TEST_EQ_INT(ingest_file_rows(f), 4);
+        TEST_EQ_INT(ingest_file_clicks_early(f), 0);
+        ingest_file_destroy(f);
+}
+
+/*
+ * Criteo and the row clock. crit_line() builds one Kaggle-layout row:
+ * label, the 13 integer fields, then C1..C26 (NULL: all "68fd1e64").
+ */
+static const char *crit_line(const char *label, const char *const ints[13],
+                             const char *cats) {
+        static char line[1024];
+        size_t n = (size_t)snprintf(line, sizeof(line), "%s", label);
+        for (int i = 0; i < 13; i++)
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "\t%s",
+                                      ints && ints[i] ? ints[i] : "");
+        for (int i = 0; i < 26; i++)
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "\t%s",
+                                      cats ? cats : "68fd1e64");
+        snprintf(line + n, sizeof(line) - n, "\n");
+        return line;
+}
+
+/* The events of a whole file, in order: "I<line>" for an impression (by its
+ * src_offset), "C<line>" for a click, "E<line>" for a bad line. */
+static int read_order(ingest_file_t *f, char *out, size_t size) {
+        tern_event_t ev;
+        tern_code_t rc;
+        size_t n = 0;
+        out[0] = '\0';
+        while ((rc = ingest_file_next(f, &ev, errstr, sizeof(errstr))) !=
+               TERN_ERR_NOT_FOUND) {
+                if (rc != TERN_OK && rc != TERN_ERR_DECODE)
+                        return -1;
+                n += (size_t)snprintf(
+                    out + n, size - n, "%s%c%lld", n ? " " : "",
+                    rc == TERN_ERR_DECODE           ? 'E'
+                    : ev.type == TERN_EV_IMPRESSION ? 'I'
+                                                    : 'C',
+                    rc == TERN_ERR_DECODE ? (long long)ingest_file_line(f)
+                                          : (long long)ev.src_offset);
+                if (n >= size)
+                        return -1;
+        }
+        return 0;
+}
+
+#define CRITEO_T0 1388534400000LL /* 2014-01-01 00:00 UTC */
+
+static void test_criteo(void) {
+        static const char *const ints1[13] = {
+            "1", "", "-1", "0", "7", "8", "1000000", "", "", "", "", "", "-2"};
+        char *dir = test_tmpdir("0006-criteo");
+        char text[8192];
+        size_t n = 0;
+        ingest_file_opts_t opts = {.click_delay_ms = 4000,
+                                   .row_spacing_ms = 1000};
+        ingest_file_t *f;
+        tern_event_t ev;
+        const char *p;
+        /* 1: empty fields, negative ints; 2: a click; 3: a bad label;
+         * 4: a bad integer; 5: 39 fields; 6: at the click's ts */
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+                              crit_line("0", ints1, ""));
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+                              crit_line("1", NULL, NULL));
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s",
+                              crit_line("2", NULL, NULL));
+        n += (size_t)snprintf(
+            text + n, sizeof(text) - n, "%s",
+            crit_line("0", (const char *const[13]){"x"}, NULL));
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "0\t1\t2\n");
+        snprintf(text + n, sizeof(text) - n, "%s", crit_line("0", NULL, NULL));
+        p = put_str(dir, "train.txt", text);
+        free(dir);
+        f = ingest_file_open(p, INGEST_FMT_CRITEO_TSV, &opts, errstr,
+                             sizeof(errstr));
+        TEST_ASSERT(f, "%s", errstr);
         TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)), TERN_OK);
-        TEST_STR(ev.impression_id, "444");
-        TEST_EQ_INT(ev.ts_ms, 1413849600300LL);
+        TEST_EQ_INT(ev.type, TERN_EV_IMPRESSION);
+        TEST_STR(ev.event_id, "criteo-tsv:1");
+        TEST_STR(ev.impression_id, "criteo:1");
+        TEST_STR(ev.user_id, "criteo");
+        TEST_STR(ev.item_id, NULL);
+        TEST_STR(ev.category_id, NULL);
+        TEST_STR(ev.campaign_id, NULL);
+        TEST_EQ_INT(ev.ts_ms, CRITEO_T0);
+        /* 7 integers given, no category */
+        TEST_EQ_INT(ev.n_context, 7);
+        TEST_EQ_STR(ctx_get(&ev, "I1"), "b1");
+        TEST_ASSERT(!ctx_get(&ev, "I2"), "empty I2 has an entry");
+        TEST_EQ_STR(ctx_get(&ev, "I3"), "n-1");
+        TEST_EQ_STR(ctx_get(&ev, "I4"), "b0");
+        TEST_EQ_STR(ctx_get(&ev, "I5"), "b3");
+        TEST_EQ_STR(ctx_get(&ev, "I6"), "b3");
+        TEST_EQ_STR(ctx_get(&ev, "I7"), "b19");
+        TEST_EQ_STR(ctx_get(&ev, "I13"), "n-2");
+        TEST_ASSERT(!ctx_get(&ev, "C1") && !ctx_get(&ev, "label"),
+                    "see condition");
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_STR(ev.event_id, "criteo-tsv:2");
+        TEST_EQ_INT(ev.ts_ms, CRITEO_T0 + 1000);
+        TEST_EQ_INT(ev.n_context, 26);
+        TEST_EQ_STR(ctx_get(&ev, "C26"), "68fd1e64");
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)),
+                    TERN_ERR_DECODE);
+        TEST_ASSERT(strstr(errstr, "line 3: label must be 0 or 1"), "%s",
+                    errstr);
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)),
+                    TERN_ERR_DECODE);
+        TEST_ASSERT(strstr(errstr, "line 4: I1: not an integer"), "%s", errstr);
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)),
+                    TERN_ERR_DECODE);
+        TEST_ASSERT(strstr(errstr, "line 5: expected 40 tab-separated fields, "
+                                   "got 3"),
+                    "%s", errstr);
+        /* row 6 is at the click's ts (row 1 + 4 s): the click goes first */
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_EQ_INT(ev.type, TERN_EV_CLICK);
+        TEST_STR(ev.event_id, "criteo-tsv:2:c");
+        TEST_STR(ev.impression_id, "criteo:2");
+        TEST_STR(ev.user_id, "criteo");
+        TEST_STR(ev.item_id, NULL);
+        TEST_EQ_INT(ev.n_context, 0);
+        TEST_EQ_INT(ev.ts_ms, CRITEO_T0 + 5000);
+        TEST_EQ_INT(ev.src_offset, 2);
+        TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_EQ_INT(ev.type, TERN_EV_IMPRESSION);
+        TEST_STR(ev.event_id, "criteo-tsv:6");
+        TEST_EQ_INT(ev.ts_ms, CRITEO_T0 + 5000);
+        TEST_EQ_INT(ev.src_offset, 6);
         TEST_EQ_INT(ingest_file_next(f, &ev, errstr, sizeof(errstr)),
                     TERN_ERR_NOT_FOUND);
+        ingest_file_destroy(f);
+}
+
+/* A click leaves after the rows before its ts and before the rows at or
+ * after it, whatever the rows in between (bad ones, other clicks). */
+static void test_click_order(void) {
+        static const struct {
+                int64_t delay;
+                const char *order;
+        } cases[] = {
+            /* rows 100 ms apart: 0 100 200 300 400 (bad: 500) 600 */
+            {200, "I1 I2 C1 I3 C2 I4 I5 E6 C5 I7"}, /* ts equal: click */
+            {201, "I1 I2 I3 C1 I4 C2 I5 E6 I7 C5"},
+            {50, "I1 C1 I2 C2 I3 I4 I5 E6 C5 I7"},
+            {10000, "I1 I2 I3 I4 I5 E6 I7 C1 C2 C5"},
+        };
+        char *dir = test_tmpdir("0006-click-order");
+        char text[4096], got[256];
+        const char *p;
+        snprintf(text, sizeof(text), "%s", crit_line("1", NULL, NULL));
+        strcat(text, crit_line("1", NULL, NULL));
+        strcat(text, crit_line("0", NULL, NULL));
+        strcat(text, crit_line("0", NULL, NULL));
+        strcat(text, crit_line("1", NULL, NULL));
+        strcat(text, "bad\n");
+        strcat(text, crit_line("0", NULL, NULL));
+        p = put_str(dir, "rows.tsv", text);
+        free(dir);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                ingest_file_opts_t o = {.click_delay_ms = cases[i].delay};
+                ingest_file_t *f = ingest_file_open(p, INGEST_FMT_CRITEO_TSV,
+                                                    &o, errstr, sizeof(errstr));
+                TEST_ASSERT(f, "%s", errstr);
+                TEST_ASSERT(read_order(f, got, sizeof(got)) == 0, "%s", errstr);
+                ingest_file_destroy(f);
+                TEST_ASSERT(!strcmp(got, cases[i].order),
+                            "delay %lld: got \"%s\" want \"%s\"",
+                            (long long)cases[i].delay, got, cases[i].order);
+        }
+}
+
+/* Two files, one stream: the second continues the first's row clock and
+ * line ids get its position; a click still waiting at the end of the first
+ * comes out among the second's rows, in event-time order. */
+static void test_clock_two_files(void) {
+        char *dir = test_tmpdir("0006-two-files");
+        char a[4096], b[4096];
+        const char *row0 =
+            ",14102100,1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,"
+            "07d7df22,d1b2c3e4,96809ac8,711ee120,1,0,15704,320,50,1722,0,35,"
+            "100084,79\n";
+        ingest_file_opts_t o = {.click_delay_ms = 250};
+        ingest_file_t *f1, *f2;
+        tern_event_t ev;
+        char p1[4200], p2[4200];
+        const int64_t hour = 1413849600000LL;
+        snprintf(a, sizeof(a), "%sa1,0%sa2,0%sa3,1%s", avazu_header, row0, row0,
+                 row0);
+        snprintf(b, sizeof(b), "b1,0%sb2,1%sb3,0%sb4,0%s", row0, row0, row0,
+                 row0);
+        snprintf(p1, sizeof(p1), "%s", put_str(dir, "train.csv", a));
+        snprintf(p2, sizeof(p2), "%s", put_str(dir, "dev.csv", b));
+        free(dir);
+        o.more_files = 1;
+        f1 = ingest_file_open(p1, INGEST_FMT_AVAZU_CSV, &o, errstr,
+                              sizeof(errstr));
+        TEST_ASSERT(f1, "%s", errstr);
+        for (int i = 0; i < 3; i++) {
+                TEST_EQ_INT(ingest_file_next(f1, &ev, errstr, sizeof(errstr)),
+                            TERN_OK);
+                TEST_EQ_INT(ev.type, TERN_EV_IMPRESSION);
+                TEST_EQ_INT(ev.ts_ms, hour + i * 100);
+        }
+        /* a3's click (at 450) waits for the next file */
+        TEST_EQ_INT(ingest_file_next(f1, &ev, errstr, sizeof(errstr)),
+                    TERN_ERR_NOT_FOUND);
+        TEST_EQ_INT(ingest_file_rows(f1), 3);
+        o.first_row = ingest_file_rows(f1);
+        o.file_index = 1;
+        o.more_files = 0;
+        f2 = ingest_file_open(p2, INGEST_FMT_AVAZU_CSV, &o, errstr,
+                              sizeof(errstr));
+        TEST_ASSERT(f2, "%s", errstr);
+        ingest_file_take_clicks(f2, f1);
+        ingest_file_destroy(f1);
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_STR(ev.event_id, "avazu-csv:2:1");
+        TEST_STR(ev.impression_id, "b1");
+        TEST_EQ_INT(ev.ts_ms, hour + 300);
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_STR(ev.impression_id, "b2");
+        TEST_EQ_INT(ev.ts_ms, hour + 400);
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_EQ_INT(ev.type, TERN_EV_CLICK);
+        TEST_STR(ev.event_id, "avazu-csv:4:c"); /* the first file's line 4 */
+        TEST_STR(ev.impression_id, "a3");
+        TEST_EQ_INT(ev.ts_ms, hour + 450);
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_STR(ev.impression_id, "b3");
+        TEST_EQ_INT(ev.ts_ms, hour + 500);
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_STR(ev.impression_id, "b4");
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)), TERN_OK);
+        TEST_EQ_INT(ev.type, TERN_EV_CLICK);
+        TEST_STR(ev.event_id, "avazu-csv:2:2:c");
+        TEST_STR(ev.impression_id, "b2");
+        TEST_EQ_INT(ev.ts_ms, hour + 650);
+        TEST_EQ_INT(ingest_file_next(f2, &ev, errstr, sizeof(errstr)),
+                    TERN_ERR_NOT_FOUND);
+        TEST_EQ_INT(ingest_file_rows(f2), 7);
+        ingest_file_destroy(f2);
+}
+
+/* Past INGEST_CLICK_QUEUE_MAX waiting clicks the oldest goes at once. */
+static void test_click_queue_bound(void) {
+        enum { ROWS = INGEST_CLICK_QUEUE_MAX + 904 };
+        char *dir = test_tmpdir("0006-click-bound");
+        char path[4200];
+        ingest_file_opts_t o = {.click_delay_ms = 86400000,
+                                .row_spacing_ms = 1};
+        ingest_file_t *f;
+        tern_event_t ev;
+        long seen = 0, imps = 0, clicks = 0, next_click = 1;
+        FILE *fp;
+        snprintf(path, sizeof(path), "%s/many.tsv", dir);
+        free(dir);
+        fp = fopen(path, "w");
+        TEST_ASSERT(fp, "%s", path);
+        for (int i = 0; i < ROWS; i++)
+                fputs(crit_line("1", NULL, ""), fp);
+        fclose(fp);
+        f = ingest_file_open(path, INGEST_FMT_CRITEO_TSV, &o, errstr,
+                             sizeof(errstr));
+        TEST_ASSERT(f, "%s", errstr);
+        while (ingest_file_next(f, &ev, errstr, sizeof(errstr)) == TERN_OK) {
+                seen++;
+                if (ev.type == TERN_EV_IMPRESSION) {
+                        TEST_EQ_INT(ev.src_offset, ++imps);
+                        continue;
+                }
+                /* clicks in row order; the first one only when the queue
+                 * overflows at row MAX + 1, then one before each row */
+                TEST_EQ_INT(ev.src_offset, next_click++);
+                clicks++;
+                if (imps < ROWS)
+                        TEST_EQ_INT(imps, INGEST_CLICK_QUEUE_MAX + clicks - 1);
+                else
+                        TEST_ASSERT(ev.ts_ms > CRITEO_T0 + ROWS,
+                                    "a drained click is not late");
+        }
+        TEST_EQ_INT(imps, ROWS);
+        TEST_EQ_INT(clicks, ROWS);
+        TEST_EQ_INT(ingest_file_clicks_early(f), ROWS - INGEST_CLICK_QUEUE_MAX);
         ingest_file_destroy(f);
 }
 
@@ -642,6 +933,79 @@ static void test_real_avazu(void) {
         }
 }
 
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The evaluation's replay: train, then dev, then test, as one stream (as
+ * rt_feed_files chains them): one clock, time never goes back, every click
+ * after its impression and none early, event ids unique. */
+static void test_real_avazu_stream(void) {
+        static const char *const subs[] = {"avazu/train.csv", "avazu/dev.csv",
+                                           "avazu/test.csv"};
+        enum { MAX_EVENTS = 20000 };
+        char **ids = calloc(MAX_EVENTS, sizeof(*ids));
+        ingest_file_opts_t o = {0};
+        ingest_file_t *prev = NULL;
+        long imps = 0, clicks = 0, want_clicks = 0, n = 0, dup = 0;
+        int64_t last_ts = 0;
+        char path[4200];
+        tern_event_t ev;
+        tern_code_t rc;
+        TEST_ASSERT(ids, "out of memory");
+        if (!tern_test_data_dir()) {
+                free(ids);
+                TEST_SKIP("../shared/data not found (set TERN_DATA_DIR)");
+        }
+        for (size_t i = 0; i < 3; i++) {
+                ingest_file_t *f;
+                snprintf(path, sizeof(path), "%s/%s", tern_test_data_dir(),
+                         subs[i]);
+                o.file_index = (uint32_t)i;
+                o.more_files = i < 2;
+                f = ingest_file_open(path, INGEST_FMT_AVAZU_CSV, &o, errstr,
+                                     sizeof(errstr));
+                if (!f && i == 0) {
+                        free(ids);
+                        TEST_SKIP("%s", errstr); /* no avazu/ folder */
+                }
+                TEST_ASSERT(f, "%s", errstr);
+                if (prev)
+                        ingest_file_take_clicks(f, prev);
+                ingest_file_destroy(prev);
+                prev = f;
+                want_clicks += count_clicks(subs[i]);
+                while ((rc = ingest_file_next(f, &ev, errstr,
+                                              sizeof(errstr))) == TERN_OK) {
+                        TEST_ASSERT(ev.ts_ms >= last_ts && n < MAX_EVENTS,
+                                    "%.*s: ts %lld after %lld",
+                                    (int)ev.event_id.len, ev.event_id.ptr,
+                                    (long long)ev.ts_ms, (long long)last_ts);
+                        last_ts = ev.ts_ms;
+                        ids[n++] = strndup(ev.event_id.ptr, ev.event_id.len);
+                        imps += ev.type == TERN_EV_IMPRESSION;
+                        clicks += ev.type == TERN_EV_CLICK;
+                }
+                TEST_EQ_INT(rc, TERN_ERR_NOT_FOUND);
+                TEST_EQ_INT(ingest_file_clicks_early(f), 0);
+                o.first_row = ingest_file_rows(f);
+        }
+        ingest_file_destroy(prev);
+        TEST_EQ_INT(imps, 8087 + 480 + 432);
+        TEST_EQ_INT(clicks, want_clicks);
+        TEST_EQ_INT(o.first_row, 8999);
+        /* 8999 rows 100 ms apart within 2014-10-21 00:00 UTC's hour */
+        TEST_ASSERT(last_ts < 1413849600000LL + 3600000, "%lld",
+                    (long long)last_ts);
+        qsort(ids, (size_t)n, sizeof(*ids), cmp_str);
+        for (long i = 1; i < n; i++)
+                dup += !strcmp(ids[i - 1], ids[i]);
+        for (long i = 0; i < n; i++)
+                free(ids[i]);
+        free(ids);
+        TEST_EQ_INT(dup, 0);
+}
+
 static int ev_same(const tern_event_t *a, const tern_event_t *b) {
         if (!tern_str_eq(a->event_id, b->event_id) ||
             !tern_str_eq(a->user_id, b->user_id) ||
@@ -755,8 +1119,11 @@ static void test_gen_mix(void) {
 
 TEST_MAIN(TEST_CASE(test_format_names), TEST_CASE(test_taobao),
           TEST_CASE(test_long_line), TEST_CASE(test_movielens),
-          TEST_CASE(test_cdnow), TEST_CASE(test_avazu), TEST_CASE(test_jsonl),
+          TEST_CASE(test_cdnow), TEST_CASE(test_avazu), TEST_CASE(test_criteo),
+          TEST_CASE(test_click_order), TEST_CASE(test_clock_two_files),
+          TEST_CASE(test_click_queue_bound), TEST_CASE(test_jsonl),
           TEST_CASE(test_avro), TEST_CASE(test_real_taobao),
           TEST_CASE(test_real_movielens), TEST_CASE(test_real_movielens_genre),
           TEST_CASE(test_real_cdnow), TEST_CASE(test_real_avazu),
-          TEST_CASE(test_gen_determinism), TEST_CASE(test_gen_mix));
+          TEST_CASE(test_real_avazu_stream), TEST_CASE(test_gen_determinism),
+          TEST_CASE(test_gen_mix));
