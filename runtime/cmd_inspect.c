@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../sinks/sink_records.h"
+#include "rt_churn.h"
 #include "rt_cmd.h"
 #include "rt_stages.h"
 
@@ -29,6 +30,8 @@ static void inspect_usage(FILE *out) {
             "current state\n"
             "  offsets                 the input offsets stored with the "
             "state\n"
+            "  model NAME              a model's metrics and weights (NAME: "
+            "churn)\n"
             "\n"
             "  -c, --config FILE       YAML config; default: built-in\n"
             "  -X key.path=value       override one config key (repeatable)\n"
@@ -141,6 +144,29 @@ static int inspect_offsets(feat_store_t *st, tern_buf_t *out, char *errstr,
         return rc;
 }
 
+/* `inspect model NAME`: one row per model. */
+typedef tern_code_t (*model_inspect_fn)(const tern_conf_t *conf,
+                                        feat_store_t *st, tern_buf_t *out,
+                                        char *errstr, size_t errstr_size);
+static const struct {
+        const char *name;
+        model_inspect_fn fn;
+} inspect_models[] = {
+    {"churn", rt_churn_inspect_json},
+};
+
+static tern_code_t inspect_model(const tern_conf_t *conf, feat_store_t *st,
+                                 const char *name, tern_buf_t *out,
+                                 char *errstr, size_t size) {
+        for (size_t i = 0;
+             i < sizeof(inspect_models) / sizeof(inspect_models[0]); i++)
+                if (!strcmp(inspect_models[i].name, name))
+                        return inspect_models[i].fn(conf, st, out, errstr,
+                                                    size);
+        return tern_errf(errstr, size, TERN_ERR_NOT_FOUND,
+                         "no model named '%s'", name);
+}
+
 static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                         int64_t k) {
         char errstr[1024];
@@ -171,10 +197,13 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                 rc = inspect_users(st, errstr, sizeof(errstr));
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
+        else if (!strcmp(what, "model") && argc == 2)
+                rc = inspect_model(conf, st, argv[1], &out, errstr,
+                                   sizeof(errstr));
         else {
                 fprintf(stderr,
                         "tern inspect: expected user ID, item ID, recs ID, "
-                        "users, items or offsets\n");
+                        "users, items, offsets or model NAME\n");
                 feat_store_close(st);
                 tern_buf_free(&out);
                 return RT_EXIT_USAGE;

@@ -119,13 +119,18 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                           int64_t resumed_from) {
         rt_pipeline_stats_t st;
         char outputs[2048];
+        tern_buf_t churn;
+        tern_buf_init(&churn, 1 << 16);
         rt_pipeline_stats(r->pipeline, &st);
         rt_pipeline_outputs_json(r->pipeline, outputs, sizeof(outputs));
+        rt_pipeline_churn_json(r->pipeline, &churn);
+        tern_buf_put_u8(&churn, '\0');
         printf("{\"input\":\"%s\",\"format\":\"%s\",\"records_in\":%llu,"
                "\"events_in\":%llu,\"dead_lettered\":%llu,\"bad_lines\":%llu,"
                "\"resumed_from_offset\":%lld,\"committed_offset\":%lld,"
                "\"outputs\":%s,\"batches\":%llu,\"seconds\":%.3f,"
-               "\"events_per_second\":%.0f,\"state_dir\":\"%s\"}\n",
+               "\"events_per_second\":%.0f,\"state_dir\":\"%s\","
+               "\"churn\":%s}\n",
                r->input, ingest_format_name(r->format),
                (unsigned long long)st.records_in,
                (unsigned long long)st.events_in,
@@ -133,7 +138,9 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                (unsigned long long)r->bad_lines, (long long)resumed_from,
                (long long)rt_pipeline_committed(r->pipeline, 0), outputs,
                (unsigned long long)st.batches, secs,
-               secs > 0 ? (double)st.records_in / secs : 0.0, conf->state_dir);
+               secs > 0 ? (double)st.records_in / secs : 0.0, conf->state_dir,
+               churn.overflow ? "null" : (const char *)churn.data);
+        tern_buf_free(&churn);
 }
 
 static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {

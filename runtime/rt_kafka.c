@@ -167,6 +167,12 @@ int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
                rt_broker_create_topic(b, conf->topic_recommendations,
                                       input_partitions, errstr, errstr_size) ||
                rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr,
+                                      errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_churn_scores,
+                                      input_partitions, errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_churn_alerts,
+                                      input_partitions, errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_model_alerts, 1, errstr,
                                       errstr_size);
 }
 
