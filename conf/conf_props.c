@@ -199,7 +199,7 @@ const conf_prop_t conf_props[] = {
     {"churn.max_pending", CP_INT, OFF(churn_max_pending), 1, 4096, "64", NULL,
      "Scoring points per user waiting for their label; more are not\n"
      "learned from (counted as labels_dropped)."},
-    {"churn.learning_rate", CP_DBL, OFF(churn_learning_rate), 0, 10, "0.05",
+    {"churn.learning_rate", CP_DBL, OFF(churn_learning_rate), 0, 10, "0.002",
      NULL, "SGD step size of the logistic regression."},
     {"churn.l2", CP_DBL, OFF(churn_l2), 0, 1, "0.0001", NULL,
      "L2 penalty per step."},
@@ -210,10 +210,10 @@ const conf_prop_t conf_props[] = {
      "After an alert the user is armed again once the risk falls below this."},
     {"churn.alert_cooldown_days", CP_DBL, OFF(churn_alert_cooldown_days), 0,
      3650, "30", NULL, "At most one alert per user within this much time."},
-    {"churn.drift_ph_delta", CP_DBL, OFF(churn_ph_delta), 0, 100, "0.05", NULL,
+    {"churn.drift_ph_delta", CP_DBL, OFF(churn_ph_delta), 0, 100, "0.1", NULL,
      "Page-Hinkley on the logloss of resolved labels: tolerated increase\n"
      "per label."},
-    {"churn.drift_ph_lambda", CP_DBL, OFF(churn_ph_lambda), 0.001, 1e9, "50",
+    {"churn.drift_ph_lambda", CP_DBL, OFF(churn_ph_lambda), 0.001, 1e9, "200",
      NULL, "Page-Hinkley alarm threshold (cumulative logloss excess)."},
     {"churn.drift_min_labels", CP_INT, OFF(churn_drift_min_labels), 1, 1e9,
      "1000", NULL,

@@ -11,7 +11,11 @@
 
 #define DAY_MS         86400000.0
 #define MODEL_VERSION1 1
-#define STD_EPS        0.01 /* keeps z finite for constant features */
+#define STD_EPS        0.1 /* keeps z finite for constant features */
+/* The statistics freeze after this many points: a label resolves up to
+ * inactive_days after its point was scored, and z must mean the same
+ * thing then as it did at scoring. */
+#define STAT_FREEZE 200000
 
 const char *const model_churn_feature_names[MODEL_CHURN_DIM] = {
     "silence_days",     "prev_gap_days", "freq_short", "freq_mid",
@@ -21,7 +25,7 @@ const char *const model_churn_feature_names[MODEL_CHURN_DIM] = {
 
 /* The prior (see the header): weights on z-values. */
 static const double prior_w[MODEL_CHURN_DIM] = {
-    0.4, 0.0, -0.1, -0.3, -0.1, 0.0, 0.4, -0.1, 0.0, 0.0, -0.2, -0.3, 0.4, 0.3};
+    0.4, 0.0, -0.1, -0.3, -0.1, 0.0, 0.4, -0.1, 0.0, 0.0, -0.3, -0.6, 0.4, 0.4};
 
 struct model_churn {
         model_churn_conf_t conf;
@@ -214,6 +218,8 @@ static void standardize(const model_churn_t *m, const float *x, float *z) {
 }
 
 static void stat_add(model_churn_t *m, const float *x) {
+        if (m->n_stat >= STAT_FREEZE)
+                return;
         m->n_stat++;
         for (int i = 0; i < MODEL_CHURN_DIM; i++) {
                 double dx = x[i] - m->mean[i];

@@ -151,13 +151,18 @@ static void learn(rt_churn_t *c, const rt_churn_point_t *pt, int y) {
         c->changed = 1;
 }
 
-/* Timer: points whose window (t, t + inactive] closed before the watermark
- * without activity: churned. */
+/* Timer: points whose window (t, t + inactive] closed before the
+ * watermark: churned unless activity came in it. Every label is learned
+ * only then, inactive_days after its point, although a return settles a
+ * label 0 earlier: learning the early zeros at once would feed the model
+ * nothing but zeros for its first inactive_days and then a flood of ones
+ * (label-delay bias); at a fixed delay it learns the points in the order
+ * they were scored. */
 static void resolve_due(rt_churn_t *c, rt_churn_user_t *u, int64_t wm) {
         uint32_t i = 0;
         while (i < u->n_pending) {
                 if (u->pending[i].ts_ms + c->inactive_ms < wm) {
-                        learn(c, &u->pending[i], 1);
+                        learn(c, &u->pending[i], !u->pending[i].active);
                         rt_churn_user_drop_point(u, i);
                 } else {
                         i++;
@@ -165,17 +170,21 @@ static void resolve_due(rt_churn_t *c, rt_churn_user_t *u, int64_t wm) {
         }
 }
 
-/* Activity at ts: every earlier point resolves. */
+/* Activity at ts: earlier points in whose window it falls get label 0
+ * (learned at their timer); a point whose window closed before ts (its
+ * timer held back by the lateness) resolves now. */
 static void resolve_on_activity(rt_churn_t *c, rt_churn_user_t *u, int64_t ts) {
         uint32_t i = 0;
         while (i < u->n_pending) {
-                const rt_churn_point_t *pt = &u->pending[i];
-                if (pt->ts_ms < ts) {
-                        learn(c, pt, ts > pt->ts_ms + c->inactive_ms);
+                rt_churn_point_t *pt = &u->pending[i];
+                if (pt->ts_ms < ts && ts > pt->ts_ms + c->inactive_ms) {
+                        learn(c, pt, !pt->active);
                         rt_churn_user_drop_point(u, i);
-                } else {
-                        i++; /* a late event, older than the point */
+                        continue;
                 }
+                if (pt->ts_ms < ts)
+                        pt->active = 1;
+                i++; /* (a late event older than the point: no effect) */
         }
 }
 
@@ -219,6 +228,7 @@ static void keep_point(rt_churn_t *c, rt_churn_user_t *u, int64_t ts,
         pt.ts_ms = ts;
         pt.offset = c->cause->src_offset;
         pt.risk = risk;
+        pt.active = 0;
         memcpy(pt.x, x, sizeof(pt.x));
         if (rt_churn_user_add_point(u, &pt) != 0)
                 c->err = TERN_ERR_NOMEM;

@@ -13,9 +13,11 @@
  *     advance the watermark, never at commits: batch boundaries do not
  *     change results.
  *  2. ACTIVITY (any event but IMPRESSION). Each pending point of the user
- *     at t < ts resolves: label 0 when ts <= t + inactive, 1 when later
- *     (its timer had not fired yet because of the lateness); the model
- *     learns from each, oldest first. Then the user's activity summary
+ *     at t < ts <= t + inactive is settled as label 0, but learned only
+ *     when its timer fires, inactive_days after the point like every
+ *     label (no label-delay bias: see resolve_due()); a point whose
+ *     window closed before ts (timer held back by the lateness) resolves
+ *     now. Then the user's activity summary
  *     absorbs the event (with the profile the feature engine computed),
  *     and the event is a scoring point when min_score_gap has passed
  *     since the user's previous one. The next sweep is due

@@ -332,6 +332,7 @@ void rt_churn_user_encode(const rt_churn_user_t *u, tern_buf_t *out) {
                 tern_buf_put_long(out, pt->ts_ms);
                 tern_buf_put_long(out, pt->offset);
                 tern_buf_put_double(out, pt->risk);
+                tern_buf_put_u8(out, pt->active);
                 for (int k = 0; k < MODEL_CHURN_DIM; k++)
                         tern_buf_put_float(out, pt->x[k]);
         }
@@ -374,6 +375,7 @@ int rt_churn_user_decode(rt_churn_user_t *u, const uint8_t *v, size_t vlen) {
                 pt.ts_ms = tern_rd_long(&r);
                 pt.offset = tern_rd_long(&r);
                 pt.risk = tern_rd_double(&r);
+                pt.active = tern_rd_u8(&r);
                 for (int k = 0; k < MODEL_CHURN_DIM; k++)
                         pt.x[k] = tern_rd_float(&r);
                 if (!r.err && rt_churn_user_add_point(u, &pt) != 0)

@@ -5,7 +5,7 @@
  * key [u16be partition][user_id] (feat_key_user), value (version 1):
  *   [u8 1] activity (model_churn_activity_t) | alert state | last scoring
  *   time | next sweep time | pending scoring points, each {ts, source
- *   offset, risk given then, raw features (floats)}
+ *   offset, risk given then, activity seen since, raw features (floats)}
  * A pending point waits for its delayed label; a sweep is the next time
  * the silent user is scored again. Both are the user's TIMERS: they are
  * stored in the record, so they survive a restart with the record.
@@ -36,6 +36,7 @@ typedef struct rt_churn_point {
         int64_t ts_ms;
         int64_t offset; /* source offset of the event that scored it */
         double risk;    /* as given then (progressive validation) */
+        uint8_t active; /* activity seen in the window: label 0 */
         float x[MODEL_CHURN_DIM];
 } rt_churn_point_t;
 
