@@ -50,6 +50,9 @@ typedef struct tern_conf {
         char *topic_recommendations;
         char *topic_dead_letter;
         char *topic_ctr_scores;
+        char *topic_churn_scores;
+        char *topic_churn_alerts;
+        char *topic_model_alerts;
         int64_t input_partitions; /* embedded broker only */
         /* input */
         int wire_format; /* ingest_wire_t */
@@ -104,6 +107,25 @@ typedef struct tern_conf {
         int64_t ctr_hash_bits;
         double ctr_alpha, ctr_beta, ctr_l1, ctr_l2;
         char *ctr_crosses;
+        /* churn (rt_churn.h) */
+        int churn_enabled;
+        double churn_inactive_days;
+        double churn_score_interval_days;
+        int64_t churn_min_score_gap_seconds;
+        int64_t churn_allowed_lateness_seconds;
+        int64_t churn_max_pending;
+        double churn_learning_rate;
+        double churn_l2;
+        double churn_alert_threshold;
+        double churn_alert_rearm_threshold;
+        double churn_alert_cooldown_days;
+        double churn_ph_delta;
+        double churn_ph_lambda;
+        int64_t churn_drift_min_labels;
+        double churn_psi_threshold;
+        int64_t churn_psi_window;
+        double churn_adapt_boost;
+        int64_t churn_adapt_labels;
         /* log */
         int log_level;  /* rt_log_level_t order: error warn info debug */
         int log_format; /* 0 text, 1 json */

@@ -37,6 +37,11 @@ const conf_section_t conf_sections[] = {
      "positive example, an impression whose window closes unclicked a\n"
      "negative one. Windows close by event time: the largest ts_ms seen in\n"
      "the input partition minus the allowed lateness."},
+    {"churn",
+     "Churn scoring (DESIGN 4): p(no activity for inactive_days) from an\n"
+     "online logistic regression on dense activity features, learned from\n"
+     "delayed labels; alerts with reasons; drift detection. All in event\n"
+     "time."},
     {"log", "Logging to stderr."},
 };
 const size_t conf_sections_cnt =
@@ -73,6 +78,16 @@ const conf_prop_t conf_props[] = {
      NULL,
      "Output: p(click) of every IMPRESSION, published before its label is\n"
      "known."},
+    {"topics.churn_scores", CP_STR, OFF(topic_churn_scores), 0, 0,
+     "churn-scores", NULL,
+     "Output: each churn scoring point (user, ts_ms, risk, model_version)."},
+    {"topics.churn_alerts", CP_STR, OFF(topic_churn_alerts), 0, 0,
+     "churn-alerts", NULL,
+     "Output: a user's risk crossed churn.alert_threshold, with the top 3\n"
+     "reasons."},
+    {"topics.model_alerts", CP_STR, OFF(topic_model_alerts), 0, 0,
+     "model-alerts", NULL,
+     "Output: a model's drift detector fired, and the adaptation taken."},
     {"topics.input_partitions", CP_INT, OFF(input_partitions), 1, 1024, "4",
      NULL,
      "Partitions of the input topic when tern creates it on its embedded\n"
@@ -221,6 +236,62 @@ const conf_prop_t conf_props[] = {
      "user*category,placement*item", NULL,
      "Feature crosses, comma separated pairs a*b of: user, item, category,\n"
      "campaign, hour, dow, or a context key (placement, device, ...)."},
+    /* churn */
+    {"churn.enabled", CP_BOOL, OFF(churn_enabled), 0, 0, "true", NULL,
+     "Score churn, learn from delayed labels, publish scores and alerts."},
+    {"churn.inactive_days", CP_DBL, OFF(churn_inactive_days), 0.0001, 3650,
+     "90", NULL,
+     "I: a scoring point at t is labelled churned (1) when the user shows no\n"
+     "activity (any event but IMPRESSION) in (t, t + I], else 0. Also the\n"
+     "time scale of the features (decayed counts over I/4, I, 4I)."},
+    {"churn.score_interval_days", CP_DBL, OFF(churn_score_interval_days),
+     0.00001, 3650, "7", NULL,
+     "A silent user is scored again this long after the last scoring, while\n"
+     "the silence is shorter than inactive_days (sweeps, as the partition's\n"
+     "watermark passes them). Also the least spacing of the points kept for\n"
+     "labels."},
+    {"churn.min_score_gap_seconds", CP_INT, OFF(churn_min_score_gap_seconds), 0,
+     31536000, "1800", NULL,
+     "An activity event is a scoring point when at least this long has\n"
+     "passed since the user's previous one; activity closer than this to\n"
+     "the previous activity is the same visit."},
+    {"churn.allowed_lateness_seconds", CP_INT,
+     OFF(churn_allowed_lateness_seconds), 0, 31536000, "60", NULL,
+     "Watermark of a partition = its latest event time minus this; a timer\n"
+     "at T fires once the watermark is past T."},
+    {"churn.max_pending", CP_INT, OFF(churn_max_pending), 1, 4096, "64", NULL,
+     "Scoring points per user waiting for their label; more are not\n"
+     "learned from (counted as labels_dropped)."},
+    {"churn.learning_rate", CP_DBL, OFF(churn_learning_rate), 0, 10, "0.002",
+     NULL, "SGD step size of the logistic regression."},
+    {"churn.l2", CP_DBL, OFF(churn_l2), 0, 1, "0.0001", NULL,
+     "L2 penalty per step."},
+    {"churn.alert_threshold", CP_DBL, OFF(churn_alert_threshold), 0, 1, "0.8",
+     NULL, "A churn alert when an armed user's risk reaches this."},
+    {"churn.alert_rearm_threshold", CP_DBL, OFF(churn_alert_rearm_threshold), 0,
+     1, "0.6", NULL,
+     "After an alert the user is armed again once the risk falls below this."},
+    {"churn.alert_cooldown_days", CP_DBL, OFF(churn_alert_cooldown_days), 0,
+     3650, "30", NULL, "At most one alert per user within this much time."},
+    {"churn.drift_ph_delta", CP_DBL, OFF(churn_ph_delta), 0, 100, "0.1", NULL,
+     "Page-Hinkley on the logloss of resolved labels: tolerated increase\n"
+     "per label."},
+    {"churn.drift_ph_lambda", CP_DBL, OFF(churn_ph_lambda), 0.001, 1e9, "200",
+     NULL, "Page-Hinkley alarm threshold (cumulative logloss excess)."},
+    {"churn.drift_min_labels", CP_INT, OFF(churn_drift_min_labels), 1, 1e9,
+     "1000", NULL,
+     "Labels before Page-Hinkley may fire (after each reset) and before the\n"
+     "PSI reference window starts."},
+    {"churn.drift_psi_threshold", CP_DBL, OFF(churn_psi_threshold), 0, 100,
+     "0.25", NULL,
+     "PSI of the score distribution (10 bins) of a window against the\n"
+     "reference window above which the scores drifted; 0 = off."},
+    {"churn.drift_psi_window", CP_INT, OFF(churn_psi_window), 100, 1e8, "5000",
+     NULL, "Scores per PSI window (reference and current)."},
+    {"churn.adapt_learning_rate_boost", CP_DBL, OFF(churn_adapt_boost), 1, 1000,
+     "5", NULL, "On drift the learning rate is multiplied by this ..."},
+    {"churn.adapt_labels", CP_INT, OFF(churn_adapt_labels), 0, 1e9, "2000",
+     NULL, "... for this many labels."},
     /* log */
     {"log.level", CP_ENUM, OFF(log_level), 0, 0, "info", level_symbols,
      "error, warn, info or debug."},

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../sinks/sink_records.h"
+#include "rt_churn.h"
 #include "rt_cmd.h"
 #include "rt_ctr.h"
 #include "rt_stages.h"
@@ -30,8 +31,8 @@ static void inspect_usage(FILE *out) {
             "current state\n"
             "  offsets                 the input offsets stored with the "
             "state\n"
-            "  model NAME              a model's metrics and counters; NAME: "
-            "ctr\n"
+            "  model NAME              a model's metrics and counters (NAME: "
+            "ctr or churn)\n"
             "\n"
             "  -c, --config FILE       YAML config; default: built-in\n"
             "  -X key.path=value       override one config key (repeatable)\n"
@@ -144,25 +145,35 @@ static int inspect_offsets(feat_store_t *st, tern_buf_t *out, char *errstr,
         return rc;
 }
 
-/* The models `tern inspect model NAME` knows. */
+/* `inspect model NAME`: one row per model. */
+typedef tern_code_t (*model_inspect_fn)(const tern_conf_t *conf,
+                                        feat_store_t *st, tern_buf_t *out,
+                                        char *errstr, size_t errstr_size);
+
+static tern_code_t inspect_ctr(const tern_conf_t *conf, feat_store_t *st,
+                               tern_buf_t *out, char *errstr, size_t size) {
+        (void)conf;
+        return rt_ctr_inspect_json(st, out, errstr, size);
+}
+
 static const struct {
         const char *name;
-        tern_code_t (*json)(feat_store_t *st, tern_buf_t *out, char *errstr,
-                            size_t errstr_size);
+        model_inspect_fn fn;
 } inspect_models[] = {
-    {"ctr", rt_ctr_inspect_json},
+    {"ctr", inspect_ctr},
+    {"churn", rt_churn_inspect_json},
 };
 
-static tern_code_t inspect_model(feat_store_t *st, const char *name,
-                                 tern_buf_t *out, char *errstr,
-                                 size_t errstr_size) {
-        size_t n = sizeof(inspect_models) / sizeof(inspect_models[0]);
-        for (size_t i = 0; i < n; i++)
+static tern_code_t inspect_model(const tern_conf_t *conf, feat_store_t *st,
+                                 const char *name, tern_buf_t *out,
+                                 char *errstr, size_t size) {
+        for (size_t i = 0;
+             i < sizeof(inspect_models) / sizeof(inspect_models[0]); i++)
                 if (!strcmp(inspect_models[i].name, name))
-                        return inspect_models[i].json(st, out, errstr,
-                                                      errstr_size);
-        return tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
-                         "no model named '%s' (ctr)", name);
+                        return inspect_models[i].fn(conf, st, out, errstr,
+                                                    size);
+        return tern_errf(errstr, size, TERN_ERR_NOT_FOUND,
+                         "no model named '%s' (ctr, churn)", name);
 }
 
 static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
@@ -196,7 +207,8 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
         else if (!strcmp(what, "model") && argc == 2)
-                rc = inspect_model(st, argv[1], &out, errstr, sizeof(errstr));
+                rc = inspect_model(conf, st, argv[1], &out, errstr,
+                                   sizeof(errstr));
         else {
                 fprintf(stderr,
                         "tern inspect: expected user ID, item ID, recs ID, "

@@ -144,18 +144,22 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                           int64_t resumed_from) {
         rt_pipeline_stats_t st;
         char outputs[2048];
-        tern_buf_t input, ctr;
+        tern_buf_t input, ctr, churn;
         tern_buf_init(&input, 1 << 20);
         tern_buf_init(&ctr, 1 << 20);
+        tern_buf_init(&churn, 1 << 16);
         rt_pipeline_stats(r->pipeline, &st);
         rt_pipeline_outputs_json(r->pipeline, outputs, sizeof(outputs));
         rt_pipeline_ctr_json(r->pipeline, &ctr);
         tern_buf_put_u8(&ctr, 0);
+        rt_pipeline_churn_json(r->pipeline, &churn);
+        tern_buf_put_u8(&churn, 0);
         printf("{\"input\":\"%s\",\"format\":\"%s\",\"records_in\":%llu,"
                "\"events_in\":%llu,\"dead_lettered\":%llu,\"bad_lines\":%llu,"
                "\"resumed_from_offset\":%lld,\"committed_offset\":%lld,"
                "\"outputs\":%s,\"batches\":%llu,\"seconds\":%.3f,"
-               "\"events_per_second\":%.0f,\"state_dir\":\"%s\",\"ctr\":%s}\n",
+               "\"events_per_second\":%.0f,\"state_dir\":\"%s\",\"ctr\":%s,"
+               "\"churn\":%s}\n",
                inputs_json(r, &input), ingest_format_name(r->format),
                (unsigned long long)st.records_in,
                (unsigned long long)st.events_in,
@@ -164,8 +168,10 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
                (long long)rt_pipeline_committed(r->pipeline, 0), outputs,
                (unsigned long long)st.batches, secs,
                secs > 0 ? (double)st.records_in / secs : 0.0, conf->state_dir,
-               ctr.overflow ? "null" : (const char *)ctr.data);
+               ctr.overflow ? "null" : (const char *)ctr.data,
+               churn.overflow ? "null" : (const char *)churn.data);
         tern_buf_free(&ctr);
+        tern_buf_free(&churn);
         tern_buf_free(&input);
 }
 

@@ -169,7 +169,13 @@ int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
                rt_broker_create_topic(b, conf->topic_dead_letter, 1, errstr,
                                       errstr_size) ||
                rt_broker_create_topic(b, conf->topic_ctr_scores,
-                                      input_partitions, errstr, errstr_size);
+                                      input_partitions, errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_churn_scores,
+                                      input_partitions, errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_churn_alerts,
+                                      input_partitions, errstr, errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_model_alerts, 1, errstr,
+                                      errstr_size);
 }
 
 struct rd_kafka_mock_cluster_s *rt_broker_mock(rt_broker_t *b) {

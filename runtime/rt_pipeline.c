@@ -11,6 +11,7 @@
 #include "../models/model_recs.h"
 #include "../sinks/sink_producer.h"
 #include "../sinks/sink_records.h"
+#include "rt_churn.h"
 #include "rt_cmd.h"
 #include "rt_ctr.h"
 #include "rt_emit.h"
@@ -33,6 +34,7 @@ struct rt_pipeline {
         rt_emit_t emit_to; /* for the modules: CTR, churn */
         rt_ctr_t *ctr;     /* NULL when ctr.enabled is false */
         FILE *ctr_trace;
+        rt_churn_t *churn; /* NULL when churn.enabled is false */
 
         /* The batch in progress. */
         uint64_t batch_events;
@@ -105,6 +107,13 @@ void rt_pipeline_outputs_json(const rt_pipeline_t *p, char *buf, size_t size) {
                     counts[i].topic, (unsigned long long)counts[i].delivered);
         if (len < size)
                 snprintf(buf + len, size - len, "}");
+}
+
+void rt_pipeline_churn_json(const rt_pipeline_t *p, tern_buf_t *out) {
+        if (p->churn)
+                rt_churn_json(p->churn, out);
+        else
+                tern_buf_printf(out, "null");
 }
 
 void rt_pipeline_drain_at(rt_pipeline_t *p, int32_t partition,
@@ -389,6 +398,9 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         atomic_fetch_add(&p->st_by_type[ev.type], 1);
         if (counted && p->conf->recs_top_n > 0)
                 publish_recs(p, &ev, user);
+        if (p->churn && (rc = rt_churn_on_event(p->churn, &ev, user, errstr,
+                                                sizeof(errstr))) != TERN_OK)
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL, "%s", errstr);
         note_offset(p, msg);
 }
 
@@ -531,6 +543,10 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
             !(p->ctr = rt_ctr_new(o->conf, p->store, p->engine, &p->emit_to,
                                   p->ctr_trace, errstr, errstr_size)))
                 goto fail;
+        if (o->conf->churn_enabled &&
+            !(p->churn = rt_churn_new(o->conf, p->store, p->engine, &p->emit_to,
+                                      errstr, errstr_size)))
+                goto fail;
         p->nb_source = rt_stages_nb_source(p->engine);
         pc = rt_kafka_producer_conf(o->conf, o->brokers, errstr, errstr_size);
         if (!pc)
@@ -559,6 +575,7 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
         rt_ctr_destroy(p->ctr);
         if (p->ctr_trace)
                 fclose(p->ctr_trace);
+        rt_churn_destroy(p->churn);
         feat_engine_destroy(p->engine);
         if (p->store)
                 feat_store_close(p->store);

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 
+#include "../common/tern_buf.h"
 #include "../common/tern_err.h"
 #include "../common/tern_buf.h"
 #include "../conf/conf.h"
@@ -78,6 +79,9 @@ int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition);
 void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out);
 /* The live CTR model's document (rt_ctr_json), "null" when disabled. */
 void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out);
+/* The churn block (rt_churn_json), or null when churn is off; call it
+ * from the loop's thread or after run() returned. */
+void rt_pipeline_churn_json(const rt_pipeline_t *p, tern_buf_t *out);
 /* Per output topic counts as JSON object text {"topic": n, ...}. */
 void rt_pipeline_outputs_json(const rt_pipeline_t *p, char *buf, size_t size);
 
