@@ -170,7 +170,8 @@ static void print_summary(demo_t *d, double secs) {
 
 static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
         char errstr[1024];
-        rt_broker_t *b = rt_broker_new(1, errstr, sizeof(errstr));
+        rt_broker_t *b =
+            rt_broker_new(RT_BROKER_EMBEDDED, errstr, sizeof(errstr));
         pthread_t feeder_thread, pipeline_thread;
         uint64_t last = 0;
         int64_t t0 = rt_mono_ns(), next_report = 1;

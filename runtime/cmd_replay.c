@@ -177,7 +177,8 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
 
 static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         char errstr[1024];
-        rt_broker_t *b = rt_broker_new(1, errstr, sizeof(errstr));
+        rt_broker_t *b =
+            rt_broker_new(RT_BROKER_EMBEDDED, errstr, sizeof(errstr));
         pthread_t thread;
         int64_t t0, resumed_from;
         tern_code_t rc;

@@ -215,15 +215,17 @@ tern_code_t rt_ctr_on_event(rt_ctr_t *c, const tern_event_t *ev,
         feat_pending_t pe;
         if (ev->type == TERN_EV_IMPRESSION)
                 on_impression(c, ev, user);
-        else if (ev->type == TERN_EV_CLICK && ev->impression_id.ptr &&
-                 feat_join_click(c->join, ev->src_partition,
-                                 ev->impression_id.ptr, ev->impression_id.len,
-                                 ev->ts_ms, &pe) == FEAT_JOIN_OK)
-                learn(c, &pe, 1);
+        else if (ev->type == TERN_EV_CLICK && ev->impression_id.ptr)
+                feat_join_click(c->join, ev->src_partition,
+                                ev->impression_id.ptr, ev->impression_id.len,
+                                ev->ts_ms, &pe);
         feat_join_observe(c->join, ev->src_partition, ev->ts_ms);
+        /* Both labels are learned when the window closes, in the order
+         * the impressions were shown: learning a click at once but its
+         * unclicked neighbours a window later would feed the model its
+         * positives first and bias it upwards (delayed feedback). */
         while (feat_join_expire(c->join, ev->src_partition, &pe))
-                if (!pe.clicked)
-                        learn(c, &pe, 0);
+                learn(c, &pe, pe.clicked);
         (void)errstr;
         (void)errstr_size;
         return TERN_OK;
