@@ -273,6 +273,11 @@ const conf_prop_t conf_props[] = {
      "After an alert the user is armed again once the risk falls below this."},
     {"churn.alert_cooldown_days", CP_DBL, OFF(churn_alert_cooldown_days), 0,
      3650, "30", NULL, "At most one alert per user within this much time."},
+    /* These are not model_drift_conf_default()'s 0.05 / 50: that is the
+     * library default for a plain per-example loss stream (test 0015 holds
+     * its detection delay); the pipeline's churn logloss is learned at a
+     * fixed inactive_days delay in bursts of swept points, and 0.1 / 200
+     * keeps CDNOW to a few alarms while test 0016 still fires. */
     {"churn.drift_ph_delta", CP_DBL, OFF(churn_ph_delta), 0, 100, "0.1", NULL,
      "Page-Hinkley on the logloss of resolved labels: tolerated increase\n"
      "per label."},

@@ -16,18 +16,18 @@
  * MODEL. p = sigmoid(b + w . z), z_i = (x_i - mean_i) / sqrt(var_i + 0.01)
  * where mean and var are running (Welford) statistics of every scored
  * point, updated AFTER the point is scored. Learning: one SGD step per
- * resolved label, w += lr * ((y - p) z - l2 w), with the stored z-values
- * recomputed from the raw features at learning time. Scoring many points
- * at once (a sweep) is one cblas_sgemv over the n x DIM matrix of z-values
- * (floats); a single point goes through the same call, so a point's risk
- * does not depend on how it was batched... up to the kernel's summation
+ * resolved label, w += lr * ((y - p) z - l2 w), b += 10 lr (y - p), with the
+ * stored z-values recomputed from the raw features at learning time. Scoring
+ * many points at once (a sweep) is one cblas_sgemv over the n x DIM matrix of
+ * z-values (floats); a single point goes through the same call, so a point's
+ * risk does not depend on how it was batched... up to the kernel's summation
  * order, which depends only on n and DIM: the runtime's batches depend on
  * event time only, never on commits, so replays stay exact.
- * The model starts from a prior (longer silence relative to the usual gap:
- * riskier; more frequent: safer; weights in model_churn.c) so that it ranks
- * sensibly before the first label resolves, inactive_days after the first
- * event. The learning rate may be raised for a number of labels (drift
- * adaptation, model_churn_boost()).
+ * The model starts from a prior (churn the likelier label; longer silence
+ * relative to the usual gap: riskier; more frequent: safer; model_churn.c) so
+ * that it ranks sensibly before the first label resolves, inactive_days after
+ * the first event. The learning rate may be raised for a number of labels
+ * (drift adaptation, model_churn_boost()).
  *
  * REASONS. The contribution of feature i to a score is w_i * z_i: its push
  * on the log-odds relative to an average scored point. An alert names the
@@ -75,7 +75,7 @@ typedef struct model_churn_activity {
 
 typedef struct model_churn_conf {
         double inactive_days;  /* label window and feature time scale; 90 */
-        double learning_rate;  /* 0.05 */
+        double learning_rate;  /* 0.002 */
         double l2;             /* 1e-4 */
         int64_t visit_gap_ms;  /* activity closer than this: same visit */
         double gap_ewma_alpha; /* weight of the newest visit gap; 0.3 */

@@ -27,6 +27,7 @@ static model_churn_t *new_model(void) {
         model_churn_conf_t c;
         model_churn_conf_default(&c);
         c.inactive_days = 28;
+        c.learning_rate = 0.05;
         return model_churn_new(&c);
 }
 
@@ -81,23 +82,28 @@ static void test_sgd_step(void) {
         model_churn_t *m = new_model();
         float x[MODEL_CHURN_DIM] = {0};
         double p, p2, sd = sqrt(1.1);
+        char want[64];
         model_churn_metrics_t mt;
         tern_buf_t after;
         x[0] = 1.0f;
         x[10] = 2.0f;
         /* no statistics yet: z = x / sqrt(1 + 0.1) */
         model_churn_score(m, x, 1, &p);
-        TEST_ASSERT(fabs(p - 1 / (1 + exp(-(0.4 * 1 - 0.3 * 2) / sd))) < 1e-6,
+        /* the prior: bias 1 (churn the likelier label) */
+        TEST_ASSERT(fabs(p - 1 / (1 + exp(-(1 + (0.4 * 1 - 0.3 * 2) / sd)))) <
+                        1e-6,
                     "p %g", p);
         /* now mean = x, n = 1: var 1, z = 0: the logit is the bias */
         tern_buf_init(&after, 1 << 20);
         double loss = model_churn_learn(m, x, p, 1);
         TEST_ASSERT(fabs(loss + log(p)) < 1e-12, "loss %g", loss);
-        /* g = 1 - 0.5; bias += 0.05 * 0.5 */
+        /* g = 1 - sigmoid(1); bias += 10 * 0.05 * g */
         model_churn_score(m, x, 1, &p2);
         model_churn_weights_json(m, &after);
-        TEST_ASSERT(strstr((const char *)after.data, "\"bias\":0.025") != NULL,
-                    "%.*s", (int)after.len, after.data);
+        snprintf(want, sizeof(want), "\"bias\":%.17g",
+                 1.0 + 0.05 * 10.0 * (1.0 - 1 / (1 + exp(-1.0))));
+        TEST_ASSERT(strstr((const char *)after.data, want) != NULL, "%.*s",
+                    (int)after.len, after.data);
         TEST_EQ_INT(model_churn_version(m), 1);
         model_churn_metrics(m, &mt);
         TEST_EQ_INT(mt.scored, 2);

@@ -11,7 +11,9 @@ a day) and replays that with `--format cdnow`, the default config and
 --emit. From the emitted churn-scores it computes, on the SAME scoring
 points, each point's label from the data itself (1 when the customer
 makes no purchase in (t, t + inactive_days], 0 when they do; points whose
-window ends after the last day of the data are unresolved and left out):
+window ends after the last day of the data are left out, whatever follows
+them: near the end only a return can be seen, so keeping those would
+label them all 0 and favour whatever scores late points low):
   - tern's AUC (the risk published at the point, before its label was known)
   - rule "recency": days since the previous purchase (none before: longest)
   - rule "1/frequency": 1 / purchase days so far
@@ -125,12 +127,9 @@ def main():
         t = buys[s["user_id"]]
         ts = s["ts_ms"]
         nxt = bisect.bisect_right(t, ts)
-        if nxt < len(t) and t[nxt] <= ts + inactive:
-            y = 0
-        elif ts + inactive < end:
-            y = 1
-        else:
+        if ts + inactive >= end:
             continue
+        y = 0 if nxt < len(t) and t[nxt] <= ts + inactive else 1
         # previous purchase: before the point's own purchase for an event,
         # the last one for a sweep
         k = bisect.bisect_left(t, ts) if s["trigger"] == "event" else nxt
