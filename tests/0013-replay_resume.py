@@ -38,8 +38,9 @@ T0 = 1700000000000
 COMMON = ["--format", "jsonl", "-X", "batch.max_events=200", "-X", "state.sync_writes=true",
           "-X", "state.write_buffer_mb=4"]
 SAMPLE_USERS = 50
-# An uninterrupted replay takes ~7 s on 2 cores; a resume that takes this long hangs.
-RESUME_TIMEOUT = 25
+# An uninterrupted replay takes ~15 s on 2 cores with every model on; a
+# resume that takes this long hangs.
+RESUME_TIMEOUT = 90
 STALL_TIMEOUT = 15
 
 
@@ -184,7 +185,7 @@ class Resume(Tests):
         except subprocess.TimeoutExpired:
             raise AssertionError(
                 "%s: the replay resumed from stored offset %d did not finish within %ds (an "
-                "uninterrupted replay takes ~7s); stored offset now %d of %d. Run by hand with "
+                "uninterrupted replay takes ~15s); stored offset now %d of %d. Run by hand with "
                 "-X log.level=debug to see why."
                 % (what, killed_at, RESUME_TIMEOUT, committed(state), self.total)) from None
         s = json.loads(out.stdout)
