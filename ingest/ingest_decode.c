@@ -1230,9 +1230,11 @@ static tern_code_t context_read(dctx_t *c, tern_event_t *ev) {
 static tern_code_t value_read(dctx_t *c, int rf, const tnode_t *n,
                               tern_event_t *ev) {
         tern_code_t code;
-        int32_t i32;
-        int64_t i64;
-        float f;
+        /* set on every successful read; initialised for gcc -O3, which
+         * cannot see that through rd_int() */
+        int32_t i32 = 0;
+        int64_t i64 = 0;
+        float f = 0;
         switch (n->kind) {
         case TN_NULL:
                 ev_set_null(ev, rf);

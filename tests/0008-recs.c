@@ -171,5 +171,52 @@ static void trending_fallback(void) {
         model_recs_destroy(r);
 }
 
-TEST_MAIN(TEST_CASE(scores_as_documented), TEST_CASE(fresh_equals_warm),
-          TEST_CASE(trending_fallback));
+/* p(click) of a candidate: c is clicked far more than a or b. */
+static double fake_p_click(void *opaque, const char *item, uint32_t len) {
+        (void)opaque;
+        return len == 1 && item[0] == 'c' ? 0.9 : 0.1;
+}
+
+static void ctr_blend(void) {
+        static fake_source_t fs;
+        model_nb_source_t src = {&fs, fake_neighbors, fake_trending,
+                                 fake_blocked};
+        model_item_scorer_t scorer = {NULL, fake_p_click, 42};
+        model_recs_result_t res;
+        model_recs_conf_t conf;
+        model_recs_t *r;
+        char errstr[256];
+        model_recs_conf_default(&conf);
+        conf.top_n = 2;
+        conf.ctr_weight = 1.0;
+        conf.ctr_candidates = 3;
+        r = model_recs_new(&conf);
+        memset(&fs, 0, sizeof(fs));
+        make_user();
+        add_nb(&fs, 0, "a", 0.5);
+        add_nb(&fs, 0, "b", 0.2);
+        add_nb(&fs, 1, "a", 0.4);
+        add_nb(&fs, 1, "c", 1.2);
+        /* co-occurrence alone (as in scores_as_documented): a 1.7, b 0.6,
+         * c 0.6 -> a, b */
+        TEST_EQ_INT(model_recs_compute_blend(r, &user, &src, NULL, &res, errstr,
+                                             sizeof(errstr)),
+                    TERN_OK);
+        TEST_ASSERT(res.n == 2 && res.items[1].item[0] == 'b', "no blend");
+        /* blended: a 1 + 0.1 = 1.1, c 0.6/1.7 + 0.9 = 1.253, b 0.453 */
+        TEST_EQ_INT(model_recs_compute_blend(r, &user, &src, &scorer, &res,
+                                             errstr, sizeof(errstr)),
+                    TERN_OK);
+        TEST_EQ_INT(res.n, 2);
+        TEST_ASSERT(res.items[0].item[0] == 'c' && res.items[1].item[0] == 'a',
+                    "blend order %c %c", res.items[0].item[0],
+                    res.items[1].item[0]);
+        TEST_ASSERT(fabs(res.items[0].score - (0.6 / 1.7 + 0.9)) < 1e-12,
+                    "c %g", res.items[0].score);
+        TEST_ASSERT(fabs(res.items[1].score - 1.1) < 1e-12, "a %g",
+                    res.items[1].score);
+        model_recs_destroy(r);
+}
+
+TEST_MAIN(TEST_CASE(scores_as_documented), TEST_CASE(ctr_blend),
+          TEST_CASE(fresh_equals_warm), TEST_CASE(trending_fallback));
