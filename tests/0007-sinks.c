@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "sinks/sink_producer.h"
+#include "sinks/sink_churn.h"
 #include "sinks/sink_records.h"
 #include "sinks/sink_schemas.h"
 
@@ -839,10 +840,81 @@ static void ctr_score_avro(void) {
         tern_buf_free(&b);
 }
 
+static double adouble(avro_value_t *rec, const char *name) {
+        avro_value_t f = afield(rec, name);
+        double v = -1;
+        if (f.iface)
+                avro_value_get_double(&f, &v);
+        return v;
+}
+
+/* churn-scores, churn-alerts, model-alerts: the generic reader against
+ * their schemas. */
+static void churn_records_avro(void) {
+        static const sink_churn_reason_t reasons[3] = {
+            {"silence_days", 40, 1.5},
+            {"visits_i", 0.2, 0.7},
+            {"trend", -1, 0.1}};
+        sink_churn_score_t sc = {USER, sizeof(USER) - 1, 1700000000000LL, 0.75,
+                                 9,    "sweep",          {TOPIC, 1, 77}};
+        sink_churn_alert_t al = {
+            USER, sizeof(USER) - 1, 1700000000001LL, 0.85, 0.5, 0.8, 3, reasons,
+            10,   {TOPIC, 1, 78}};
+        sink_model_alert_t ma = {"churn",
+                                 "page_hinkley",
+                                 210.5,
+                                 200,
+                                 1000,
+                                 5,
+                                 900,
+                                 300,
+                                 901,
+                                 1200,
+                                 "learning rate x5",
+                                 11,
+                                 1700000000002LL,
+                                 {TOPIC, 0, 79}};
+        avro_value_t arr, it;
+        size_t cnt = 0;
+        tern_buf_t b;
+        adec_t a;
+        tern_buf_init(&b, 1 << 16);
+        TEST_EQ_INT(sink_churn_score_avro(&sc, &b), 0);
+        TEST_EQ_INT(adec_read(&a, sink_churn_score_schema, &b), 0);
+        TEST_ASSERT(astr_is(&a.v, "user_id", USER, sizeof(USER) - 1), "user");
+        TEST_ASSERT(adouble(&a.v, "risk") == 0.75, "risk");
+        TEST_ASSERT(astr_is(&a.v, "trigger", "sweep", 5), "trigger");
+        TEST_EQ_INT(along(&a.v, "source_offset"), 77);
+        adec_free(&a);
+        tern_buf_reset(&b);
+        TEST_EQ_INT(sink_churn_alert_avro(&al, &b), 0);
+        TEST_EQ_INT(adec_read(&a, sink_churn_alert_schema, &b), 0);
+        TEST_ASSERT(adouble(&a.v, "previous_risk") == 0.5, "previous risk");
+        arr = afield(&a.v, "reasons");
+        avro_value_get_size(&arr, &cnt);
+        TEST_EQ_INT(cnt, 3);
+        avro_value_get_by_index(&arr, 0, &it, NULL);
+        TEST_ASSERT(astr_is(&it, "feature", "silence_days", 12), "reason");
+        TEST_ASSERT(adouble(&it, "contribution") == 1.5, "contribution");
+        TEST_EQ_INT(along(&a.v, "model_version"), 10);
+        adec_free(&a);
+        tern_buf_reset(&b);
+        TEST_EQ_INT(sink_model_alert_avro(&ma, &b), 0);
+        TEST_EQ_INT(adec_read(&a, sink_model_alert_schema, &b), 0);
+        TEST_ASSERT(astr_is(&a.v, "detector", "page_hinkley", 12), "detector");
+        TEST_ASSERT(adouble(&a.v, "statistic") == 210.5, "statistic");
+        TEST_EQ_INT(along(&a.v, "current_end_offset"), 1200);
+        TEST_ASSERT(astr_is(&a.v, "action", "learning rate x5", 16), "action");
+        TEST_EQ_INT(along(&a.v, "ts_ms"), 1700000000002LL);
+        adec_free(&a);
+        tern_buf_free(&b);
+}
+
 TEST_MAIN(TEST_CASE(rec_avro_0_items), TEST_CASE(rec_avro_1_item),
           TEST_CASE(rec_avro_10_items), TEST_CASE(dead_letter_avro),
           TEST_CASE(encoders_overflow), TEST_CASE(rec_json_0_items),
           TEST_CASE(rec_json_1_item), TEST_CASE(rec_json_10_items),
           TEST_CASE(rec_json_non_finite), TEST_CASE(dead_letter_json),
           TEST_CASE(producer_delivers), TEST_CASE(producer_delivery_failure),
-          TEST_CASE(producer_bad_conf), TEST_CASE(ctr_score_avro));
+          TEST_CASE(producer_bad_conf), TEST_CASE(ctr_score_avro),
+          TEST_CASE(churn_records_avro));
