@@ -1,57 +1,25 @@
 /*
  * sink_churn — Avro and JSON encoders of the churn outputs, by hand in the
- * field order of their schemas (tests/0015-churn_sinks.c decodes them with
+ * field order of their schemas (tests/0007-sinks.c decodes them with
  * Avro-C against the embedded schemas to catch a mismatch).
  */
 #include "sink_churn.h"
 
-#include <math.h>
 #include <string.h>
 
-#define PUT_LIT(out, lit) tern_buf_append((out), (lit), sizeof(lit) - 1)
+#include "sink_enc.h"
 
-static void avro_cstr(tern_buf_t *out, const char *s) {
-        s = s ? s : "";
-        tern_buf_put_str(out, s, strlen(s));
-}
-
-static void avro_source(tern_buf_t *out, const sink_source_t *src) {
-        avro_cstr(out, src->topic);
-        tern_buf_put_long(out, src->partition);
-        tern_buf_put_long(out, src->offset);
-}
-
-static int enc_done(tern_buf_t *out, size_t start) {
-        if (!out->overflow)
-                return 0;
-        if (out->len > start)
-                out->len = start;
-        return -1;
-}
-
-static void json_str(tern_buf_t *out, const char *s, size_t n) {
-        tern_buf_put_u8(out, '"');
-        tern_buf_put_json_str(out, s ? s : "", s ? n : 0);
-        tern_buf_put_u8(out, '"');
-}
-
-static void json_cstr(tern_buf_t *out, const char *s) {
-        json_str(out, s, s ? strlen(s) : 0);
-}
-
+/* "name":value after a previous field */
 static void json_double(tern_buf_t *out, const char *name, double v) {
         tern_buf_printf(out, ",\"%s\":", name);
-        if (!isfinite(v))
-                PUT_LIT(out, "null");
-        else
-                tern_buf_printf(out, "%.17g", v);
+        sink_json_double(out, v);
 }
 
+/* the source fields, last in every churn record */
 static void json_source(tern_buf_t *out, const sink_source_t *src) {
-        PUT_LIT(out, ",\"source_topic\":");
-        json_cstr(out, src->topic);
-        tern_buf_printf(out, ",\"source_partition\":%d,\"source_offset\":%lld}",
-                        (int)src->partition, (long long)src->offset);
+        tern_buf_put_u8(out, ',');
+        sink_json_source(out, src);
+        tern_buf_put_u8(out, '}');
 }
 
 int sink_churn_score_avro(const sink_churn_score_t *r, tern_buf_t *out) {
@@ -60,22 +28,22 @@ int sink_churn_score_avro(const sink_churn_score_t *r, tern_buf_t *out) {
         tern_buf_put_long(out, r->ts_ms);
         tern_buf_put_double(out, r->risk);
         tern_buf_put_long(out, r->model_version);
-        avro_cstr(out, r->trigger);
-        avro_source(out, &r->source);
-        return enc_done(out, start);
+        sink_avro_cstr(out, r->trigger);
+        sink_avro_source(out, &r->source);
+        return sink_enc_done(out, start);
 }
 
 int sink_churn_score_json(const sink_churn_score_t *r, tern_buf_t *out) {
         size_t start = out->len;
         PUT_LIT(out, "{\"user_id\":");
-        json_str(out, r->user_id, r->user_len);
+        sink_json_str(out, r->user_id, r->user_len);
         tern_buf_printf(out, ",\"ts_ms\":%lld", (long long)r->ts_ms);
         json_double(out, "risk", r->risk);
         tern_buf_printf(out, ",\"model_version\":%lld,\"trigger\":",
                         (long long)r->model_version);
-        json_cstr(out, r->trigger);
+        sink_json_cstr(out, r->trigger);
         json_source(out, &r->source);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 int sink_churn_alert_avro(const sink_churn_alert_t *r, tern_buf_t *out) {
@@ -88,21 +56,21 @@ int sink_churn_alert_avro(const sink_churn_alert_t *r, tern_buf_t *out) {
         if (r->n_reasons) {
                 tern_buf_put_long(out, r->n_reasons);
                 for (uint32_t i = 0; i < r->n_reasons; i++) {
-                        avro_cstr(out, r->reasons[i].feature);
+                        sink_avro_cstr(out, r->reasons[i].feature);
                         tern_buf_put_double(out, r->reasons[i].value);
                         tern_buf_put_double(out, r->reasons[i].contribution);
                 }
         }
         tern_buf_put_long(out, 0);
         tern_buf_put_long(out, r->model_version);
-        avro_source(out, &r->source);
-        return enc_done(out, start);
+        sink_avro_source(out, &r->source);
+        return sink_enc_done(out, start);
 }
 
 int sink_churn_alert_json(const sink_churn_alert_t *r, tern_buf_t *out) {
         size_t start = out->len;
         PUT_LIT(out, "{\"user_id\":");
-        json_str(out, r->user_id, r->user_len);
+        sink_json_str(out, r->user_id, r->user_len);
         tern_buf_printf(out, ",\"ts_ms\":%lld", (long long)r->ts_ms);
         json_double(out, "risk", r->risk);
         json_double(out, "previous_risk", r->previous_risk);
@@ -110,7 +78,7 @@ int sink_churn_alert_json(const sink_churn_alert_t *r, tern_buf_t *out) {
         PUT_LIT(out, ",\"reasons\":[");
         for (uint32_t i = 0; i < r->n_reasons; i++) {
                 PUT_LIT(out, "{\"feature\":");
-                json_cstr(out, r->reasons[i].feature);
+                sink_json_cstr(out, r->reasons[i].feature);
                 json_double(out, "value", r->reasons[i].value);
                 json_double(out, "contribution", r->reasons[i].contribution);
                 PUT_LIT(out, "}");
@@ -120,13 +88,13 @@ int sink_churn_alert_json(const sink_churn_alert_t *r, tern_buf_t *out) {
         tern_buf_printf(out, "],\"model_version\":%lld",
                         (long long)r->model_version);
         json_source(out, &r->source);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 int sink_model_alert_avro(const sink_model_alert_t *r, tern_buf_t *out) {
         size_t start = out->len;
-        avro_cstr(out, r->model);
-        avro_cstr(out, r->detector);
+        sink_avro_cstr(out, r->model);
+        sink_avro_cstr(out, r->detector);
         tern_buf_put_double(out, r->statistic);
         tern_buf_put_double(out, r->threshold);
         tern_buf_put_long(out, r->reference_count);
@@ -135,19 +103,19 @@ int sink_model_alert_avro(const sink_model_alert_t *r, tern_buf_t *out) {
         tern_buf_put_long(out, r->current_count);
         tern_buf_put_long(out, r->current_start);
         tern_buf_put_long(out, r->current_end);
-        avro_cstr(out, r->action);
+        sink_avro_cstr(out, r->action);
         tern_buf_put_long(out, r->model_version);
         tern_buf_put_long(out, r->ts_ms);
-        avro_source(out, &r->source);
-        return enc_done(out, start);
+        sink_avro_source(out, &r->source);
+        return sink_enc_done(out, start);
 }
 
 int sink_model_alert_json(const sink_model_alert_t *r, tern_buf_t *out) {
         size_t start = out->len;
         PUT_LIT(out, "{\"model\":");
-        json_cstr(out, r->model);
+        sink_json_cstr(out, r->model);
         PUT_LIT(out, ",\"detector\":");
-        json_cstr(out, r->detector);
+        sink_json_cstr(out, r->detector);
         json_double(out, "statistic", r->statistic);
         json_double(out, "threshold", r->threshold);
         tern_buf_printf(
@@ -159,9 +127,9 @@ int sink_model_alert_json(const sink_model_alert_t *r, tern_buf_t *out) {
             (long long)r->reference_count, (long long)r->reference_start,
             (long long)r->reference_end, (long long)r->current_count,
             (long long)r->current_start, (long long)r->current_end);
-        json_cstr(out, r->action);
+        sink_json_cstr(out, r->action);
         tern_buf_printf(out, ",\"model_version\":%lld,\"ts_ms\":%lld",
                         (long long)r->model_version, (long long)r->ts_ms);
         json_source(out, &r->source);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }

@@ -12,6 +12,8 @@
  */
 #include "sink_records.h"
 
+#include "sink_enc.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -21,12 +23,12 @@ static const char *str_or_empty(const char *s) {
         return s ? s : "";
 }
 
-static void avro_cstr(tern_buf_t *out, const char *s) {
+void sink_avro_cstr(tern_buf_t *out, const char *s) {
         s = str_or_empty(s);
         tern_buf_put_str(out, s, strlen(s));
 }
 
-static int enc_done(tern_buf_t *out, size_t start) {
+int sink_enc_done(tern_buf_t *out, size_t start) {
         if (!out->overflow)
                 return 0;
         if (out->len > start)
@@ -34,8 +36,8 @@ static int enc_done(tern_buf_t *out, size_t start) {
         return -1;
 }
 
-static void avro_source(tern_buf_t *out, const sink_source_t *src) {
-        avro_cstr(out, src->topic);
+void sink_avro_source(tern_buf_t *out, const sink_source_t *src) {
+        sink_avro_cstr(out, src->topic);
         tern_buf_put_long(out, src->partition); /* Avro int: same zigzag */
         tern_buf_put_long(out, src->offset);
 }
@@ -56,7 +58,7 @@ static void avro_models(tern_buf_t *out, const sink_recommendation_t *r) {
         if (r->n_models) {
                 tern_buf_put_long(out, r->n_models);
                 for (uint32_t i = 0; i < r->n_models; i++) {
-                        avro_cstr(out, r->models[i].model);
+                        sink_avro_cstr(out, r->models[i].model);
                         tern_buf_put_long(out, r->models[i].version);
                 }
         }
@@ -67,30 +69,28 @@ int sink_recommendation_avro(const sink_recommendation_t *r, tern_buf_t *out) {
         size_t start = out->len;
         tern_buf_put_str(out, r->user_id, r->user_len);
         avro_items(out, r);
-        avro_cstr(out, r->strategy);
+        sink_avro_cstr(out, r->strategy);
         tern_buf_put_long(out, r->config_version);
         avro_models(out, r);
-        avro_source(out, &r->source);
+        sink_avro_source(out, &r->source);
         tern_buf_put_long(out, r->generated_at);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 int sink_dead_letter_avro(const sink_dead_letter_t *d, tern_buf_t *out) {
         size_t start = out->len;
         /* Avro bytes and string share one encoding: length, then bytes. */
         tern_buf_put_str(out, (const char *)d->raw, d->raw_len);
-        avro_cstr(out, d->error);
-        avro_cstr(out, d->reason);
-        avro_source(out, &d->source);
+        sink_avro_cstr(out, d->error);
+        sink_avro_cstr(out, d->reason);
+        sink_avro_source(out, &d->source);
         tern_buf_put_long(out, d->failed_at);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 /* JSON ------------------------------------------------------------------ */
 
-#define PUT_LIT(out, lit) tern_buf_append((out), (lit), sizeof(lit) - 1)
-
-static void json_str(tern_buf_t *out, const char *s, size_t n) {
+void sink_json_str(tern_buf_t *out, const char *s, size_t n) {
         if (!s) {
                 s = "";
                 n = 0;
@@ -100,23 +100,23 @@ static void json_str(tern_buf_t *out, const char *s, size_t n) {
         tern_buf_put_u8(out, '"');
 }
 
-static void json_cstr(tern_buf_t *out, const char *s) {
+void sink_json_cstr(tern_buf_t *out, const char *s) {
         s = str_or_empty(s);
-        json_str(out, s, strlen(s));
+        sink_json_str(out, s, strlen(s));
 }
 
 /* %.17g round-trips every double; JSON has no NaN or Infinity, so those
  * become null rather than an unparsable line. */
-static void json_double(tern_buf_t *out, double v) {
+void sink_json_double(tern_buf_t *out, double v) {
         if (!isfinite(v))
                 PUT_LIT(out, "null");
         else
                 tern_buf_printf(out, "%.17g", v);
 }
 
-static void json_source(tern_buf_t *out, const sink_source_t *src) {
+void sink_json_source(tern_buf_t *out, const sink_source_t *src) {
         PUT_LIT(out, "\"source_topic\":");
-        json_cstr(out, src->topic);
+        sink_json_cstr(out, src->topic);
         tern_buf_printf(out, ",\"source_partition\":%d,\"source_offset\":%lld",
                         (int)src->partition, (long long)src->offset);
 }
@@ -128,9 +128,9 @@ static void json_items(tern_buf_t *out, const sink_recommendation_t *r) {
                 if (i)
                         tern_buf_put_u8(out, ',');
                 PUT_LIT(out, "{\"item_id\":");
-                json_str(out, it->item_id, it->len);
+                sink_json_str(out, it->item_id, it->len);
                 PUT_LIT(out, ",\"score\":");
-                json_double(out, it->score);
+                sink_json_double(out, it->score);
                 tern_buf_put_u8(out, '}');
         }
         tern_buf_put_u8(out, ']');
@@ -141,7 +141,7 @@ static void json_models(tern_buf_t *out, const sink_recommendation_t *r) {
         for (uint32_t i = 0; i < r->n_models; i++) {
                 if (i)
                         tern_buf_put_u8(out, ',');
-                json_cstr(out, r->models[i].model);
+                sink_json_cstr(out, r->models[i].model);
                 tern_buf_printf(out, ":%lld", (long long)r->models[i].version);
         }
         tern_buf_put_u8(out, '}');
@@ -150,19 +150,19 @@ static void json_models(tern_buf_t *out, const sink_recommendation_t *r) {
 int sink_recommendation_json(const sink_recommendation_t *r, tern_buf_t *out) {
         size_t start = out->len;
         PUT_LIT(out, "{\"user_id\":");
-        json_str(out, r->user_id, r->user_len);
+        sink_json_str(out, r->user_id, r->user_len);
         tern_buf_put_u8(out, ',');
         json_items(out, r);
         PUT_LIT(out, ",\"strategy\":");
-        json_cstr(out, r->strategy);
+        sink_json_cstr(out, r->strategy);
         tern_buf_printf(out, ",\"config_version\":%lld,",
                         (long long)r->config_version);
         json_models(out, r);
         tern_buf_put_u8(out, ',');
-        json_source(out, &r->source);
+        sink_json_source(out, &r->source);
         tern_buf_printf(out, ",\"generated_at\":%lld}",
                         (long long)r->generated_at);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 static void json_base64(tern_buf_t *out, const uint8_t *p, size_t n) {
@@ -190,13 +190,13 @@ int sink_dead_letter_json(const sink_dead_letter_t *d, tern_buf_t *out) {
         PUT_LIT(out, "{\"raw_base64\":");
         json_base64(out, d->raw, d->raw_len);
         PUT_LIT(out, ",\"error\":");
-        json_cstr(out, d->error);
+        sink_json_cstr(out, d->error);
         PUT_LIT(out, ",\"reason\":");
-        json_cstr(out, d->reason);
+        sink_json_cstr(out, d->reason);
         tern_buf_put_u8(out, ',');
-        json_source(out, &d->source);
+        sink_json_source(out, &d->source);
         tern_buf_printf(out, ",\"failed_at\":%lld}", (long long)d->failed_at);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 /* ctr-scores ------------------------------------------------------------ */
@@ -216,14 +216,14 @@ int sink_ctr_score_avro(const sink_ctr_score_t *c, tern_buf_t *out) {
         avro_opt_str(out, c->campaign_id, c->campaign_len);
         tern_buf_put_double(out, c->p_click);
         tern_buf_put_long(out, c->model_version);
-        avro_source(out, &c->source);
+        sink_avro_source(out, &c->source);
         tern_buf_put_long(out, c->event_time);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }
 
 static void json_opt_str(tern_buf_t *out, const char *s, uint32_t len) {
         if (s)
-                json_str(out, s, len);
+                sink_json_str(out, s, len);
         else
                 PUT_LIT(out, "null");
 }
@@ -231,18 +231,18 @@ static void json_opt_str(tern_buf_t *out, const char *s, uint32_t len) {
 int sink_ctr_score_json(const sink_ctr_score_t *c, tern_buf_t *out) {
         size_t start = out->len;
         PUT_LIT(out, "{\"impression_id\":");
-        json_str(out, c->impression_id, c->impression_len);
+        sink_json_str(out, c->impression_id, c->impression_len);
         PUT_LIT(out, ",\"user_id\":");
-        json_str(out, c->user_id, c->user_len);
+        sink_json_str(out, c->user_id, c->user_len);
         PUT_LIT(out, ",\"item_id\":");
         json_opt_str(out, c->item_id, c->item_len);
         PUT_LIT(out, ",\"campaign_id\":");
         json_opt_str(out, c->campaign_id, c->campaign_len);
         PUT_LIT(out, ",\"p_click\":");
-        json_double(out, c->p_click);
+        sink_json_double(out, c->p_click);
         tern_buf_printf(out, ",\"model_version\":%lld,",
                         (long long)c->model_version);
-        json_source(out, &c->source);
+        sink_json_source(out, &c->source);
         tern_buf_printf(out, ",\"event_time\":%lld}", (long long)c->event_time);
-        return enc_done(out, start);
+        return sink_enc_done(out, start);
 }

@@ -30,6 +30,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from churn_eval import auc  # noqa: E402  (one Mann-Whitney AUC for both evaluations)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_X = ["ctr.attribution_window_seconds=10", "ctr.allowed_lateness_seconds=2"]
@@ -41,26 +44,6 @@ def logloss(ps, ys):
         p = min(max(p, 1e-15), 1 - 1e-15)
         total -= math.log(p) if y else math.log(1 - p)
     return total / len(ys)
-
-
-def auc(ps, ys):
-    """Exact AUC (Mann-Whitney U, ties count one half)."""
-    order = sorted(range(len(ps)), key=lambda i: ps[i])
-    ranks = [0.0] * len(ps)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and ps[order[j + 1]] == ps[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    pos = sum(ys)
-    neg = len(ys) - pos
-    if not pos or not neg:
-        return float("nan")
-    rank_sum = sum(r for r, y in zip(ranks, ys) if y)
-    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
 
 
 def calibration(ps, ys):
