@@ -162,4 +162,13 @@ tern_code_t feat_inspect_item_json(feat_store_t *st, const char *item,
 tern_code_t feat_inspect_items_jsonl(feat_store_t *st, uint32_t k, FILE *out,
                                      char *errstr, size_t errstr_size);
 
+/* {"digest":"<32 hex>","records":N,"by_cf":{"profile":N,...}}: a hash over
+ * every record of every column family (state, models, pending
+ * impressions, churn timers, offsets), in column family then key order, so
+ * two state directories compare exactly. Two independent 64-bit FNV-1a
+ * lanes over [cf][len key][key][len value][value]: a comparison, not a
+ * cryptographic fingerprint. */
+tern_code_t feat_inspect_digest_json(feat_store_t *st, tern_buf_t *out,
+                                     char *errstr, size_t errstr_size);
+
 #endif

@@ -470,3 +470,66 @@ out:
         free(l.v);
         return code;
 }
+
+/* ---- digest ---- */
+
+typedef struct digest {
+        uint64_t a, b;
+} digest_t;
+
+static void digest_bytes(digest_t *d, const void *p, size_t n) {
+        const uint8_t *c = p;
+        for (size_t i = 0; i < n; i++) {
+                d->a = (d->a ^ c[i]) * 0x100000001b3ULL;
+                d->b = (d->b ^ c[i]) * 0x00000100000001b3ULL +
+                       0x9e3779b97f4a7c15ULL;
+        }
+}
+
+static void digest_len(digest_t *d, size_t n) {
+        uint8_t be[8];
+        for (int i = 0; i < 8; i++)
+                be[i] = (uint8_t)(n >> (56 - 8 * i));
+        digest_bytes(d, be, sizeof(be));
+}
+
+tern_code_t feat_inspect_digest_json(feat_store_t *st, tern_buf_t *out,
+                                     char *errstr, size_t errstr_size) {
+        digest_t d = {0xcbf29ce484222325ULL, 0x84222325cbf29ce4ULL};
+        uint64_t counts[FEAT_CF__CNT] = {0}, total = 0;
+        tern_code_t rc = TERN_OK;
+        for (int cf = 0; cf < FEAT_CF__CNT && rc == TERN_OK; cf++) {
+                feat_iter_t *it = feat_iter_new(st, (feat_cf_t)cf, NULL, 0);
+                const uint8_t *k, *v;
+                size_t kl, vl;
+                uint8_t id = (uint8_t)cf;
+                if (!it)
+                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "out of memory");
+                while (feat_iter_next(it, &k, &kl, &v, &vl)) {
+                        digest_bytes(&d, &id, 1);
+                        digest_len(&d, kl);
+                        digest_bytes(&d, k, kl);
+                        digest_len(&d, vl);
+                        digest_bytes(&d, v, vl);
+                        counts[cf]++;
+                }
+                rc = feat_iter_status(it, feat_cf_names[cf], errstr,
+                                      errstr_size);
+                feat_iter_destroy(it);
+                total += counts[cf];
+        }
+        if (rc != TERN_OK)
+                return rc;
+        tern_buf_printf(out,
+                        "{\"digest\":\"%016llx%016llx\",\"records\":%llu,"
+                        "\"by_cf\":{",
+                        (unsigned long long)d.a, (unsigned long long)d.b,
+                        (unsigned long long)total);
+        for (int cf = 0; cf < FEAT_CF__CNT; cf++)
+                tern_buf_printf(out, "%s\"%s\":%llu", cf ? "," : "",
+                                feat_cf_names[cf],
+                                (unsigned long long)counts[cf]);
+        tern_buf_printf(out, "}}");
+        return TERN_OK;
+}

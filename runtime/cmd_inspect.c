@@ -31,6 +31,12 @@ static void inspect_usage(FILE *out) {
             "current state\n"
             "  offsets                 the input offsets stored with the "
             "state\n"
+            "  digest                  one line: a hash over every record "
+            "(state, "
+            "models,\n"
+            "                          offsets) and the record counts, to "
+            "compare two\n"
+            "                          state directories exactly\n"
             "  model NAME              a model's metrics and counters (NAME: "
             "ctr or churn)\n"
             "\n"
@@ -206,13 +212,15 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                 rc = inspect_users(st, errstr, sizeof(errstr));
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
+        else if (!strcmp(what, "digest") && argc == 1)
+                rc = feat_inspect_digest_json(st, &out, errstr, sizeof(errstr));
         else if (!strcmp(what, "model") && argc == 2)
                 rc = inspect_model(conf, st, argv[1], &out, errstr,
                                    sizeof(errstr));
         else {
                 fprintf(stderr,
                         "tern inspect: expected user ID, item ID, recs ID, "
-                        "users, items, offsets or model NAME\n");
+                        "users, items, offsets, digest or model NAME\n");
                 feat_store_close(st);
                 tern_buf_free(&out);
                 return RT_EXIT_USAGE;
@@ -267,7 +275,8 @@ static int inspect_main(int argc, char **argv) {
                 int rest = optind + 2;
                 if (!strcmp(argv[optind], "items") ||
                     !strcmp(argv[optind], "users") ||
-                    !strcmp(argv[optind], "offsets"))
+                    !strcmp(argv[optind], "offsets") ||
+                    !strcmp(argv[optind], "digest"))
                         rest = optind + 1;
                 if (rest < argc && !strcmp(argv[rest], "--neighbors") &&
                     rest + 1 < argc && !rt_parse_i64(argv[rest + 1], &k)) {

@@ -124,6 +124,7 @@ class CtrReplay(Tests):
         for key in METRIC_KEYS:
             assert close(doc[key], ctr[key]), (key, doc[key], ctr[key])
         self.reference = doc
+        self.reference_state = state
 
     def test_sigkill_resume_same_model(self):
         if not self.inputs or not self.reference:
@@ -147,6 +148,10 @@ class CtrReplay(Tests):
         print("killed at %d; resumed model: %s" % (killed_at, json.dumps(doc)), flush=True)
         for key, want in self.reference.items():
             assert close(doc.get(key), want), (key, doc.get(key), want)
+        # and every record of the state, models and offsets included
+        want, got = inspect(self.reference_state, "digest"), inspect(state, "digest")
+        print("digest: %s" % json.dumps(got), flush=True)
+        assert want == got, (want, got)
 
 
 if __name__ == "__main__":
