@@ -52,9 +52,16 @@ void conf_where_format(const conf_where_t *where, const char *path, char *buf,
         if (where && where->file)
                 snprintf(buf, size, "%s:%d:%d: %s: ", where->file, where->line,
                          where->column, path);
-        else if (where && where->assignment)
-                snprintf(buf, size, "-X %s: ", where->assignment);
-        else
+        else if (where && where->assignment) {
+                /* Never echo a secret's value back. */
+                const char *eq = strchr(where->assignment, '=');
+                int klen = eq ? (int)(eq - where->assignment) : 0;
+                if (eq && conf_is_secret(path))
+                        snprintf(buf, size, "-X %.*s=[redacted]: ", klen,
+                                 where->assignment);
+                else
+                        snprintf(buf, size, "-X %s: ", where->assignment);
+        } else
                 snprintf(buf, size, "%s: ", path);
 }
 
