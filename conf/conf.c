@@ -52,9 +52,16 @@ void conf_where_format(const conf_where_t *where, const char *path, char *buf,
         if (where && where->file)
                 snprintf(buf, size, "%s:%d:%d: %s: ", where->file, where->line,
                          where->column, path);
-        else if (where && where->assignment)
-                snprintf(buf, size, "-X %s: ", where->assignment);
-        else
+        else if (where && where->assignment) {
+                /* Never echo a secret's value back. */
+                const char *eq = strchr(where->assignment, '=');
+                int klen = eq ? (int)(eq - where->assignment) : 0;
+                if (eq && conf_is_secret(path))
+                        snprintf(buf, size, "-X %.*s=[redacted]: ", klen,
+                                 where->assignment);
+                else
+                        snprintf(buf, size, "-X %s: ", where->assignment);
+        } else
                 snprintf(buf, size, "%s: ", path);
 }
 
@@ -332,7 +339,44 @@ tern_code_t conf_set_override(tern_conf_t *conf, const char *assignment,
                              errstr_size);
 }
 
+/* The security.protocol a client gets: its role's map wins over
+ * kafka.properties, as in rt_kafka.c. NULL when unset (plaintext). */
+static const char *client_protocol(const conf_map_t *common,
+                                   const conf_map_t *role) {
+        const char *proto = NULL;
+        const conf_map_t *maps[] = {common, role};
+        for (size_t m = 0; m < 2; m++)
+                for (size_t i = 0; i < maps[m]->n; i++)
+                        if (!strcmp(maps[m]->kv[i].key, "security.protocol"))
+                                proto = maps[m]->kv[i].value;
+        return proto;
+}
+
+/* kafka.require_tls: both clients must encrypt, checked before any
+ * connection so no credential is ever sent in clear. */
+static tern_code_t check_tls(const tern_conf_t *conf, char *errstr,
+                             size_t errstr_size) {
+        const conf_map_t *roles[] = {&conf->consumer_props,
+                                     &conf->producer_props};
+        const char *names[] = {"consumer", "producer"};
+        if (!conf->require_tls)
+                return TERN_OK;
+        for (size_t r = 0; r < 2; r++) {
+                const char *p = client_protocol(&conf->kafka_props, roles[r]);
+                if (!p || (strcasecmp(p, "ssl") && strcasecmp(p, "sasl_ssl")))
+                        return tern_errf(
+                            errstr, errstr_size, TERN_ERR_CONFIG,
+                            "kafka.require_tls: the %s's security.protocol is "
+                            "%s; set kafka.properties.security.protocol to "
+                            "ssl or sasl_ssl, or kafka.require_tls to false",
+                            names[r], p ? p : "unset (plaintext)");
+        }
+        return TERN_OK;
+}
+
 tern_code_t conf_finalize(tern_conf_t *conf, char *errstr, size_t errstr_size) {
+        if (check_tls(conf, errstr, errstr_size) != TERN_OK)
+                return TERN_ERR_CONFIG;
         if (conf->ts_min_ms >= conf->ts_max_ms)
                 return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
                                  "input.ts_min_ms (%lld) must be below "

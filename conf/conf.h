@@ -45,6 +45,7 @@ typedef struct tern_conf {
         conf_map_t consumer_props; /* consumer only */
         conf_map_t producer_props; /* producer only */
         int64_t session_timeout_ms;
+        int require_tls; /* refuse plaintext security.protocol */
         /* topics */
         char *topic_input;
         char *topic_recommendations;

@@ -61,6 +61,9 @@ const conf_prop_t conf_props[] = {
     {"kafka.properties", CP_MAP, OFF(kafka_props), 0, 0, "{}", NULL,
      "librdkafka properties for both consumer and producer, e.g.\n"
      "{security.protocol: SASL_SSL, sasl.mechanisms: PLAIN}."},
+    {"kafka.require_tls", CP_BOOL, OFF(require_tls), 0, 0, "false", NULL,
+     "Refuse to start unless both clients use security.protocol ssl or\n"
+     "sasl_ssl (plaintext, sasl_plaintext or unset are refused)."},
     {"kafka.consumer", CP_MAP, OFF(consumer_props), 0, 0, "{}", NULL,
      "librdkafka properties for the consumer only."},
     {"kafka.producer", CP_MAP, OFF(producer_props), 0, 0, "{}", NULL,

@@ -14,8 +14,13 @@ static int set(rd_kafka_conf_t *kc, const char *name, const char *value,
         if (rd_kafka_conf_set(kc, name, value, reason, sizeof(reason)) ==
             RD_KAFKA_CONF_OK)
                 return 0;
-        tern_errf(errstr, errstr_size, TERN_ERR_CONFIG, "kafka property %s: %s",
-                  name, reason);
+        /* librdkafka's reason may quote the value: never a secret's. */
+        if (conf_is_secret(name))
+                tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                          "kafka property %s: rejected (value redacted)", name);
+        else
+                tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                          "kafka property %s: %s", name, reason);
         return -1;
 }
 
