@@ -32,6 +32,7 @@ struct feat_store {
         rocksdb_readoptions_t *ropts; /* gets and item scans */
         rocksdb_writeoptions_t *wopts;
         int read_only;
+        int write_failed; /* a batch write failed: no flush on close */
 };
 
 struct feat_batch {
@@ -368,6 +369,14 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
         rocksdb_options_set_create_if_missing(st->opts, 1);
         rocksdb_options_set_create_missing_column_families(st->opts, 1);
         rocksdb_options_set_allow_concurrent_memtable_write(st->opts, 0);
+        /* No info LOG file in the state directory. On a full disk the first
+         * failed LOG append marks RocksDB's log writer as failed, and the
+         * next append (a flush or an error message, moments later) trips an
+         * assertion that Debian's librocksdb keeps compiled in: tern would
+         * abort instead of exiting with the I/O error. Level 6 is above
+         * HEADER_LEVEL (5), so nothing is logged; errors still reach tern
+         * through each call's errptr. */
+        rocksdb_options_set_info_log_level(st->opts, 6);
         rocksdb_options_set_write_buffer_size(st->opts, wbuf_mb << 20);
         rocksdb_options_set_merge_operator(
             st->opts, rocksdb_mergeoperator_create(
@@ -453,7 +462,9 @@ static void flush_memtables(feat_store_t *st) {
 void feat_store_close(feat_store_t *st) {
         if (!st)
                 return;
-        if (st->db && !st->read_only)
+        /* After a failed write RocksDB refuses further writes (a background
+         * error), so a flush could only fail again. */
+        if (st->db && !st->read_only && !st->write_failed)
                 flush_memtables(st);
         if (st->db) {
                 for (int i = 0; i <= FEAT_CF__CNT; i++)
@@ -556,9 +567,11 @@ tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
                              size_t errstr_size) {
         char *rerr = NULL;
         rocksdb_write(st->db, st->wopts, b->wb, &rerr);
-        if (rerr)
+        if (rerr) {
+                st->write_failed = 1;
                 return store_err(errstr, errstr_size, rerr,
                                  "state batch write");
+        }
         return TERN_OK;
 }
 

@@ -276,17 +276,30 @@ static void emit_record(void *opaque, const char *topic, const void *key,
         send_record(opaque, topic, key, klen, value, json);
 }
 
+/* A dead letter carries the raw record, but at most this many bytes of
+ * it: the whole of a record near or over input.max_record_bytes (1 MiB)
+ * made a dead letter over the producer's message.max.bytes (1,000,000),
+ * its produce failed, the pipeline stopped and every restart met the same
+ * record again. 512 KiB leaves room for the other fields. */
+#define DLQ_RAW_MAX ((size_t)512 << 10)
+
 static void dead_letter(rt_pipeline_t *p, const rd_kafka_message_t *msg,
                         const char *reason, const char *error) {
         rd_kafka_timestamp_type_t ts_type;
+        char cut[768];
         sink_dead_letter_t d = {
             .raw = msg->payload ? msg->payload : (const void *)"",
-            .raw_len = msg->len,
+            .raw_len = msg->len > DLQ_RAW_MAX ? DLQ_RAW_MAX : msg->len,
             .error = error,
             .reason = reason ? reason : "decode",
             .source = {p->input_topic, msg->partition, msg->offset},
             .failed_at = rd_kafka_message_timestamp(msg, &ts_type),
         };
+        if (msg->len > DLQ_RAW_MAX) {
+                snprintf(cut, sizeof(cut), "%s (raw: first %zu of %zu bytes)",
+                         error, DLQ_RAW_MAX, msg->len);
+                d.error = cut;
+        }
         if (p->dlq_logged++ < 3 || p->dlq_logged % 1000 == 0)
                 RT_LOG_AT(RT_LOG_WARN, "ingest", p->input_topic, msg->partition,
                           msg->offset, "dead-lettered (%s): %s", d.reason,

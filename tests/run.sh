@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: install, check formatting, build with
-# -Werror, run every ctest test; then an ASan+UBSan build running the unit tests; then the
-# libFuzzer targets for a bounded time on their corpora.
+# -Werror, run every ctest test; then an ASan+UBSan build running the unit tests and the
+# leak check (label asan); then the libFuzzer targets for a bounded time on their corpora.
 # Usage: bash tests/run.sh [--quick]   (--quick: the first build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,8 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTERN_WERROR=ON \
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j"$jobs" -L unit --timeout 900)
+echo "== ASan+UBSan build, leak check (a replay of the Taobao slice, ~45 s)"
+(cd build-asan && ctest --output-on-failure -L asan --timeout 900)
 
 echo "== fuzz (${TERN_FUZZ_SECONDS:=30} s per target)"
 for target in build-asan/tests/fuzz_*; do
