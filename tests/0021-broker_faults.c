@@ -1,4 +1,4 @@
-/* TERN_TEST_LABELS: e2e */
+/* TERN_TEST_LABEL: e2e */
 /*
  * 0021-broker_faults: broker faults injected mid-stream with the mock
  * cluster's own tools; tern keeps going or stops with a fatal error, and
