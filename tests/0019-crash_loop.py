@@ -31,14 +31,13 @@ import signal
 import subprocess
 import time
 
-from ternlib import TERN, Tests, inspect, run, start, start_broker, stop, workdir
+from ternlib import TERN, Tests, inspect, run, shop_stream, start, start_broker, stop, workdir
 
 SEED = 20240719
 EVENTS = 200000
 USERS = 4000
 ITEMS = 4000
 KILLS = 24
-T0 = 1700000000000
 # Small batches: many commits per second, so a kill lands between two of
 # them. Short churn horizons so labels resolve within the stream's ~25
 # days of event time.
@@ -50,61 +49,8 @@ STALL_TIMEOUT = 60
 # the reference runs meanwhile).
 
 
-def b36(n):
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if not n:
-            return out
-
-
 def generate(path):
-    """Write the stream; return (records, invalid records)."""
-    rng = random.Random(SEED)
-    items = ["i%04d" % k for k in range(ITEMS)]
-    weights = [1.0 / (k + 1) ** 1.1 for k in range(ITEMS)]
-    users = ["u%04d" % k for k in range(USERS)]
-    # a few users come back often, most rarely: churn has both labels
-    user_w = [1.0 / (k + 1) ** 0.7 for k in range(USERS)]
-    types = ["VIEW"] * 55 + ["CART"] * 7 + ["PURCHASE"] * 3 + ["FAVORITE"] * 5 + ["IMPRESSION"] * 30
-    picks = rng.choices(items, weights=weights, k=EVENTS)
-    who = rng.choices(users, weights=user_w, k=EVENTS)
-    pending = collections.deque(maxlen=2000)  # recent impressions that may be clicked
-    ts, invalid, k = T0, 0, 0
-    with open(path, "w") as f:
-        while k < EVENTS:
-            ts += rng.randint(0, 22000)
-            user, item = who[k], picks[k]
-            if pending and rng.random() < 0.05:
-                imp_ts, imp_user, imp_item, imp = pending.popleft()
-                etype = "CLICK"
-                user, item = imp_user, imp_item
-                extra = {"impression_id": imp}
-            else:
-                etype = rng.choice(types)
-                extra = {}
-            ev = {"event_id": b36(k), "user_id": user, "item_id": item,
-                  "category_id": "c%d" % (int(item[1:]) % 40), "event_type": etype, "ts_ms": ts,
-                  "price": None, "quantity": None, "impression_id": None,
-                  "campaign_id": None, "context": {}}
-            ev.update(extra)
-            if etype == "PURCHASE":
-                ev["price"] = round(rng.uniform(1, 300), 2)
-                ev["quantity"] = rng.randint(1, 3)
-            elif etype == "IMPRESSION":
-                ev["impression_id"] = "m" + b36(k)
-                ev["campaign_id"] = "k%d" % rng.randint(0, 30)
-                ev["context"] = {"p": rng.choice("fsb")}
-                if rng.random() < 0.3:
-                    pending.append((ts, user, item, ev["impression_id"]))
-            if k % 20011 == 777:  # dead letters
-                ev["user_id"] = ""
-                invalid += 1
-            f.write(json.dumps(ev) + "\n")
-            k += 1
-    return EVENTS, invalid
+    return shop_stream(path, EVENTS, SEED, USERS, ITEMS)
 
 
 def committed(state):
