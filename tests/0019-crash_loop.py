@@ -102,6 +102,10 @@ def read_emit(path):
                     try:
                         rec = json.loads(line[start_at:])
                     except ValueError:
+                        pass
+                    if not isinstance(rec, dict) or "source_offset" not in rec:
+                        # a fragment (the torn record's nested item ends the line)
+                        rec = None
                         start_at = line.find('{"', start_at + 1)
                 if rec is None:
                     continue
