@@ -1,6 +1,18 @@
-/* tern run — the pipeline against the brokers named in the config. */
+/* tern run — the pipeline against the brokers named in the config.
+ *
+ * Shutdown bound: on SIGINT/SIGTERM the pipeline finishes its batch,
+ * delivers and commits it, and closes the consumer and producer. A watchdog
+ * thread holds that to batch.shutdown_timeout_ms: past it (a broker that
+ * does not acknowledge, a flush waiting up to batch.delivery_timeout_ms)
+ * the process exits non-zero at once. That is as safe as a crash: the last
+ * committed batch is in RocksDB's WAL, the unfinished one is processed
+ * again on restart. */
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "rt_cmd.h"
 #include "rt_log.h"
@@ -15,7 +27,9 @@ static void run_usage(FILE *out) {
                 "profiles and co-occurrence in RocksDB (state.dir), publish\n"
                 "recommendations and dead letters. Stops cleanly on "
                 "SIGINT/SIGTERM:\n"
-                "the batch in progress is finished, delivered and committed.\n"
+                "the batch in progress is finished, delivered and committed\n"
+                "within batch.shutdown_timeout_ms, else tern exits 1 without\n"
+                "committing it (a restart processes it again).\n"
                 "\n"
                 "  -c, --config FILE   YAML config (see conf/tern.yaml); "
                 "default: built-in\n"
@@ -24,6 +38,35 @@ static void run_usage(FILE *out) {
                 "      --emit DIR      also write every output as "
                 "DIR/<topic>.jsonl\n"
                 "  -h, --help\n");
+}
+
+typedef struct {
+        int64_t timeout_ms;
+        atomic_int done; /* the pipeline is destroyed: nothing left to bound */
+} run_watchdog_t;
+
+static void *run_watchdog(void *arg) {
+        run_watchdog_t *w = arg;
+        const struct timespec tick = {0, 10 * 1000 * 1000};
+        int64_t deadline;
+        while (!rt_stop && !atomic_load(&w->done))
+                nanosleep(&tick, NULL);
+        if (atomic_load(&w->done))
+                return NULL;
+        deadline = rt_mono_ns() + w->timeout_ms * 1000000;
+        while (!atomic_load(&w->done)) {
+                if (rt_mono_ns() >= deadline) {
+                        RT_LOG(RT_LOG_ERROR, "run",
+                               "shutdown took longer than "
+                               "batch.shutdown_timeout_ms=%lld: exiting "
+                               "now; the batch in progress was not "
+                               "committed and is processed again on restart",
+                               (long long)w->timeout_ms);
+                        _exit(RT_EXIT_FAIL);
+                }
+                nanosleep(&tick, NULL);
+        }
+        return NULL;
 }
 
 static int run_main(int argc, char **argv) {
@@ -39,7 +82,9 @@ static int run_main(int argc, char **argv) {
         rt_pipeline_t *p;
         tern_conf_t *conf;
         tern_code_t rc;
-        int c;
+        run_watchdog_t watchdog = {0};
+        pthread_t watchdog_thread;
+        int c, watching;
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
                 int taken = rt_common_opt(&co, c, optarg);
                 if (taken < 0)
@@ -77,12 +122,18 @@ static int run_main(int argc, char **argv) {
         }
         RT_LOG(RT_LOG_INFO, "run", "consuming %s from %s, state in %s",
                conf->topic_input, conf->brokers, conf->state_dir);
+        watchdog.timeout_ms = conf->shutdown_timeout_ms;
+        watching = pthread_create(&watchdog_thread, NULL, run_watchdog,
+                                  &watchdog) == 0;
         rc = rt_pipeline_run(p, errstr, sizeof(errstr));
         if (rc != TERN_OK)
                 RT_LOG(RT_LOG_ERROR, "run", "stopping: %s", errstr);
-        else
-                RT_LOG(RT_LOG_INFO, "run", "stopped cleanly");
         rt_pipeline_destroy(p);
+        atomic_store(&watchdog.done, 1);
+        if (watching)
+                pthread_join(watchdog_thread, NULL);
+        if (rc == TERN_OK)
+                RT_LOG(RT_LOG_INFO, "run", "stopped cleanly");
         conf_destroy(conf);
         return rc == TERN_OK ? RT_EXIT_OK : RT_EXIT_FAIL;
 }

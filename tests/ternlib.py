@@ -5,8 +5,10 @@ come from the environment ctest sets (TERN_BIN, TERN_SOURCE_DIR,
 TERN_BINARY_DIR, TERN_CONSUME). Each test works in its own directory under
 the build tree and stops every process it started, also on failure.
 """
+import collections
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -127,6 +129,68 @@ def event(eid, user, item, etype, ts, **extra):
           "impression_id": None, "campaign_id": None, "context": {}}
     ev.update(extra)
     return ev
+
+
+def b36(n):
+    """n in base 36 (short ids)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out
+
+
+def shop_stream(path, events, seed, users_n, items_n, t0=1700000000000):
+    """Write a seeded jsonl shop stream for crash tests; return (records,
+    invalid records). Users on Zipf-skewed items, views, carts, purchases,
+    favourites, impressions and clicks on some of them (CTR join), weeks
+    of event time (churn labels), one invalid event in ~20k (dead letters).
+    Short ids: the embedded broker keeps ~5 MiB per partition."""
+    rng = random.Random(seed)
+    items = ["i%04d" % k for k in range(items_n)]
+    weights = [1.0 / (k + 1) ** 1.1 for k in range(items_n)]
+    users = ["u%04d" % k for k in range(users_n)]
+    # a few users come back often, most rarely: churn has both labels
+    user_w = [1.0 / (k + 1) ** 0.7 for k in range(users_n)]
+    types = ["VIEW"] * 55 + ["CART"] * 7 + ["PURCHASE"] * 3 + ["FAVORITE"] * 5 + ["IMPRESSION"] * 30
+    picks = rng.choices(items, weights=weights, k=events)
+    who = rng.choices(users, weights=user_w, k=events)
+    pending = collections.deque(maxlen=2000)  # recent impressions that may be clicked
+    ts, invalid, k = t0, 0, 0
+    with open(path, "w") as f:
+        while k < events:
+            ts += rng.randint(0, 22000)
+            user, item = who[k], picks[k]
+            if pending and rng.random() < 0.05:
+                imp_ts, imp_user, imp_item, imp = pending.popleft()
+                etype = "CLICK"
+                user, item = imp_user, imp_item
+                extra = {"impression_id": imp}
+            else:
+                etype = rng.choice(types)
+                extra = {}
+            ev = {"event_id": b36(k), "user_id": user, "item_id": item,
+                  "category_id": "c%d" % (int(item[1:]) % 40), "event_type": etype, "ts_ms": ts,
+                  "price": None, "quantity": None, "impression_id": None,
+                  "campaign_id": None, "context": {}}
+            ev.update(extra)
+            if etype == "PURCHASE":
+                ev["price"] = round(rng.uniform(1, 300), 2)
+                ev["quantity"] = rng.randint(1, 3)
+            elif etype == "IMPRESSION":
+                ev["impression_id"] = "m" + b36(k)
+                ev["campaign_id"] = "k%d" % rng.randint(0, 30)
+                ev["context"] = {"p": rng.choice("fsb")}
+                if rng.random() < 0.3:
+                    pending.append((ts, user, item, ev["impression_id"]))
+            if k % 20011 == 777:  # dead letters
+                ev["user_id"] = ""
+                invalid += 1
+            f.write(json.dumps(ev) + "\n")
+            k += 1
+    return events, invalid
 
 
 class Tests:
