@@ -164,7 +164,9 @@ const conf_prop_t conf_props[] = {
      "a delivery failure stops tern without committing the batch."},
     {"batch.shutdown_timeout_ms", CP_INT, OFF(shutdown_timeout_ms), 100,
      3600000, "10000", NULL,
-     "On SIGINT/SIGTERM: time allowed to finish the batch and commit."},
+     "On SIGINT/SIGTERM: time allowed to finish the batch and commit; past\n"
+     "it `tern run` exits 1 without committing the batch (a restart\n"
+     "processes it again)."},
     /* features */
     {"features.window_items", CP_INT, OFF(window_items), 1, 1000, "20", NULL,
      "W: distinct recent items per user paired with each new item."},
