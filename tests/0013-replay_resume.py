@@ -25,7 +25,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ternlib import TERN, Tests, run, start, workdir
+from ternlib import TERN, Tests, committed, run, start, workdir
 
 SEED = 20240601
 EVENTS = 60000
@@ -78,18 +78,6 @@ def generate(path):
 def tern_json(args, timeout=120):
     return json.loads(run(args, timeout=timeout).stdout)
 
-
-def committed(state):
-    """Next offset stored with the state, 0 when there is none (yet)."""
-    proc = subprocess.run([TERN, "inspect", "--state-dir", state, "offsets"],
-                          capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        return 0
-    try:
-        offsets = json.loads(proc.stdout)["offsets"]
-    except ValueError:
-        return 0
-    return sum(o["next_offset"] for o in offsets)
 
 
 def tail(path, size=2000):

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from ternlib import TERN, Tests, run, start, workdir
+from ternlib import TERN, Tests, committed, run, start, workdir
 
 SEED = 4711
 DAY = 86400000
@@ -77,12 +77,6 @@ def read_jsonl(path):
                 pass  # a line torn by SIGKILL
     return out
 
-
-def committed(state):
-    proc = subprocess.run([TERN, "inspect", "--state-dir", state, "offsets"], capture_output=True, text=True)
-    if proc.returncode:
-        return 0
-    return sum(o["next_offset"] for o in json.loads(proc.stdout)["offsets"])
 
 
 class Churn(Tests):

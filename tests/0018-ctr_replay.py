@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 
-from ternlib import TERN, Tests, data_dir, event, inspect, run, start, workdir, write_jsonl
+from ternlib import TERN, Tests, committed, data_dir, event, inspect, run, start, workdir, write_jsonl
 
 # A short attribution window suits the Avazu clock (rows 100 ms apart,
 # clicks 2 s after their impression): negatives are learned ~12 s of event
@@ -39,16 +39,6 @@ def replay_args(inputs, state, extra=()):
         args += ["--input", path]
     return args + CTR + list(extra)
 
-
-def committed(state):
-    proc = subprocess.run([TERN, "inspect", "--state-dir", state, "offsets"],
-                          capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        return 0
-    try:
-        return sum(o["next_offset"] for o in json.loads(proc.stdout)["offsets"])
-    except ValueError:
-        return 0
 
 
 def close(a, b):

@@ -31,7 +31,7 @@ import signal
 import subprocess
 import time
 
-from ternlib import TERN, Tests, inspect, run, shop_stream, start, start_broker, stop, workdir
+from ternlib import TERN, Tests, committed, inspect, run, shop_stream, start, start_broker, stop, workdir
 
 SEED = 20240719
 EVENTS = 200000
@@ -53,26 +53,12 @@ def generate(path):
     return shop_stream(path, EVENTS, SEED, USERS, ITEMS)
 
 
-def committed(state):
-    """Next offset stored with the state (one partition): 0 when there is no
-    state yet, None when it cannot be read right now (retry)."""
-    if not os.path.exists(os.path.join(state, "CURRENT")):
-        return 0
-    proc = subprocess.run([TERN, "inspect", "--state-dir", state, "offsets"],
-                          capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        return None
-    try:
-        return sum(o["next_offset"] for o in json.loads(proc.stdout)["offsets"])
-    except ValueError:
-        return None
-
 
 def wait_offset(state, proc, above, what):
     """Poll until the stored offset exceeds above; return it."""
     progress_at = time.time()
     while True:
-        now = committed(state)
+        now = committed(state, None)
         if now is not None and now > above:
             return now
         if proc.poll() is not None:
@@ -176,7 +162,7 @@ class CrashLoop(Tests):
             if not pending:
                 wait_offset(self.crash, proc, self.total - 1, "last run")
                 assert stop(proc) == 0, "the last run did not exit 0 on SIGTERM"
-                stored = committed(self.crash)
+                stored = committed(self.crash, None)
                 break
             seen = wait_offset(self.crash, proc, pending[0], "run %d" % n)
             mode = "commit" if n % 2 else "batch"
@@ -184,7 +170,7 @@ class CrashLoop(Tests):
                 time.sleep(rng.uniform(0.0, 0.3))
             proc.send_signal(signal.SIGKILL)
             assert proc.wait(timeout=30) == -signal.SIGKILL, "run %d exited before the kill" % n
-            before, stored = stored, committed(self.crash)
+            before, stored = stored, committed(self.crash, None)
             self.kills.append((mode, before, stored))
             print("kill %2d (%s, %.1fs): stored offset %d -> %d (seen %d)" % (
                 n, mode, time.time() - t0, before, stored, seen), flush=True)

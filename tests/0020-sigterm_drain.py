@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 
-from ternlib import TERN, Tests, inspect, run, shop_stream, start, start_broker, stop, workdir
+from ternlib import TERN, Tests, committed, inspect, run, shop_stream, start, start_broker, stop, workdir
 
 SEED = 20240720
 EVENTS = 100000
@@ -36,23 +36,11 @@ PIPE = ["-X", "kafka.session_timeout_ms=6000", "-X", "batch.shutdown_timeout_ms=
 OUTPUTS = ("recommendations", "ctr-scores", "tern-dead-letter")
 
 
-def committed(state):
-    if not os.path.exists(os.path.join(state, "CURRENT")):
-        return 0
-    proc = subprocess.run([TERN, "inspect", "--state-dir", state, "offsets"],
-                          capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        return None
-    try:
-        return sum(o["next_offset"] for o in json.loads(proc.stdout)["offsets"])
-    except ValueError:
-        return None
-
 
 def wait_offset(state, proc, above, what, timeout=120):
     t0 = time.time()
     while True:
-        now = committed(state)
+        now = committed(state, None)
         if now is not None and now > above:
             return now
         assert proc.poll() is None, "%s: tern run exited %s at stored offset %s" % (what, proc.returncode, now)
@@ -108,7 +96,7 @@ class SigtermDrain(Tests):
         proc = start(self.args(state, "s1", e1), os.path.join(self.work, "s1.log"))
         wait_offset(state, proc, 20000, "loaded run")
         rc, took = self.sigterm(proc)
-        stored = committed(state)
+        stored = committed(state, None)
         print("SIGTERM at stored offset >20000: exit %d after %.2fs (bound %d ms), stored offset %d of %d"
               % (rc, took, SHUTDOWN_MS, stored, self.total), flush=True)
         assert rc == 0, "exit %d on SIGTERM" % rc
@@ -137,11 +125,11 @@ class SigtermDrain(Tests):
         self.broker.send_signal(signal.SIGSTOP)
         try:
             time.sleep(0.2)
-            before = committed(state)
+            before = committed(state, None)
             rc, took = self.sigterm(proc)
         finally:
             self.broker.send_signal(signal.SIGCONT)
-        after = committed(state)
+        after = committed(state, None)
         with open(os.path.join(self.work, "t1.log")) as f:
             log = f.read()
         print("SIGTERM with the broker frozen: exit %d after %.2fs (bound %d ms), stored offset %d -> %d"

@@ -117,6 +117,22 @@ def inspect(state, *what, check=True):
     return json.loads(proc.stdout)
 
 
+def committed(state, unreadable=0):
+    """The next input offset stored with the state, summed over partitions:
+    0 before there is any state; `unreadable` when `tern inspect` cannot
+    read it right now (a kill test polls while tern writes)."""
+    if not os.path.exists(os.path.join(state, "CURRENT")):
+        return 0
+    proc = subprocess.run([TERN, "inspect", "--state-dir", state, "offsets"],
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        return unreadable
+    try:
+        return sum(o["next_offset"] for o in json.loads(proc.stdout)["offsets"])
+    except ValueError:
+        return unreadable
+
+
 def write_jsonl(path, events):
     with open(path, "w") as f:
         for ev in events:
