@@ -32,7 +32,8 @@ struct rt_ctr {
         uint32_t idx[MODEL_CTR_MAX_FEATURES];
         /* the event the blend scorer answers for, its item left out */
         model_ctr_input_t score_in;
-        double score_base; /* margin of the event's features but the item */
+        double score_base;    /* margin of the event's features but the item */
+        int score_base_ready; /* computed on the first candidate only */
         tern_buf_t value, json, rec, key;
 };
 
@@ -236,10 +237,17 @@ int64_t rt_ctr_model_version(const rt_ctr_t *c) {
 }
 
 /* Candidates share everything but the item: the margin of the rest is
- * summed once per ranking (score_base), each candidate adds its own. */
+ * summed once per ranking (score_base), each candidate adds its own. The
+ * base waits for the first candidate: most rankings never ask (no blend
+ * weight, or no candidate). */
 static double score_item(void *opaque, const char *item, uint32_t len) {
         rt_ctr_t *c = opaque;
         uint32_t n;
+        if (!c->score_base_ready) {
+                n = model_ctr_features(c->feat, &c->score_in, c->idx);
+                c->score_base = model_ftrl_margin(c->ftrl, c->idx, n);
+                c->score_base_ready = 1;
+        }
         c->score_in.item = (tern_str_t){item, len};
         n = model_ctr_item_features(c->feat, &c->score_in, c->idx);
         return model_ftrl_sigmoid(c->score_base +
@@ -249,12 +257,10 @@ static double score_item(void *opaque, const char *item, uint32_t len) {
 model_item_scorer_t rt_ctr_scorer(rt_ctr_t *c, const tern_event_t *ev,
                                   const feat_user_t *user) {
         model_ctr_input_t *in = &c->score_in;
-        uint32_t n;
         model_ctr_input_from_event(in, ev, user ? &user->profile : NULL);
         in->item = TERN_STR_NULL;
         in->category = TERN_STR_NULL; /* a candidate's is not known here */
-        n = model_ctr_features(c->feat, in, c->idx);
-        c->score_base = model_ftrl_margin(c->ftrl, c->idx, n);
+        c->score_base_ready = 0;
         return (model_item_scorer_t){c, score_item,
                                      (int64_t)model_ftrl_updates(c->ftrl)};
 }
