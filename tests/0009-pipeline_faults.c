@@ -19,24 +19,20 @@
 #include "../runtime/rt_pipeline.h"
 #include "../runtime/rt_stages.h"
 #include "test.h"
+#include "test_conf.h"
 
 #define N_EVENTS    300
 #define PRODUCE_API 0 /* the mock's ApiKey constants are private */
 
 static tern_conf_t *test_conf(const char *state_dir) {
-        char errstr[512];
-        tern_conf_t *conf = conf_new();
-        const char *const overrides[] = {
-            "batch.max_events=50", "batch.delivery_timeout_ms=3000",
-            "kafka.session_timeout_ms=6000", "log.level=error",
-            "kafka.producer.message.timeout.ms=2000"};
-        for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++)
-                if (conf_set_override(conf, overrides[i], errstr,
-                                      sizeof(errstr)))
-                        fprintf(stderr, "override: %s\n", errstr);
-        free(conf->state_dir);
-        conf->state_dir = strdup(state_dir);
-        return conf;
+        static const char *const overrides[] = {
+            "batch.max_events=50",
+            "batch.delivery_timeout_ms=3000",
+            "kafka.session_timeout_ms=6000",
+            "log.level=error",
+            "kafka.producer.message.timeout.ms=2000",
+            NULL};
+        return test_conf_new(state_dir, overrides, NULL);
 }
 
 /* Per-user event counts of what was produced, to compare with the state. */

@@ -32,6 +32,7 @@
 #include "../runtime/rt_pipeline.h"
 #include "../runtime/rt_stages.h"
 #include "test.h"
+#include "test_conf.h"
 
 #define N_EVENTS 600
 #define HALF     (N_EVENTS / 2)
@@ -46,24 +47,15 @@
 #define API_OFFSETFETCH  9
 
 static const char *const base_overrides[] = {
-    "batch.max_events=50", "batch.delivery_timeout_ms=4000",
-    "kafka.session_timeout_ms=6000", "log.level=error",
-    "kafka.producer.message.timeout.ms=3000"};
+    "batch.max_events=50",
+    "batch.delivery_timeout_ms=4000",
+    "kafka.session_timeout_ms=6000",
+    "log.level=error",
+    "kafka.producer.message.timeout.ms=3000",
+    NULL};
 
 static tern_conf_t *test_conf(const char *state_dir, const char *const *extra) {
-        char errstr[512];
-        tern_conf_t *conf = conf_new();
-        for (size_t i = 0; i < sizeof(base_overrides) / sizeof(*base_overrides);
-             i++)
-                if (conf_set_override(conf, base_overrides[i], errstr,
-                                      sizeof(errstr)))
-                        fprintf(stderr, "override: %s\n", errstr);
-        for (; extra && *extra; extra++)
-                if (conf_set_override(conf, *extra, errstr, sizeof(errstr)))
-                        fprintf(stderr, "override: %s\n", errstr);
-        free(conf->state_dir);
-        conf->state_dir = strdup(state_dir);
-        return conf;
+        return test_conf_new(state_dir, base_overrides, extra);
 }
 
 static double now_s(void) {

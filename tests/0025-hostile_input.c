@@ -34,6 +34,7 @@
 #include "../runtime/rt_pipeline.h"
 #include "../runtime/rt_stages.h"
 #include "test.h"
+#include "test_conf.h"
 
 #define N_VALID     300
 #define N_EACH      50 /* of each small hostile kind */
@@ -53,17 +54,9 @@ enum {
 };
 
 static tern_conf_t *test_conf(const char *state_dir) {
-        char errstr[512];
-        tern_conf_t *conf = conf_new();
-        const char *const overrides[] = {"batch.max_events=100",
-                                         "log.level=error"};
-        for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++)
-                if (conf_set_override(conf, overrides[i], errstr,
-                                      sizeof(errstr)))
-                        fprintf(stderr, "override: %s\n", errstr);
-        free(conf->state_dir);
-        conf->state_dir = strdup(state_dir);
-        return conf;
+        static const char *const overrides[] = {"batch.max_events=100",
+                                                "log.level=error", NULL};
+        return test_conf_new(state_dir, overrides, NULL);
 }
 
 static void gen_event(ingest_gen_t *gen, tern_buf_t *out, int32_t id) {
