@@ -6,7 +6,11 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev librocksdb-dev libopenblas-dev libyaml-dev
+  # the HTTP endpoint (/metrics, /healthz, /readyz), the Schema Registry client
+  libmicrohttpd-dev libcurl4-openssl-dev
   python3 kcat
+  # checks of the deploy kit: docker-compose config, yamllint, systemd-analyze
+  docker-compose yamllint systemd
   # the ASan+UBSan build, the libFuzzer targets, the format check
   clang libclang-rt-14-dev clang-format
 )
