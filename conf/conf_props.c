@@ -122,6 +122,26 @@ const conf_prop_t conf_props[] = {
      "Events with ts_ms below this are invalid (dead-lettered)."},
     {"input.ts_max_ms", CP_INT, OFF(ts_max_ms), 0, 9e15, "4102444800000", NULL,
      "Events with ts_ms above this are invalid (default 2100-01-01)."},
+    /* input: Schema Registry */
+    {"input.schema_registry_url", CP_STR, OFF(schema_registry_url), 0, 0,
+     "\"\"", NULL,
+     "Schema Registry base URL (http or https) for confluent-framed records\n"
+     "whose schema id tern does not know: GET URL/schemas/ids/ID. Found\n"
+     "schemas are cached in STATE_DIR/schemas; lookup order: memory, that\n"
+     "cache, the registry, input.schema_dir. Empty = off."},
+    {"input.schema_registry_auth", CP_STR, OFF(schema_registry_auth), 0, 0,
+     "\"\"", NULL, "user:password for HTTP basic auth; empty = none."},
+    {"input.schema_registry_timeout_ms", CP_INT,
+     OFF(schema_registry_timeout_ms), 100, 600000, "5000", NULL,
+     "Whole request to the registry (the pipeline waits for it)."},
+    {"input.schema_registry_connect_timeout_ms", CP_INT,
+     OFF(schema_registry_connect_timeout_ms), 100, 600000, "2000", NULL,
+     "Connecting to the registry."},
+    {"input.schema_registry_retry_ms", CP_INT, OFF(schema_registry_retry_ms), 0,
+     86400000, "30000", NULL,
+     "A schema id found nowhere is not asked for again for this long: its\n"
+     "records are dead-lettered at once meanwhile (schema_unavailable,\n"
+     "retriable; or unknown_schema when the registry does not have it)."},
     /* replay */
     {"replay.row_spacing_ms", CP_INT, OFF(replay_row_spacing_ms), 1, 3600000,
      "100", NULL,
