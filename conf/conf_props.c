@@ -99,14 +99,15 @@ const conf_prop_t conf_props[] = {
     /* input */
     {"input.wire_format", CP_ENUM, OFF(wire_format), 0, 0, "auto", wire_symbols,
      "raw: Avro binary with input.writer_schema; confluent: magic byte 0 +\n"
-     "4-byte schema id (ids from input.schema_dir); auto: confluent when the\n"
-     "first byte is 0, else raw."},
+     "4-byte schema id (ids from input.schema_dir or the Schema Registry);\n"
+     "auto: confluent when the first byte is 0, else raw."},
     {"input.writer_schema", CP_STR, OFF(writer_schema), 0, 0, "\"\"", NULL,
      "Writer schema file (.avsc) of raw records; empty = the built-in\n"
      "tern.BehaviorEvent."},
     {"input.schema_dir", CP_STR, OFF(schema_dir), 0, 0, "\"\"", NULL,
      "Directory of <id>.avsc writer schemas for the confluent wire format;\n"
-     "empty = only id 1, the built-in schema."},
+     "empty = only id 1, the built-in schema. With\n"
+     "input.schema_registry_url: the registry's last fallback instead."},
     {"input.max_record_bytes", CP_INT, OFF(max_record_bytes), 16, 64 << 20,
      "1048576", NULL, "Larger records are dead-lettered as too_large."},
     {"input.max_string_bytes", CP_INT, OFF(max_string_bytes), 1, 64 << 20,
