@@ -406,8 +406,8 @@ tern_code_t conf_finalize(tern_conf_t *conf, char *errstr, size_t errstr_size) {
 }
 
 int conf_is_secret(const char *property) {
-        static const char *const markers[] = {"password", "secret", "token",
-                                              "key.pem", "private"};
+        static const char *const markers[] = {"password", "secret",  "token",
+                                              "key.pem",  "private", "auth"};
         for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
                 if (strstr(property, markers[i]))
                         return 1;

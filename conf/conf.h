@@ -66,6 +66,12 @@ typedef struct tern_conf {
         int64_t max_depth;
         int64_t ts_min_ms;
         int64_t ts_max_ms;
+        /* input: Schema Registry (ingest_registry.h, runtime/rt_schemas.h) */
+        char *schema_registry_url; /* "" = off */
+        char *schema_registry_auth;
+        int64_t schema_registry_timeout_ms;
+        int64_t schema_registry_connect_timeout_ms;
+        int64_t schema_registry_retry_ms;
         /* replay: file rows -> event time (ingest_file_opts_t) */
         int64_t replay_row_spacing_ms;
         int64_t replay_click_delay_ms;

@@ -80,7 +80,11 @@ static void write_value(const tern_conf_t *conf, const conf_prop_t *prop,
                         FILE *out) {
         switch (prop->type) {
         case CP_STR:
-                fprintf(out, "\"%s\"", *FIELD(conf, prop, char *const));
+                fprintf(out, "\"%s\"",
+                        conf_is_secret(prop->path) &&
+                                **FIELD(conf, prop, char *const)
+                            ? "[redacted]"
+                            : *FIELD(conf, prop, char *const));
                 break;
         case CP_INT:
                 fprintf(out, "%lld",

@@ -99,14 +99,15 @@ const conf_prop_t conf_props[] = {
     /* input */
     {"input.wire_format", CP_ENUM, OFF(wire_format), 0, 0, "auto", wire_symbols,
      "raw: Avro binary with input.writer_schema; confluent: magic byte 0 +\n"
-     "4-byte schema id (ids from input.schema_dir); auto: confluent when the\n"
-     "first byte is 0, else raw."},
+     "4-byte schema id (ids from input.schema_dir or the Schema Registry);\n"
+     "auto: confluent when the first byte is 0, else raw."},
     {"input.writer_schema", CP_STR, OFF(writer_schema), 0, 0, "\"\"", NULL,
      "Writer schema file (.avsc) of raw records; empty = the built-in\n"
      "tern.BehaviorEvent."},
     {"input.schema_dir", CP_STR, OFF(schema_dir), 0, 0, "\"\"", NULL,
      "Directory of <id>.avsc writer schemas for the confluent wire format;\n"
-     "empty = only id 1, the built-in schema."},
+     "empty = only id 1, the built-in schema. With\n"
+     "input.schema_registry_url: the registry's last fallback instead."},
     {"input.max_record_bytes", CP_INT, OFF(max_record_bytes), 16, 64 << 20,
      "1048576", NULL, "Larger records are dead-lettered as too_large."},
     {"input.max_string_bytes", CP_INT, OFF(max_string_bytes), 1, 64 << 20,
@@ -122,6 +123,26 @@ const conf_prop_t conf_props[] = {
      "Events with ts_ms below this are invalid (dead-lettered)."},
     {"input.ts_max_ms", CP_INT, OFF(ts_max_ms), 0, 9e15, "4102444800000", NULL,
      "Events with ts_ms above this are invalid (default 2100-01-01)."},
+    /* input: Schema Registry */
+    {"input.schema_registry_url", CP_STR, OFF(schema_registry_url), 0, 0,
+     "\"\"", NULL,
+     "Schema Registry base URL (http or https) for confluent-framed records\n"
+     "whose schema id tern does not know: GET URL/schemas/ids/ID. Found\n"
+     "schemas are cached in STATE_DIR/schemas; lookup order: memory, that\n"
+     "cache, the registry, input.schema_dir. Empty = off."},
+    {"input.schema_registry_auth", CP_STR, OFF(schema_registry_auth), 0, 0,
+     "\"\"", NULL, "user:password for HTTP basic auth; empty = none."},
+    {"input.schema_registry_timeout_ms", CP_INT,
+     OFF(schema_registry_timeout_ms), 100, 600000, "5000", NULL,
+     "Whole request to the registry (the pipeline waits for it)."},
+    {"input.schema_registry_connect_timeout_ms", CP_INT,
+     OFF(schema_registry_connect_timeout_ms), 100, 600000, "2000", NULL,
+     "Connecting to the registry."},
+    {"input.schema_registry_retry_ms", CP_INT, OFF(schema_registry_retry_ms), 0,
+     86400000, "30000", NULL,
+     "A schema id found nowhere is not asked for again for this long: its\n"
+     "records are dead-lettered at once meanwhile (schema_unavailable,\n"
+     "retriable; or unknown_schema when the registry does not have it)."},
     /* replay */
     {"replay.row_spacing_ms", CP_INT, OFF(replay_row_spacing_ms), 1, 3600000,
      "100", NULL,

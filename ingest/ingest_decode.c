@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest_jwalk.h"
+
 /* Bounds on what a trusted config may ask for: recursion depth of the
  * skipper is max_depth, so keep the C stack use small whatever is set. */
 #define DEPTH_HARD_MAX  1024
@@ -144,6 +146,17 @@ typedef struct prog {
         uint32_t n_memo, cap_memo;
 } prog_t;
 
+/* What a decoded event holds before the writer's fields are read: the
+ * reader's declared defaults, else null / {} / zero. */
+typedef struct evdef {
+        tern_str_t str[RF__CNT]; /* RC_STR fields; ptr into dstr */
+        tern_event_type_t type;
+        int64_t ts_ms;
+        int has_price, has_quantity;
+        double price;
+        int32_t quantity;
+} evdef_t;
+
 struct ingest_decoder {
         ingest_limits_t lim;
         ingest_wire_t wire;
@@ -151,6 +164,10 @@ struct ingest_decoder {
         avro_schema_t renum; /* the reader's EventType (borrowed) */
         uint8_t rpresent[RF__CNT];
         uint8_t rnullable[RF__CNT];
+        uint8_t rnull_first[RF__CNT]; /* union ["null", T]: default is null */
+        uint8_t rdefault[RF__CNT];    /* the reader declares a default */
+        evdef_t def;
+        char *dstr[RF__CNT]; /* owned copies of string defaults */
         prog_t *raw;    /* RAW writer program; the reader's own by default */
         prog_t **progs; /* Confluent programs sorted by id */
         uint32_t n_progs, cap_progs;
@@ -443,8 +460,9 @@ static tern_code_t field_bind(cctx_t *cc, wfield_t *f, uint8_t *bound) {
 static tern_code_t required_check(cctx_t *cc, const uint8_t *bound) {
         const ingest_decoder_t *dec = cc->dec;
         for (int rf = 0; rf < RF__CNT; rf++) {
-                if (!dec->rpresent[rf] || dec->rnullable[rf] ||
-                    rf_defs[rf].cls == RC_MAP || bound[rf])
+                if (!dec->rpresent[rf] || dec->rdefault[rf] ||
+                    dec->rnullable[rf] || rf_defs[rf].cls == RC_MAP ||
+                    bound[rf])
                         continue;
                 return tern_errf(cc->errstr, cc->errstr_size, TERN_ERR_CONFIG,
                                  "writer schema lacks the required field %s "
@@ -555,6 +573,7 @@ static tern_code_t reader_field(ingest_decoder_t *dec, int rf, avro_schema_t t,
                 v = avro_typeof(b0) == AVRO_NULL ? b1 : b0;
                 dec->rnullable[rf] = avro_typeof(b0) == AVRO_NULL ||
                                      avro_typeof(b1) == AVRO_NULL;
+                dec->rnull_first[rf] = avro_typeof(b0) == AVRO_NULL;
         }
         if (!reader_type_ok(rf_defs[rf].cls, v) ||
             (dec->rnullable[rf] &&
@@ -596,6 +615,185 @@ static tern_code_t reader_check(ingest_decoder_t *dec, char *errstr,
                                          "reader schema lacks field %s",
                                          rf_defs[rf].name);
         return TERN_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reader defaults. Avro-C parses "default" but does not expose it, so the */
+/* reader schema's JSON is walked once more for the top-level fields'      */
+/* "default" values.                                                       */
+
+static tern_code_t jw_bad(const jw_t *w, char *errstr, size_t errstr_size) {
+        return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                         "reader schema: %s at byte %zu",
+                         jw_error(w) ? jw_error(w) : "unexpected JSON",
+                         w->err_at);
+}
+
+static tern_code_t default_bad(int rf, const char *want, char *errstr,
+                               size_t errstr_size) {
+        return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                         "reader schema: field %s: default must be %s",
+                         rf_defs[rf].name, want);
+}
+
+static tern_code_t default_str(ingest_decoder_t *dec, int rf, jw_t *w,
+                               char *errstr, size_t errstr_size) {
+        size_t cap = (size_t)(w->end - w->p) + 1, len = 0;
+        char *buf;
+        if (cap > UINT32_MAX || !(buf = malloc(cap)))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        if (jw_string(w, buf, cap, &len)) {
+                free(buf);
+                return jw_bad(w, errstr, errstr_size);
+        }
+        free(dec->dstr[rf]);
+        dec->dstr[rf] = buf;
+        dec->def.str[rf] = (tern_str_t){buf, (uint32_t)len};
+        return TERN_OK;
+}
+
+static tern_code_t default_enum(ingest_decoder_t *dec, int rf, jw_t *w,
+                                char *errstr, size_t errstr_size) {
+        char sym[64];
+        int t;
+        if (jw_string(w, sym, sizeof(sym), NULL))
+                return default_bad(rf, "a symbol of the enum", errstr,
+                                   errstr_size);
+        if (avro_schema_enum_get_by_name(dec->renum, sym) < 0 ||
+            (t = tern_event_type_parse(sym, strlen(sym))) < 0)
+                return default_bad(rf, "a symbol of the enum", errstr,
+                                   errstr_size);
+        dec->def.type = (tern_event_type_t)t;
+        return TERN_OK;
+}
+
+static tern_code_t default_num(ingest_decoder_t *dec, int rf, jw_t *w,
+                               char *errstr, size_t errstr_size) {
+        rclass_t cls = rf_defs[rf].cls;
+        double d = 0;
+        int64_t i = 0;
+        int is_int = 0;
+        if (jw_number(w, &d, &i, &is_int) || (cls != RC_DOUBLE && !is_int) ||
+            (cls == RC_INT && (i < INT32_MIN || i > INT32_MAX)))
+                return default_bad(rf,
+                                   cls == RC_DOUBLE ? "a number"
+                                   : cls == RC_INT  ? "a 32-bit integer"
+                                                    : "an integer",
+                                   errstr, errstr_size);
+        if (cls == RC_LONG) {
+                dec->def.ts_ms = i;
+        } else if (cls == RC_INT) {
+                dec->def.has_quantity = 1;
+                dec->def.quantity = (int32_t)i;
+        } else {
+                dec->def.has_price = 1;
+                dec->def.price = d;
+        }
+        return TERN_OK;
+}
+
+/* The default's JSON is typed by the field's type, or by the union's
+ * first branch (Avro's rule). */
+static tern_code_t default_value(ingest_decoder_t *dec, int rf, jw_t *w,
+                                 char *errstr, size_t errstr_size) {
+        rclass_t cls = rf_defs[rf].cls;
+        jw_kind_t k = jw_peek(w);
+        uint32_t n = 0;
+        char key[1];
+        if (dec->rnull_first[rf])
+                return k == JW_NULL && !jw_null(w)
+                           ? TERN_OK
+                           : default_bad(rf, "null (the union's first branch)",
+                                         errstr, errstr_size);
+        switch (cls) {
+        case RC_STR:
+                if (k != JW_STRING)
+                        return default_bad(rf, "a string", errstr, errstr_size);
+                return default_str(dec, rf, w, errstr, errstr_size);
+        case RC_ENUM:
+                return default_enum(dec, rf, w, errstr, errstr_size);
+        case RC_LONG:
+        case RC_INT:
+        case RC_DOUBLE:
+                return default_num(dec, rf, w, errstr, errstr_size);
+        case RC_MAP:
+                /* tern keeps context entries in the event, borrowing the
+                 * record: only the empty map needs no storage. */
+                if (k != JW_OBJECT || jw_object(w) ||
+                    jw_member(w, &n, key, sizeof(key), NULL) != 0)
+                        return default_bad(rf, "{} (the empty map)", errstr,
+                                           errstr_size);
+                return TERN_OK;
+        }
+        return TERN_ERR_CONFIG; /* not reached */
+}
+
+/* One element of "fields": its name and the span of its default. */
+static tern_code_t field_default(ingest_decoder_t *dec, jw_t *w, char *errstr,
+                                 size_t errstr_size) {
+        char key[16], name[64] = "";
+        const char *dstart = NULL, *dend = NULL;
+        uint32_t n = 0;
+        int r, rf;
+        jw_t dw;
+        tern_code_t code;
+        if (jw_object(w))
+                return jw_bad(w, errstr, errstr_size);
+        while ((r = jw_member(w, &n, key, sizeof(key), NULL)) == 1) {
+                if (!strcmp(key, "name")) {
+                        if (jw_string(w, name, sizeof(name), NULL))
+                                return jw_bad(w, errstr, errstr_size);
+                        continue;
+                }
+                if (!strcmp(key, "default")) {
+                        jw_peek(w); /* skips blanks: dstart at the value */
+                        dstart = w->p;
+                }
+                if (jw_skip(w))
+                        return jw_bad(w, errstr, errstr_size);
+                if (!strcmp(key, "default"))
+                        dend = w->p;
+        }
+        if (r < 0)
+                return jw_bad(w, errstr, errstr_size);
+        /* reader_check() has refused names that are no tern field */
+        if (!dstart || (rf = rf_lookup(name)) < 0 || !dec->rpresent[rf])
+                return TERN_OK;
+        jw_init(&dw, dstart, (size_t)(dend - dstart));
+        if ((code = default_value(dec, rf, &dw, errstr, errstr_size)))
+                return code;
+        dec->rdefault[rf] = 1;
+        return TERN_OK;
+}
+
+static tern_code_t reader_defaults(ingest_decoder_t *dec, const char *json,
+                                   char *errstr, size_t errstr_size) {
+        jw_t w;
+        char key[16];
+        uint32_t n = 0, ni;
+        int r;
+        tern_code_t code;
+        jw_init(&w, json, strlen(json));
+        if (jw_object(&w))
+                return jw_bad(&w, errstr, errstr_size);
+        while ((r = jw_member(&w, &n, key, sizeof(key), NULL)) == 1) {
+                if (strcmp(key, "fields") != 0) {
+                        if (jw_skip(&w))
+                                return jw_bad(&w, errstr, errstr_size);
+                        continue;
+                }
+                if (jw_array(&w))
+                        return jw_bad(&w, errstr, errstr_size);
+                ni = 0;
+                while ((r = jw_item(&w, &ni)) == 1)
+                        if ((code =
+                                 field_default(dec, &w, errstr, errstr_size)))
+                                return code;
+                if (r < 0)
+                        return jw_bad(&w, errstr, errstr_size);
+        }
+        return r < 0 ? jw_bad(&w, errstr, errstr_size) : TERN_OK;
 }
 
 static tern_code_t limits_check(const ingest_limits_t *l, char *errstr,
@@ -643,6 +841,7 @@ ingest_decoder_t *ingest_decoder_new(const char *reader_schema_json,
         if (limits_check(&dec->lim, errstr, errstr_size) ||
             schema_parse(json, "reader", &dec->reader, errstr, errstr_size) ||
             reader_check(dec, errstr, errstr_size) ||
+            reader_defaults(dec, json, errstr, errstr_size) ||
             /* RAW records default to being written with the reader schema */
             prog_compile(dec, json, -1, &dec->raw, errstr, errstr_size)) {
                 ingest_decoder_destroy(dec);
@@ -658,6 +857,8 @@ void ingest_decoder_destroy(ingest_decoder_t *dec) {
         for (uint32_t i = 0; i < dec->n_progs; i++)
                 prog_destroy(dec->progs[i]);
         free(dec->progs);
+        for (int rf = 0; rf < RF__CNT; rf++)
+                free(dec->dstr[rf]);
         if (dec->reader)
                 avro_schema_decref(dec->reader);
         free(dec);
@@ -810,6 +1011,14 @@ tern_code_t ingest_decoder_load_schema_dir(ingest_decoder_t *dec,
 
 int ingest_decoder_has_schema(const ingest_decoder_t *dec, int32_t id) {
         return prog_find(dec, id) != NULL;
+}
+
+int ingest_confluent_id(const uint8_t *buf, size_t len, int32_t *id) {
+        if (!buf || len < 5 || buf[0] != 0x00)
+                return 0;
+        *id = (int32_t)((uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 |
+                        (uint32_t)buf[3] << 8 | buf[4]);
+        return 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1152,16 +1361,20 @@ static void ev_set_int(tern_event_t *ev, int rf, int64_t v) {
         }
 }
 
-/* Reader fields' defaults: null, {} (required ones are always written). */
-static void ev_reset(tern_event_t *ev) {
-        ev->event_id = ev->user_id = TERN_STR_NULL;
-        ev->item_id = ev->category_id = TERN_STR_NULL;
-        ev->impression_id = ev->campaign_id = TERN_STR_NULL;
-        ev->type = TERN_EV_VIEW;
-        ev->ts_ms = 0;
-        ev->has_price = ev->has_quantity = 0;
-        ev->price = 0;
-        ev->quantity = 0;
+/* Reader fields' defaults (evdef_t); the writer's fields overwrite them. */
+static void ev_reset(tern_event_t *ev, const evdef_t *d) {
+        ev->event_id = d->str[RF_EVENT_ID];
+        ev->user_id = d->str[RF_USER_ID];
+        ev->item_id = d->str[RF_ITEM_ID];
+        ev->category_id = d->str[RF_CATEGORY_ID];
+        ev->impression_id = d->str[RF_IMPRESSION_ID];
+        ev->campaign_id = d->str[RF_CAMPAIGN_ID];
+        ev->type = d->type;
+        ev->ts_ms = d->ts_ms;
+        ev->has_price = d->has_price;
+        ev->has_quantity = d->has_quantity;
+        ev->price = d->price;
+        ev->quantity = d->quantity;
         ev->n_context = 0;
 }
 
@@ -1289,7 +1502,7 @@ static tern_code_t field_run(dctx_t *c, const wfield_t *f, tern_event_t *ev) {
 
 static tern_code_t prog_run(dctx_t *c, tern_event_t *ev) {
         tern_code_t code;
-        ev_reset(ev);
+        ev_reset(ev, &c->dec->def);
         for (uint32_t i = 0; i < c->p->n_fields; i++)
                 if ((code = field_run(c, &c->p->fields[i], ev)))
                         return code;

@@ -7,10 +7,16 @@
  * For each writer schema it builds a small program: per writer field,
  * read-into-reader-field (with int->long, float->double, enum-by-symbol
  * resolution) or skip; reader fields the writer lacks take their default.
- * (Avro-C does not expose field defaults, so the rule is by type: a
- * ["null", T] reader field defaults to null, the context map to {}; any
- * other reader field is required and a writer schema without it is
- * refused at set-up with TERN_ERR_CONFIG.)
+ * Defaults are the reader schema's declared "default" values (Avro-C does
+ * not expose them, so the reader JSON is walked for them: ingest_jwalk):
+ * null, a string, an enum symbol, a number, or {} for the context map,
+ * typed by the field's type or, for a union, its first branch (Avro's
+ * rule; a default of the wrong type is TERN_ERR_CONFIG at set-up). With
+ * no declared default, a ["null", T] field still defaults to null and the
+ * context map to {} (tern's leniency); any other reader field is required
+ * and a writer schema without it is refused at set-up with
+ * TERN_ERR_CONFIG. String defaults live in the decoder: an event's
+ * strings borrow the record or the decoder.
  * Decoding then never calls Avro-C: it walks the bytes with bounds checks.
  *
  * Bounds (ingest_limits_t): no length or count may exceed the bytes that
@@ -29,8 +35,14 @@
  * CONFLUENT when byte 0 is 0x00, else RAW (an empty event_id is invalid
  * anyway, so a raw record never starts with 0x00 legitimately).
  *
- * Thread safety: a decoder is immutable after set-up; ingest_decode() may be
- * called from several threads at once.
+ * Thread safety: ingest_decode() only reads the decoder, so several
+ * threads may decode at once — while nobody changes it. The set-up calls
+ * (set_raw_schema, add_schema, load_schema_dir) change it: before the
+ * decoder is shared they are free; afterwards only the ONE thread that
+ * decodes may call them, between its own decodes (the pipeline's loop
+ * adds schemas fetched from a Schema Registry that way, runtime/
+ * rt_schemas.c). A decoder shared by several decoding threads must not be
+ * changed at all.
  */
 #ifndef INGEST_DECODE_H
 #define INGEST_DECODE_H
@@ -83,6 +95,8 @@ tern_code_t ingest_decoder_load_schema_dir(ingest_decoder_t *dec,
                                            size_t errstr_size);
 /* 1 when a writer schema is registered for Confluent schema id `id`. */
 int ingest_decoder_has_schema(const ingest_decoder_t *dec, int32_t id);
+/* 1 and *id when buf is Confluent-framed (0x00 + 4-byte id + body). */
+int ingest_confluent_id(const uint8_t *buf, size_t len, int32_t *id);
 
 /* Decode one payload into *ev (strings borrow buf). ev's src_* fields are
  * left untouched. On failure *ev is unspecified; *reason (if given) is set

@@ -17,6 +17,7 @@
 #include "rt_emit.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
+#include "rt_schemas.h"
 #include "rt_stages.h"
 
 #define RECORD_BUF_MAX (8u << 20)
@@ -28,6 +29,7 @@ struct rt_pipeline {
         feat_store_t *store;
         feat_engine_t *engine;
         ingest_decoder_t *decoder;
+        rt_schemas_t *schemas; /* NULL without a Schema Registry */
         model_recs_t *recs;
         model_nb_source_t nb_source;
         int emit;
@@ -377,6 +379,11 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         rc =
             ingest_decode(p->decoder, msg->payload, msg->payload ? msg->len : 0,
                           &ev, &reason, errstr, sizeof(errstr));
+        if (rc == TERN_ERR_NOT_FOUND && p->schemas)
+                rc = rt_schemas_decode_again(p->schemas, p->decoder,
+                                             msg->payload,
+                                             msg->payload ? msg->len : 0, &ev,
+                                             &reason, errstr, sizeof(errstr));
         STAGE_ADD(p, ns_decode, t0);
         if (rc != TERN_OK) {
                 dead_letter(p, msg, reason, errstr);
@@ -543,6 +550,9 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
             rt_stages_store(o->conf, o->state_dir, 0, errstr, errstr_size);
         if (!p->store)
                 goto fail;
+        if (rt_schemas_new(o->conf, o->state_dir, &p->schemas, errstr,
+                           errstr_size) != TERN_OK)
+                goto fail;
         p->engine = rt_stages_engine(o->conf, p->store, errstr, errstr_size);
         if (!p->engine)
                 goto fail;
@@ -593,6 +603,7 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
         if (p->store)
                 feat_store_close(p->store);
         ingest_decoder_destroy(p->decoder);
+        rt_schemas_destroy(p->schemas);
         tern_buf_free(&p->value_buf);
         tern_buf_free(&p->json_buf);
         free(p->input_topic);

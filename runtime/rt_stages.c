@@ -60,10 +60,12 @@ ingest_decoder_t *rt_stages_decoder(const tern_conf_t *conf, char *errstr,
         rc = ingest_decoder_set_raw_schema(
             dec, writer ? writer : ingest_behavior_event_schema, errstr,
             errstr_size);
-        if (rc == TERN_OK)
+        /* With a Schema Registry, ids (1 too) are the registry's; the
+         * schema directory is its last fallback (rt_schemas.h). */
+        if (rc == TERN_OK && !*conf->schema_registry_url)
                 rc = ingest_decoder_add_schema(
                     dec, 1, ingest_behavior_event_schema, errstr, errstr_size);
-        if (rc == TERN_OK && *conf->schema_dir)
+        if (rc == TERN_OK && *conf->schema_dir && !*conf->schema_registry_url)
                 rc = ingest_decoder_load_schema_dir(dec, conf->schema_dir,
                                                     errstr, errstr_size);
         free(writer);
