@@ -379,8 +379,13 @@ static tern_code_t parse_set(member_t *mem, uint32_t n, const char *op_name,
         if (!strcmp(op_name, "model")) {
                 member_t *m = take(mem, n, "model");
                 if (!m || m->type != J_STR ||
-                    (strcmp(m->str, "ctr") && strcmp(m->str, "churn")))
-                        BAD("model: \"model\" must be \"ctr\" or \"churn\"");
+                    (strcmp(m->str, "ctr") && strcmp(m->str, "churn"))) {
+                        /* which keys are known depends on the model */
+                        for (uint32_t i = 0; i < n; i++)
+                                mem[i].used = 1;
+                        BAD("model: \"model\" must be \"ctr\" or "
+                            "\"churn\"");
+                }
                 model = m->str;
         }
         for (size_t i = 0; i < N_SET_FIELDS; i++) {
@@ -448,12 +453,11 @@ static tern_code_t parse_members(member_t *mem, uint32_t n, rt_control_op_t *op,
         default:
                 rc = parse_set(mem, n, name, op, errstr, errstr_size);
         }
-        if (rc != TERN_OK)
-                return rc;
+        /* An unknown key explains more than what it left missing. */
         for (uint32_t i = 0; i < n; i++)
                 if (!mem[i].used)
                         BAD("%s: unknown key \"%s\"", name, mem[i].key);
-        return TERN_OK;
+        return rc;
 }
 
 tern_code_t rt_control_parse(const char *json, size_t len, rt_control_op_t *op,
