@@ -157,8 +157,8 @@ static void apply_and_boost_table(void) {
         rt_control_op_t op;
         char errstr[512];
         const char *ops[] = {
-            "{\"op\":\"boost\",\"item\":\"i1\",\"factor\":2,\"until_ts_ms\":"
-            "1000}",
+            ("{\"op\":\"boost\",\"item\":\"i1\",\"factor\":2,"
+             "\"until_ts_ms\":1000}"),
             "{\"op\":\"boost\",\"category\":\"c1\",\"factor\":3}",
             "{\"op\":\"block\",\"item\":\"i9\"}",
             "{\"op\":\"blend\",\"ctr_weight\":0.75}",
