@@ -413,3 +413,115 @@ int conf_is_secret(const char *property) {
                         return 1;
         return 0;
 }
+
+/* ---- live keys ---- */
+
+static const conf_prop_t *live_prop(size_t i) {
+        for (size_t k = 0; k < conf_props_cnt; k++)
+                if ((conf_props[k].flags & CONF_F_LIVE) && i-- == 0)
+                        return &conf_props[k];
+        return NULL;
+}
+
+size_t conf_live_count(void) {
+        size_t n = 0;
+        for (size_t k = 0; k < conf_props_cnt; k++)
+                n += (conf_props[k].flags & CONF_F_LIVE) != 0;
+        return n;
+}
+
+const char *conf_live_path(size_t i) {
+        const conf_prop_t *prop = live_prop(i);
+        return prop ? prop->path : NULL;
+}
+
+int conf_live_find(const char *path) {
+        for (size_t i = 0; i < conf_live_count(); i++)
+                if (!strcmp(conf_live_path(i), path))
+                        return (int)i;
+        return -1;
+}
+
+double conf_live_get(const tern_conf_t *conf, size_t i) {
+        const conf_prop_t *prop = live_prop(i);
+        return prop ? *FIELD(conf, prop, const double) : 0;
+}
+
+tern_code_t conf_live_check(size_t i, double v, char *errstr,
+                            size_t errstr_size) {
+        const conf_prop_t *prop = live_prop(i);
+        if (!prop)
+                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                 "no live key %zu", i);
+        if (!isfinite(v) || v < prop->min || v > prop->max)
+                return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                                 "%s: must be between %g and %g (got %g)",
+                                 prop->path, prop->min, prop->max, v);
+        return TERN_OK;
+}
+
+tern_code_t conf_live_set(tern_conf_t *conf, size_t i, double v, char *errstr,
+                          size_t errstr_size) {
+        tern_code_t rc = conf_live_check(i, v, errstr, errstr_size);
+        if (rc == TERN_OK)
+                *FIELD(conf, live_prop(i), double) = v;
+        return rc;
+}
+
+static int map_equal(const conf_map_t *a, const conf_map_t *b) {
+        if (a->n != b->n)
+                return 0;
+        for (size_t i = 0; i < a->n; i++)
+                if (strcmp(a->kv[i].key, b->kv[i].key) ||
+                    strcmp(a->kv[i].value, b->kv[i].value))
+                        return 0;
+        return 1;
+}
+
+static int prop_equal(const tern_conf_t *a, const tern_conf_t *b,
+                      const conf_prop_t *prop) {
+        switch (prop->type) {
+        case CP_STR: {
+                const char *x = *FIELD(a, prop, char *const);
+                const char *y = *FIELD(b, prop, char *const);
+                return !strcmp(x ? x : "", y ? y : "");
+        }
+        case CP_INT:
+                return *FIELD(a, prop, const int64_t) ==
+                       *FIELD(b, prop, const int64_t);
+        case CP_DBL:
+                return *FIELD(a, prop, const double) ==
+                       *FIELD(b, prop, const double);
+        case CP_BOOL:
+        case CP_ENUM:
+                return *FIELD(a, prop, const int) == *FIELD(b, prop, const int);
+        case CP_MAP:
+                return map_equal(FIELD(a, prop, const conf_map_t),
+                                 FIELD(b, prop, const conf_map_t));
+        case CP_TYPE_INT:
+                return !memcmp(FIELD(a, prop, const int64_t),
+                               FIELD(b, prop, const int64_t),
+                               sizeof(int64_t) * TERN_EV__CNT);
+        case CP_TYPE_DBL:
+                for (int t = 0; t < TERN_EV__CNT; t++)
+                        if (FIELD(a, prop, const double)[t] !=
+                            FIELD(b, prop, const double)[t])
+                                return 0;
+                return 1;
+        }
+        return 0;
+}
+
+size_t conf_diff(const tern_conf_t *a, const tern_conf_t *b, conf_diff_fn fn,
+                 void *opaque) {
+        size_t n = 0;
+        for (size_t i = 0; i < conf_props_cnt; i++) {
+                if (prop_equal(a, b, &conf_props[i]))
+                        continue;
+                n++;
+                if (fn)
+                        fn(opaque, conf_props[i].path,
+                           (conf_props[i].flags & CONF_F_LIVE) != 0);
+        }
+        return n;
+}

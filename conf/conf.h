@@ -137,6 +137,9 @@ typedef struct tern_conf {
         int log_level;  /* rt_log_level_t order: error warn info debug */
         int log_format; /* 0 text, 1 json */
 
+        /* live control (runtime/rt_control.h) */
+        char *topic_control;
+
         int64_t config_version; /* stamped on every output */
         char *source;           /* file name the config came from */
 } tern_conf_t;
@@ -144,6 +147,9 @@ typedef struct tern_conf {
 /* A config with every default set. */
 tern_conf_t *conf_new(void);
 void conf_destroy(tern_conf_t *conf);
+
+/* A deep copy: every string and map duplicated. */
+tern_conf_t *conf_copy(const tern_conf_t *src);
 
 /* Load a YAML file over the defaults in conf. On error conf is unchanged. */
 tern_code_t conf_load_file(tern_conf_t *conf, const char *path, char *errstr,
@@ -157,6 +163,25 @@ tern_code_t conf_set_override(tern_conf_t *conf, const char *assignment,
                               char *errstr, size_t errstr_size);
 /* Cross-key checks, once, after all sources are applied. */
 tern_code_t conf_finalize(tern_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* Live keys (CONF_F_LIVE in the property table: numbers that may change
+ * while tern runs). conf_live_find(): the index of path among them, -1 if
+ * path is no live key. */
+size_t conf_live_count(void);
+const char *conf_live_path(size_t i);
+int conf_live_find(const char *path);
+double conf_live_get(const tern_conf_t *conf, size_t i);
+/* Checks the table's min/max: TERN_ERR_CONFIG "PATH: must be between ..."
+ * and conf unchanged when out of range. */
+tern_code_t conf_live_check(size_t i, double v, char *errstr,
+                            size_t errstr_size);
+tern_code_t conf_live_set(tern_conf_t *conf, size_t i, double v, char *errstr,
+                          size_t errstr_size);
+/* Every key whose value differs between a and b, in table order: fn gets
+ * its path and whether it is live. Returns the number of differences. */
+typedef void (*conf_diff_fn)(void *opaque, const char *path, int live);
+size_t conf_diff(const tern_conf_t *a, const tern_conf_t *b, conf_diff_fn fn,
+                 void *opaque);
 
 /* Secrets (passwords, keys) are redacted in everything printed. */
 int conf_is_secret(const char *property);

@@ -44,6 +44,10 @@ void conf_write_example(FILE *out) {
                         if (!in_section(prop, sec->name))
                                 continue;
                         write_comment(out, "  ", prop->doc);
+                        if (prop->flags & CONF_F_LIVE)
+                                fprintf(out, "  # (live: SIGHUP or the control "
+                                             "topic changes it while tern "
+                                             "runs)\n");
                         fprintf(out, "  %s: %s\n",
                                 prop->path + strlen(sec->name) + 1, prop->def);
                 }
@@ -70,6 +74,8 @@ void conf_write_reference(FILE *out) {
                         conf_prop_type_name(prop->type));
                 if (prop->type == CP_INT || prop->type == CP_DBL)
                         fprintf(out, " (%g..%g)", prop->min, prop->max);
+                if (prop->flags & CONF_F_LIVE)
+                        fprintf(out, ", live");
                 fprintf(out, " | `%s` | ", prop->def);
                 md_escape_doc(out, prop->doc);
                 fprintf(out, " |\n");

@@ -25,7 +25,13 @@ typedef struct conf_prop {
         const char *def; /* default, as YAML text */
         const char *const *symbols;
         const char *doc;
+        unsigned flags; /* CONF_F_* */
 } conf_prop_t;
+
+/* Live control: the key may change while tern runs (SIGHUP re-reads the
+ * file, the control topic sets it); shown as "live" in the docs. Only
+ * CP_DBL keys are live (conf_live_* in conf.h). */
+#define CONF_F_LIVE 1u
 
 typedef struct conf_section {
         const char *name;
@@ -57,7 +63,6 @@ tern_code_t conf_prop_set(tern_conf_t *conf, const conf_prop_t *prop,
 /* Format "file:line:col: path: " or "-X assignment: " into buf. */
 void conf_where_format(const conf_where_t *where, const char *path, char *buf,
                        size_t size);
-tern_conf_t *conf_copy(const tern_conf_t *src);
 /* Free what conf owns, not conf itself. */
 void conf_clear(tern_conf_t *conf);
 

@@ -91,6 +91,11 @@ const conf_prop_t conf_props[] = {
     {"topics.model_alerts", CP_STR, OFF(topic_model_alerts), 0, 0,
      "model-alerts", NULL,
      "Output: a model's drift detector fired, and the adaptation taken."},
+    /* live control (runtime/rt_control.h) */
+    {"topics.control", CP_STR, OFF(topic_control), 0, 0, "tern-control", NULL,
+     "Input: live control records (JSON: boosts, blocks, blend, churn\n"
+     "thresholds, model parameters), read in full by every tern instance;\n"
+     "see README \"Live control\". One partition keeps their order."},
     {"topics.input_partitions", CP_INT, OFF(input_partitions), 1, 1024, "4",
      NULL,
      "Partitions of the input topic when tern creates it on its embedded\n"
@@ -227,11 +232,13 @@ const conf_prop_t conf_props[] = {
     {"recommendations.similarity_weight", CP_DBL, OFF(recs_similarity_weight),
      0, 1000, "1", NULL,
      "Blend: weight of the co-occurrence score (scaled so the best candidate\n"
-     "has 1)."},
+     "has 1).",
+     CONF_F_LIVE},
     {"recommendations.ctr_weight", CP_DBL, OFF(recs_ctr_weight), 0, 1000, "0.5",
      NULL,
      "Blend: weight of the CTR model's p(click) for the user, the event's\n"
-     "context and the candidate item (0 = co-occurrence only)."},
+     "context and the candidate item (0 = co-occurrence only).",
+     CONF_F_LIVE},
     {"recommendations.ctr_candidates", CP_INT, OFF(recs_ctr_candidates), 1, 100,
      "30", NULL,
      "Best candidates by co-occurrence that the CTR blend re-ranks."},
@@ -252,12 +259,15 @@ const conf_prop_t conf_props[] = {
     {"ctr.hash_bits", CP_INT, OFF(ctr_hash_bits), 10, 28, "20", NULL,
      "Hashed feature space: 2^bits weights (16 bytes each in memory)."},
     {"ctr.alpha", CP_DBL, OFF(ctr_alpha), 1e-6, 100, "0.05", NULL,
-     "FTRL-Proximal per-coordinate learning rate alpha."},
+     "FTRL-Proximal per-coordinate learning rate alpha.", CONF_F_LIVE},
     {"ctr.beta", CP_DBL, OFF(ctr_beta), 0, 100, "1", NULL,
-     "FTRL-Proximal beta (smooths the first steps of a coordinate)."},
+     "FTRL-Proximal beta (smooths the first steps of a coordinate).",
+     CONF_F_LIVE},
     {"ctr.l1", CP_DBL, OFF(ctr_l1), 0, 1000, "1", NULL,
-     "L1 regularisation: weights of rare features stay exactly 0."},
-    {"ctr.l2", CP_DBL, OFF(ctr_l2), 0, 1000, "1", NULL, "L2 regularisation."},
+     "L1 regularisation: weights of rare features stay exactly 0.",
+     CONF_F_LIVE},
+    {"ctr.l2", CP_DBL, OFF(ctr_l2), 0, 1000, "1", NULL, "L2 regularisation.",
+     CONF_F_LIVE},
     {"ctr.crosses", CP_STR, OFF(ctr_crosses), 0, 0,
      "user*category,placement*item", NULL,
      "Feature crosses, comma separated pairs a*b of: user, item, category,\n"
@@ -289,16 +299,19 @@ const conf_prop_t conf_props[] = {
      "Scoring points per user waiting for their label; more are not\n"
      "learned from (counted as labels_dropped)."},
     {"churn.learning_rate", CP_DBL, OFF(churn_learning_rate), 0, 10, "0.002",
-     NULL, "SGD step size of the logistic regression."},
+     NULL, "SGD step size of the logistic regression.", CONF_F_LIVE},
     {"churn.l2", CP_DBL, OFF(churn_l2), 0, 1, "0.0001", NULL,
-     "L2 penalty per step."},
+     "L2 penalty per step.", CONF_F_LIVE},
     {"churn.alert_threshold", CP_DBL, OFF(churn_alert_threshold), 0, 1, "0.8",
-     NULL, "A churn alert when an armed user's risk reaches this."},
+     NULL, "A churn alert when an armed user's risk reaches this.",
+     CONF_F_LIVE},
     {"churn.alert_rearm_threshold", CP_DBL, OFF(churn_alert_rearm_threshold), 0,
      1, "0.6", NULL,
-     "After an alert the user is armed again once the risk falls below this."},
+     "After an alert the user is armed again once the risk falls below this.",
+     CONF_F_LIVE},
     {"churn.alert_cooldown_days", CP_DBL, OFF(churn_alert_cooldown_days), 0,
-     3650, "30", NULL, "At most one alert per user within this much time."},
+     3650, "30", NULL, "At most one alert per user within this much time.",
+     CONF_F_LIVE},
     /* These are not model_drift_conf_default()'s 0.05 / 50: that is the
      * library default for a plain per-example loss stream (test 0015 holds
      * its detection delay); the pipeline's churn logloss is learned at a

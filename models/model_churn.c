@@ -342,6 +342,11 @@ double model_churn_learn(model_churn_t *m, const float x[MODEL_CHURN_DIM],
         return loss;
 }
 
+void model_churn_set_rates(model_churn_t *m, double learning_rate, double l2) {
+        m->conf.learning_rate = learning_rate;
+        m->conf.l2 = l2;
+}
+
 void model_churn_boost(model_churn_t *m, double factor, uint64_t n) {
         m->boost = factor;
         m->boost_left = n;

@@ -112,6 +112,9 @@ void model_churn_reasons(const model_churn_t *m, const float x[MODEL_CHURN_DIM],
  * clipped to [1e-6, 1 - 1e-6]), the drift detectors' input. */
 double model_churn_learn(model_churn_t *m, const float x[MODEL_CHURN_DIM],
                          double p_then, int y);
+/* Live control: the base learning rate and L2 of the next steps (a drift
+ * boost in progress still multiplies the new rate). */
+void model_churn_set_rates(model_churn_t *m, double learning_rate, double l2);
 /* Multiply the learning rate by factor for the next n labels. */
 void model_churn_boost(model_churn_t *m, double factor, uint64_t n);
 

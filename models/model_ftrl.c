@@ -152,6 +152,26 @@ static inline void coord_set(const model_ftrl_conf_t *conf, coord_t *c,
         c->w = weight(conf, z, c->sqrt_n);
 }
 
+int model_ftrl_set_params(model_ftrl_t *m, double alpha, double beta, double l1,
+                          double l2) {
+        if (!(alpha > 0) || !isfinite(alpha) || !(beta >= 0) ||
+            !isfinite(beta) || !(l1 >= 0) || !isfinite(l1) || !(l2 >= 0) ||
+            !isfinite(l2))
+                return -1;
+        if (m->conf.alpha == alpha && m->conf.beta == beta &&
+            m->conf.l1 == l1 && m->conf.l2 == l2)
+                return 0;
+        m->conf.alpha = alpha;
+        m->conf.beta = beta;
+        m->conf.l1 = l1;
+        m->conf.l2 = l2;
+        for (uint64_t i = 0; i < m->size; i++)
+                if (m->coord[i].n != 0 || m->coord[i].z != 0)
+                        m->coord[i].w =
+                            weight(&m->conf, m->coord[i].z, m->coord[i].sqrt_n);
+        return 0;
+}
+
 double model_ftrl_predict(const model_ftrl_t *m, const uint32_t *idx,
                           uint32_t n) {
         const coord_t *c = m->coord;

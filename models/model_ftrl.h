@@ -70,6 +70,12 @@ model_ftrl_t *model_ftrl_new(const model_ftrl_conf_t *c, char *errstr,
                              size_t errstr_size);
 void model_ftrl_destroy(model_ftrl_t *m);
 const model_ftrl_conf_t *model_ftrl_conf(const model_ftrl_t *m);
+/* Live control: new alpha, beta, l1, l2 (bits cannot change). Every
+ * weight is recomputed from its (z, n) under them (one pass over the
+ * table, ~10 ms at 2^20); learning goes on from the same (z, n). -1 (and
+ * nothing changed) for values model_ftrl_new() would refuse. */
+int model_ftrl_set_params(model_ftrl_t *m, double alpha, double beta, double l1,
+                          double l2);
 
 /* p(click) with the current weights; idx may repeat (a repeated index
  * counts twice). */

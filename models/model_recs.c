@@ -47,6 +47,12 @@ model_recs_t *model_recs_new(const model_recs_conf_t *conf) {
         return r;
 }
 
+void model_recs_set_blend(model_recs_t *r, double similarity_weight,
+                          double ctr_weight) {
+        r->conf.similarity_weight = similarity_weight;
+        r->conf.ctr_weight = ctr_weight;
+}
+
 void model_recs_destroy(model_recs_t *r) {
         if (!r)
                 return;
@@ -207,11 +213,20 @@ static void pick_trending(uint32_t top, const feat_user_t *u,
         const feat_neighbor_t *tr;
         uint32_t n_tr;
         src->trending(src->opaque, &tr, &n_tr);
-        for (uint32_t k = 0; k < n_tr && out->n < top; k++) {
+        for (uint32_t k = 0; k < n_tr && (src->boost || out->n < top); k++) {
                 model_rec_item_t it = {tr[k].item, tr[k].len,
                                        (double)tr[k].n / (double)tr[0].n};
-                if (!excluded(u, src, tr[k].item, tr[k].len))
+                if (excluded(u, src, tr[k].item, tr[k].len))
+                        continue;
+                if (!src->boost) {
                         out->items[out->n++] = it; /* already in order */
+                        continue;
+                }
+                /* Boosts reorder: every trending item competes. */
+                it.score *= src->boost(src->opaque, it.item, it.len,
+                                       u->profile.last_ts_ms);
+                if (it.score > 0)
+                        top_offer(out, top, &it);
         }
         out->strategy = "trending";
 }
@@ -229,9 +244,12 @@ static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
         for (uint32_t k = 0; k < r->n_used; k++) {
                 const cand_t *c = &r->slots[r->used[k]];
                 model_rec_item_t it = {c->item, c->len, c->score};
+                if (src->boost)
+                        it.score *= src->boost(src->opaque, c->item, c->len,
+                                               user->profile.last_ts_ms);
                 /* The exclusion scan (seen, blocked) is the costly test:
                  * only candidates that would enter the top pay for it. */
-                if (c->score <= 0 ||
+                if (it.score <= 0 ||
                     (out->n == top &&
                      !rec_better(&it, &out->items[out->n - 1])))
                         continue;
@@ -243,17 +261,34 @@ static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
         return TERN_OK;
 }
 
-/* Re-score the ranked pool with p(click), keep the best top_n. */
+/* Re-score the ranked pool with p(click), keep the best top_n. The pool's
+ * scores carry their boosts: the similarity part is the unboosted score
+ * scaled by the best unboosted one, and the blend is boosted as a whole. */
 static void blend(const model_recs_conf_t *conf,
-                  const model_item_scorer_t *scorer, model_recs_result_t *out) {
+                  const model_item_scorer_t *scorer,
+                  const model_nb_source_t *src, int64_t now_ms,
+                  model_recs_result_t *out) {
         model_recs_result_t pool = *out;
-        double best = pool.items[0].score > 0 ? pool.items[0].score : 1.0;
+        double boost[MODEL_RECS_MAX_N], best = 0;
+        for (uint32_t k = 0; k < pool.n; k++) {
+                boost[k] = src->boost
+                               ? src->boost(src->opaque, pool.items[k].item,
+                                            pool.items[k].len, now_ms)
+                               : 1.0;
+                pool.items[k].score /= boost[k];
+                if (pool.items[k].score > best)
+                        best = pool.items[k].score;
+        }
+        if (best <= 0)
+                best = 1.0;
         out->n = 0;
         for (uint32_t k = 0; k < pool.n; k++) {
                 model_rec_item_t it = pool.items[k];
-                it.score = conf->similarity_weight * it.score / best +
-                           conf->ctr_weight *
-                               scorer->p_click(scorer->opaque, it.item, it.len);
+                it.score =
+                    (conf->similarity_weight * it.score / best +
+                     conf->ctr_weight *
+                         scorer->p_click(scorer->opaque, it.item, it.len)) *
+                    boost[k];
                 top_offer(out, conf->top_n, &it);
         }
 }
@@ -276,7 +311,7 @@ tern_code_t model_recs_compute_blend(model_recs_t *r, const feat_user_t *user,
                           : MODEL_RECS_MAX_N;
         rc = rank(r, user, src, top, out, errstr, errstr_size);
         if (rc == TERN_OK && blending && out->n > 0)
-                blend(&r->conf, scorer, out);
+                blend(&r->conf, scorer, src, user->profile.last_ts_ms, out);
         return rc;
 }
 

@@ -10,6 +10,11 @@
  * With no candidate left, the user gets global trending items not seen
  * (cold start), scored n(j) / n(top).
  *
+ * Boosts (src->boost, live control): a candidate's score is multiplied by
+ * its boost at the user's latest event time before the top-N is chosen
+ * (co-occurrence and trending alike); with the blend, the blended score is
+ * multiplied (the similarity part is scaled by the best unboosted score).
+ *
  * Blend (model_recs_compute_blend with a scorer and ctr_weight > 0): the
  * best ctr_candidates by that score are re-scored as
  *     similarity_weight * score / best score + ctr_weight * p_click(j)
@@ -56,6 +61,10 @@ typedef struct model_nb_source {
                          uint32_t *n_out);
         /* 1 when the item must never be recommended; may be NULL. */
         int (*blocked)(void *opaque, const char *item, uint32_t len);
+        /* Live boost: the candidate's score multiplier at event time now_ms
+         * (model_boost.h); may be NULL (1 for every item). */
+        double (*boost)(void *opaque, const char *item, uint32_t len,
+                        int64_t now_ms);
 } model_nb_source_t;
 
 /* The CTR model's view of a candidate for the user being ranked. */
@@ -81,6 +90,9 @@ typedef struct model_recs model_recs_t;
 
 model_recs_t *model_recs_new(const model_recs_conf_t *conf);
 void model_recs_destroy(model_recs_t *r);
+/* Live blend weights (the next ranking uses them). */
+void model_recs_set_blend(model_recs_t *r, double similarity_weight,
+                          double ctr_weight);
 tern_code_t model_recs_compute(model_recs_t *r, const feat_user_t *user,
                                const model_nb_source_t *src,
                                model_recs_result_t *out, char *errstr,

@@ -168,7 +168,8 @@ static void print_summary(demo_t *d, double secs) {
         tern_buf_free(&ctr);
 }
 
-static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
+static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds,
+                     rt_common_opts_t *co) {
         char errstr[1024];
         rt_broker_t *b =
             rt_broker_new(RT_BROKER_EMBEDDED, errstr, sizeof(errstr));
@@ -182,7 +183,9 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds) {
         d->partitions = (int)conf->input_partitions;
         d->pipeline = rt_pipeline_new(
             &(rt_pipeline_opts_t){.conf = conf,
-                                  .brokers = rt_broker_bootstraps(b)},
+                                  .brokers = rt_broker_bootstraps(b),
+                                  .reload = rt_conf_reload_cb,
+                                  .reload_opaque = co},
             errstr, sizeof(errstr));
         if (!d->pipeline)
                 goto fail;
@@ -281,7 +284,8 @@ static int demo_main(int argc, char **argv) {
                 return RT_EXIT_USAGE;
         }
         rt_signals_install();
-        status = demo_exec(&d, conf, seconds);
+        rt_signals_install_reload();
+        status = demo_exec(&d, conf, seconds, &co);
         if (own_state) {
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
                 if (system(cmd) != 0)

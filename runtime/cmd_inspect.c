@@ -7,6 +7,7 @@
 #include "../sinks/sink_records.h"
 #include "rt_churn.h"
 #include "rt_cmd.h"
+#include "rt_control.h"
 #include "rt_ctr.h"
 #include "rt_stages.h"
 
@@ -39,6 +40,12 @@ static void inspect_usage(FILE *out) {
             "                          state directories exactly\n"
             "  model NAME              a model's metrics and counters (NAME: "
             "ctr or churn)\n"
+            "  control                 the live configuration: config_version, "
+            "boosts,\n"
+            "                          blocked items, blend, churn and model "
+            "parameters,\n"
+            "                          control offsets, the last applied "
+            "change\n"
             "\n"
             "  -c, --config FILE       YAML config; default: built-in\n"
             "  -X key.path=value       override one config key (repeatable)\n"
@@ -212,6 +219,9 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
                 rc = inspect_users(st, errstr, sizeof(errstr));
         else if (!strcmp(what, "offsets") && argc == 1)
                 rc = inspect_offsets(st, &out, errstr, sizeof(errstr));
+        else if (!strcmp(what, "control") && argc == 1)
+                rc = rt_control_inspect_json(conf, st, &out, errstr,
+                                             sizeof(errstr));
         else if (!strcmp(what, "digest") && argc == 1)
                 rc = feat_inspect_digest_json(st, &out, errstr, sizeof(errstr));
         else if (!strcmp(what, "model") && argc == 2)
@@ -220,7 +230,8 @@ static int inspect_exec(const tern_conf_t *conf, int argc, char **argv,
         else {
                 fprintf(stderr,
                         "tern inspect: expected user ID, item ID, recs ID, "
-                        "users, items, offsets, digest or model NAME\n");
+                        "users, items, offsets, digest, control or model "
+                        "NAME\n");
                 feat_store_close(st);
                 tern_buf_free(&out);
                 return RT_EXIT_USAGE;
@@ -276,6 +287,7 @@ static int inspect_main(int argc, char **argv) {
                 if (!strcmp(argv[optind], "items") ||
                     !strcmp(argv[optind], "users") ||
                     !strcmp(argv[optind], "offsets") ||
+                    !strcmp(argv[optind], "control") ||
                     !strcmp(argv[optind], "digest"))
                         rest = optind + 1;
                 if (rest < argc && !strcmp(argv[rest], "--neighbors") &&

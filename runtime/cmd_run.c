@@ -19,25 +19,28 @@
 #include "rt_pipeline.h"
 
 static void run_usage(FILE *out) {
-        fprintf(out,
-                "usage: tern run -c FILE [-X key=value]... [--state-dir DIR]\n"
-                "\n"
-                "Consume behaviour events from topics.input on kafka.brokers, "
-                "keep\n"
-                "profiles and co-occurrence in RocksDB (state.dir), publish\n"
-                "recommendations and dead letters. Stops cleanly on "
-                "SIGINT/SIGTERM:\n"
-                "the batch in progress is finished, delivered and committed\n"
-                "within batch.shutdown_timeout_ms, else tern exits 1 without\n"
-                "committing it (a restart processes it again).\n"
-                "\n"
-                "  -c, --config FILE   YAML config (see conf/tern.yaml); "
-                "default: built-in\n"
-                "  -X key.path=value   override one config key (repeatable)\n"
-                "      --state-dir DIR same as -X state.dir=DIR\n"
-                "      --emit DIR      also write every output as "
-                "DIR/<topic>.jsonl\n"
-                "  -h, --help\n");
+        fprintf(
+            out,
+            "usage: tern run -c FILE [-X key=value]... [--state-dir DIR]\n"
+            "\n"
+            "Consume behaviour events from topics.input on kafka.brokers, "
+            "keep\n"
+            "profiles and co-occurrence in RocksDB (state.dir), publish\n"
+            "recommendations and dead letters. Stops cleanly on "
+            "SIGINT/SIGTERM:\n"
+            "the batch in progress is finished, delivered and committed\n"
+            "within batch.shutdown_timeout_ms, else tern exits 1 without\n"
+            "committing it (a restart processes it again). SIGHUP re-reads\n"
+            "the config file: live keys apply between batches, others are\n"
+            "refused (see README \"Live control\").\n"
+            "\n"
+            "  -c, --config FILE   YAML config (see conf/tern.yaml); "
+            "default: built-in\n"
+            "  -X key.path=value   override one config key (repeatable)\n"
+            "      --state-dir DIR same as -X state.dir=DIR\n"
+            "      --emit DIR      also write every output as "
+            "DIR/<topic>.jsonl\n"
+            "  -h, --help\n");
 }
 
 typedef struct {
@@ -112,9 +115,12 @@ static int run_main(int argc, char **argv) {
         if (!conf)
                 return RT_EXIT_USAGE;
         rt_signals_install();
-        p = rt_pipeline_new(
-            &(rt_pipeline_opts_t){.conf = conf, .emit_dir = emit}, errstr,
-            sizeof(errstr));
+        rt_signals_install_reload();
+        p = rt_pipeline_new(&(rt_pipeline_opts_t){.conf = conf,
+                                                  .emit_dir = emit,
+                                                  .reload = rt_conf_reload_cb,
+                                                  .reload_opaque = &co},
+                            errstr, sizeof(errstr));
         if (!p) {
                 RT_LOG(RT_LOG_ERROR, "run", "%s", errstr);
                 conf_destroy(conf);

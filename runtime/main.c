@@ -8,8 +8,9 @@
 #include "rt_cmd.h"
 
 static const rt_cmd_t *const commands[] = {
-    &rt_cmd_demo,   &rt_cmd_run,     &rt_cmd_broker, &rt_cmd_produce,
-    &rt_cmd_replay, &rt_cmd_inspect, &rt_cmd_bench,  &rt_cmd_config,
+    &rt_cmd_demo,    &rt_cmd_run,    &rt_cmd_broker,
+    &rt_cmd_produce, &rt_cmd_replay, &rt_cmd_inspect,
+    &rt_cmd_bench,   &rt_cmd_config, &rt_cmd_control,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -510,6 +510,14 @@ static rt_churn_t *churn_alloc(const tern_conf_t *conf) {
         return c;
 }
 
+void rt_churn_set_live(rt_churn_t *c, const tern_conf_t *conf) {
+        model_churn_set_rates(c->model, conf->churn_learning_rate,
+                              conf->churn_l2);
+        c->alert_conf = (model_churn_alert_conf_t){
+            conf->churn_alert_threshold, conf->churn_alert_rearm_threshold,
+            (int64_t)(conf->churn_alert_cooldown_days * DAY_MS)};
+}
+
 rt_churn_t *rt_churn_new(const tern_conf_t *conf, feat_store_t *st,
                          feat_engine_t *eng, const rt_emit_t *emit,
                          char *errstr, size_t errstr_size) {

@@ -66,6 +66,10 @@ tern_code_t rt_churn_on_event(rt_churn_t *c, const tern_event_t *ev,
                               const feat_user_t *user, char *errstr,
                               size_t errstr_size);
 
+/* Live control: conf's churn.learning_rate, l2 and alert thresholds
+ * (cool-down included) apply from the next scoring point / label. */
+void rt_churn_set_live(rt_churn_t *c, const tern_conf_t *conf);
+
 /* The "churn" block: {"scored","labelled","positives","auc","logloss",
  * "alerts","drifts","model_version",...}, appended to out. */
 void rt_churn_json(const rt_churn_t *c, tern_buf_t *out);

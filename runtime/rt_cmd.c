@@ -10,6 +10,19 @@
 #include "rt_log.h"
 
 volatile sig_atomic_t rt_stop;
+volatile sig_atomic_t rt_reload;
+
+static void on_hup(int sig) {
+        (void)sig;
+        rt_reload = 1;
+}
+
+void rt_signals_install_reload(void) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_hup;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGHUP, &sa, NULL);
+}
 
 static void on_signal(int sig) {
         if (rt_stop) {
@@ -55,22 +68,33 @@ int rt_common_opt(rt_common_opts_t *co, int c, const char *arg) {
         }
 }
 
-tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co) {
-        const char *file = co->file;
+tern_conf_t *rt_conf_reload(const rt_common_opts_t *co, char *errstr,
+                            size_t errstr_size) {
         const rt_overrides_t *o = &co->ov;
-        char errstr[1024];
         tern_conf_t *conf = conf_new();
         tern_code_t rc = TERN_OK;
-        if (file)
-                rc = conf_load_file(conf, file, errstr, sizeof(errstr));
-        for (int i = 0; rc == TERN_OK && o && i < o->n; i++)
-                rc = conf_set_override(conf, o->items[i], errstr,
-                                       sizeof(errstr));
+        if (co->file)
+                rc = conf_load_file(conf, co->file, errstr, errstr_size);
+        for (int i = 0; rc == TERN_OK && i < o->n; i++)
+                rc = conf_set_override(conf, o->items[i], errstr, errstr_size);
         if (rc == TERN_OK)
-                rc = conf_finalize(conf, errstr, sizeof(errstr));
+                rc = conf_finalize(conf, errstr, errstr_size);
         if (rc != TERN_OK) {
-                fprintf(stderr, "tern %s: %s\n", cmd, errstr);
                 conf_destroy(conf);
+                return NULL;
+        }
+        return conf;
+}
+
+tern_conf_t *rt_conf_reload_cb(void *co, char *errstr, size_t errstr_size) {
+        return rt_conf_reload(co, errstr, errstr_size);
+}
+
+tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co) {
+        char errstr[1024];
+        tern_conf_t *conf = rt_conf_reload(co, errstr, sizeof(errstr));
+        if (!conf) {
+                fprintf(stderr, "tern %s: %s\n", cmd, errstr);
                 return NULL;
         }
         rt_log_level = conf->log_level;

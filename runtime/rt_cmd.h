@@ -19,6 +19,7 @@ typedef struct rt_cmd {
 
 extern const rt_cmd_t rt_cmd_demo, rt_cmd_run, rt_cmd_broker, rt_cmd_produce,
     rt_cmd_replay, rt_cmd_inspect, rt_cmd_bench, rt_cmd_config;
+extern const rt_cmd_t rt_cmd_control;
 
 /* Exit codes. */
 #define RT_EXIT_OK    0
@@ -55,6 +56,16 @@ tern_conf_t *rt_conf_load(const char *cmd, const rt_common_opts_t *co);
 /* Set by SIGINT/SIGTERM (a second signal exits at once). */
 extern volatile sig_atomic_t rt_stop;
 void rt_signals_install(void);
+/* Set by SIGHUP once rt_signals_install_reload() ran (tern run, demo):
+ * the pipeline re-reads the config file between batches (rt_control.h). */
+extern volatile sig_atomic_t rt_reload;
+void rt_signals_install_reload(void);
+/* The config again from co's file and -X (for SIGHUP): NULL with the
+ * message in errstr, nothing printed, log settings untouched. */
+tern_conf_t *rt_conf_reload(const rt_common_opts_t *co, char *errstr,
+                            size_t errstr_size);
+/* rt_pipeline_opts_t.reload for a command's rt_common_opts_t. */
+tern_conf_t *rt_conf_reload_cb(void *co, char *errstr, size_t errstr_size);
 
 /* Wall clock in ms / ns, for batching, progress and benchmarks only:
  * never for anything that ends up in state or outputs. */

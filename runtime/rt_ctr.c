@@ -344,6 +344,19 @@ out:
         return rc;
 }
 
+void rt_ctr_set_live(rt_ctr_t *c, const tern_conf_t *conf) {
+        const model_ftrl_conf_t *fc = model_ftrl_conf(c->ftrl);
+        if (fc->alpha == conf->ctr_alpha && fc->beta == conf->ctr_beta &&
+            fc->l1 == conf->ctr_l1 && fc->l2 == conf->ctr_l2)
+                return;
+        /* The config table's ranges are inside FTRL's: this cannot fail. */
+        model_ftrl_set_params(c->ftrl, conf->ctr_alpha, conf->ctr_beta,
+                              conf->ctr_l1, conf->ctr_l2);
+        /* The stored header must name the settings the weights now follow,
+         * or a restart would refuse the model: write it with this batch. */
+        c->metrics_dirty = 1;
+}
+
 /* ---- lifecycle ---- */
 
 static tern_code_t build_models(rt_ctr_t *c, char *errstr, size_t errstr_size) {

@@ -47,6 +47,10 @@ tern_code_t rt_ctr_on_event(rt_ctr_t *c, const tern_event_t *ev,
                             const feat_user_t *user, char *errstr,
                             size_t errstr_size);
 
+/* Live control: conf's ctr.alpha, beta, l1, l2 into the model (the
+ * header with them goes into the next commit). */
+void rt_ctr_set_live(rt_ctr_t *c, const tern_conf_t *conf);
+
 /* Examples learned so far: the version stamped on scores. */
 int64_t rt_ctr_model_version(const rt_ctr_t *c);
 

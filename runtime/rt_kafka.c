@@ -180,6 +180,8 @@ int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
                rt_broker_create_topic(b, conf->topic_churn_alerts,
                                       input_partitions, errstr, errstr_size) ||
                rt_broker_create_topic(b, conf->topic_model_alerts, 1, errstr,
+                                      errstr_size) ||
+               rt_broker_create_topic(b, conf->topic_control, 1, errstr,
                                       errstr_size);
 }
 

@@ -37,7 +37,7 @@ const char *rt_broker_bootstraps(const rt_broker_t *b);
 int rt_broker_create_topic(rt_broker_t *b, const char *topic, int partitions,
                            char *errstr, size_t errstr_size);
 /* tern's topics: input and recommendations with input_partitions, the
- * dead-letter topic with one. */
+ * dead-letter and control topics with one. */
 int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
                             int input_partitions, char *errstr,
                             size_t errstr_size);

@@ -13,6 +13,7 @@
 #include "../sinks/sink_records.h"
 #include "rt_churn.h"
 #include "rt_cmd.h"
+#include "rt_control.h"
 #include "rt_ctr.h"
 #include "rt_emit.h"
 #include "rt_kafka.h"
@@ -23,7 +24,11 @@
 #define RECORD_BUF_MAX (8u << 20)
 
 struct rt_pipeline {
-        const tern_conf_t *conf;
+        const tern_conf_t *conf; /* = live */
+        tern_conf_t *live;       /* our copy; rt_control changes live keys */
+        rt_control_t *control;
+        tern_conf_t *(*reload)(void *opaque, char *errstr, size_t errstr_size);
+        void *reload_opaque;
         rd_kafka_t *consumer;
         sink_producer_t *producer;
         feat_store_t *store;
@@ -90,6 +95,10 @@ void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out) {
         out->ns_flush = atomic_load(&p->ns_flush);
         out->ns_write = atomic_load(&p->ns_write);
         out->last_commit_ns = atomic_load(&p->last_commit_ns);
+}
+
+const tern_conf_t *rt_pipeline_live_conf(const rt_pipeline_t *p) {
+        return p->live;
 }
 
 void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out) {
@@ -193,7 +202,7 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
         tern_code_t rc;
         if (tern_err_is_set(&p->fatal))
                 return p->fatal.code;
-        if (p->batch_events == 0)
+        if (p->batch_events == 0 && !rt_control_dirty(p->control))
                 return TERN_OK;
         rc = sink_producer_flush(p->producer, (int)p->conf->delivery_timeout_ms,
                                  errstr, sizeof(errstr));
@@ -404,6 +413,7 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
                              errstr);
                 return;
         }
+        rt_control_on_event(p->control, &ev);
         if (p->ctr) {
                 rc = rt_ctr_on_event(p->ctr, &ev, user, errstr, sizeof(errstr));
                 if (rc != TERN_OK) {
@@ -526,11 +536,49 @@ static tern_code_t open_consumer(rt_pipeline_t *p, const rt_pipeline_opts_t *o,
 
 /* ---- lifecycle ---- */
 
+/* Live keys changed (control topic, SIGHUP): into the ranking and models. */
+static void apply_live(void *opaque, const tern_conf_t *live) {
+        rt_pipeline_t *p = opaque;
+        model_recs_set_blend(p->recs, live->recs_similarity_weight,
+                             p->ctr ? live->recs_ctr_weight : 0);
+        if (p->ctr)
+                rt_ctr_set_live(p->ctr, live);
+        if (p->churn)
+                rt_churn_set_live(p->churn, live);
+}
+
+static tern_code_t start_control(rt_pipeline_t *p, const rt_pipeline_opts_t *o,
+                                 char *errstr, size_t errstr_size) {
+        rt_control_hooks_t hooks = {apply_live, p};
+        p->reload = o->reload;
+        p->reload_opaque = o->reload_opaque;
+        return rt_control_start(p->control, o->brokers, &p->emit_to, &hooks,
+                                &p->nb_source, errstr, errstr_size);
+}
+
+/* Between batches: SIGHUP, then the control records available. */
+static void between_batches(rt_pipeline_t *p) {
+        if (rt_reload && p->reload) {
+                char errstr[1024];
+                tern_conf_t *file;
+                rt_reload = 0;
+                file = p->reload(p->reload_opaque, errstr, sizeof(errstr));
+                if (file)
+                        rt_control_reload(p->control, file);
+                else
+                        RT_LOG(RT_LOG_ERROR, "control",
+                               "SIGHUP: %s: the running configuration stays",
+                               errstr);
+                conf_destroy(file);
+        }
+        rt_control_poll(p->control);
+}
+
 rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
                                size_t errstr_size) {
         rt_pipeline_t *p = calloc(1, sizeof(*p));
         rd_kafka_conf_t *pc;
-        p->conf = o->conf;
+        p->conf = p->live = conf_copy(o->conf);
         p->input_topic = strdup(o->conf->topic_input);
         p->emit = o->emit_dir != NULL;
         p->emit_to = (rt_emit_t){emit_record, p, p->emit};
@@ -556,18 +604,23 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         p->engine = rt_stages_engine(o->conf, p->store, errstr, errstr_size);
         if (!p->engine)
                 goto fail;
-        p->recs = rt_stages_recs(o->conf);
+        /* The stored live config first: the models are built from it. */
+        p->control = rt_control_new(p->live, o->conf, p->store, p->engine,
+                                    errstr, errstr_size);
+        if (!p->control)
+                goto fail;
+        p->recs = rt_stages_recs(p->conf);
         if (o->ctr_trace && !(p->ctr_trace = fopen(o->ctr_trace, "w"))) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %m",
                           o->ctr_trace);
                 goto fail;
         }
         if (o->conf->ctr_enabled &&
-            !(p->ctr = rt_ctr_new(o->conf, p->store, p->engine, &p->emit_to,
+            !(p->ctr = rt_ctr_new(p->conf, p->store, p->engine, &p->emit_to,
                                   p->ctr_trace, errstr, errstr_size)))
                 goto fail;
         if (o->conf->churn_enabled &&
-            !(p->churn = rt_churn_new(o->conf, p->store, p->engine, &p->emit_to,
+            !(p->churn = rt_churn_new(p->conf, p->store, p->engine, &p->emit_to,
                                       errstr, errstr_size)))
                 goto fail;
         p->nb_source = rt_stages_nb_source(p->engine);
@@ -577,7 +630,8 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         p->producer = sink_producer_new(pc, o->emit_dir, errstr, errstr_size);
         if (!p->producer)
                 goto fail;
-        if (open_consumer(p, o, errstr, errstr_size) != TERN_OK)
+        if (start_control(p, o, errstr, errstr_size) != TERN_OK ||
+            open_consumer(p, o, errstr, errstr_size) != TERN_OK)
                 goto fail;
         return p;
 fail:
@@ -599,6 +653,7 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
         if (p->ctr_trace)
                 fclose(p->ctr_trace);
         rt_churn_destroy(p->churn);
+        rt_control_destroy(p->control);
         feat_engine_destroy(p->engine);
         if (p->store)
                 feat_store_close(p->store);
@@ -607,6 +662,7 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
         tern_buf_free(&p->value_buf);
         tern_buf_free(&p->json_buf);
         free(p->input_topic);
+        conf_destroy(p->live);
         free(p);
 }
 
@@ -651,8 +707,11 @@ static void handle_consumer_error(rt_pipeline_t *p,
 tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                             size_t errstr_size) {
         while (!rt_stop && !tern_err_is_set(&p->fatal)) {
-                rd_kafka_message_t *msg = rd_kafka_consumer_poll(
-                    p->consumer, p->batch_events ? 5 : 100);
+                rd_kafka_message_t *msg;
+                if (!p->batch_events)
+                        between_batches(p);
+                msg = rd_kafka_consumer_poll(p->consumer,
+                                             p->batch_events ? 5 : 100);
                 if (msg) {
                         if (msg->err)
                                 handle_consumer_error(p, msg);
@@ -664,7 +723,8 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                  * (the commit waits for all of them anyway). */
                 if (!msg || (p->batch_events & 63) == 0)
                         sink_producer_poll(p->producer);
-                if (batch_due(p) || (!msg && p->batch_events))
+                if (batch_due(p) ||
+                    (!msg && (p->batch_events || rt_control_dirty(p->control))))
                         commit_batch(p);
                 if (!p->batch_events && drained(p))
                         break;
