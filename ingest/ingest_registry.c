@@ -57,6 +57,21 @@ static char *dup_or_null(const char *s) {
         return s && *s ? strdup(s) : NULL;
 }
 
+/* The cache directory, made if missing; something else of that name
+ * would fail every cache write later, so it is refused now. */
+static int cache_dir_make(const char *dir) {
+        struct stat sb;
+        if (mkdir(dir, 0755) == 0)
+                return 0;
+        if (errno != EEXIST || stat(dir, &sb) != 0)
+                return -1;
+        if (!S_ISDIR(sb.st_mode)) {
+                errno = ENOTDIR;
+                return -1;
+        }
+        return 0;
+}
+
 ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
                                        char *errstr, size_t errstr_size) {
         ingest_registry_t *r;
@@ -92,7 +107,7 @@ ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
         /* Trailing slashes would make "//schemas/ids/N". */
         for (size_t n = strlen(r->url); n > 0 && r->url[n - 1] == '/'; n--)
                 r->url[n - 1] = '\0';
-        if (r->cache_dir && mkdir(r->cache_dir, 0755) != 0 && errno != EEXIST) {
+        if (r->cache_dir && cache_dir_make(r->cache_dir) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO,
                           "schema registry: cannot create cache directory "
                           "%s: %s",
@@ -310,13 +325,40 @@ static tern_code_t file_read(const char *path, char **out, char *errstr,
         return TERN_OK;
 }
 
-/* dir/<id>.avsc written as a temp file, fsynced, renamed: a crash leaves
- * the old state or the whole new file, never a torn one. */
+/* All of buf, through short writes and signals. */
+static int write_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        if (n == 0)
+                                errno = EIO; /* no progress, no errno */
+                        return -1;
+                }
+                buf += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* The rename is only durable once the directory entry is on disk. */
+static int dir_sync(const char *dir) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+        if (fd < 0)
+                return -1;
+        rc = fsync(fd);
+        close(fd);
+        return rc;
+}
+
+/* dir/<id>.avsc written as a temp file, fsynced, renamed, the directory
+ * fsynced: a crash leaves the old state or the whole new file, never a
+ * torn one. */
 static tern_code_t cache_write(const ingest_registry_t *r, int32_t id,
                                const char *json, char *errstr,
                                size_t errstr_size) {
         char path[4200], tmp[4300];
-        size_t len = strlen(json);
         int fd;
         snprintf(path, sizeof(path), "%s/%" PRId32 ".avsc", r->cache_dir, id);
         snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -324,20 +366,23 @@ static tern_code_t cache_write(const ingest_registry_t *r, int32_t id,
         if (fd < 0)
                 return tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s",
                                  tmp, strerror(errno));
-        if (write(fd, json, len) != (ssize_t)len || fsync(fd) != 0) {
+        /* close() reports late write errors (NFS, quota): check it too */
+        if (write_all(fd, json, strlen(json)) != 0 || fsync(fd) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s", tmp,
                           strerror(errno));
                 close(fd);
                 unlink(tmp);
                 return TERN_ERR_IO;
         }
-        close(fd);
-        if (rename(tmp, path) != 0) {
+        if (close(fd) != 0 || rename(tmp, path) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s", path,
                           strerror(errno));
                 unlink(tmp);
                 return TERN_ERR_IO;
         }
+        if (dir_sync(r->cache_dir) != 0)
+                return tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s",
+                                 r->cache_dir, strerror(errno));
         return TERN_OK;
 }
 

@@ -7,8 +7,9 @@
  * copy held anywhere is as good as the registry's):
  *   1. memory (every id found so far);
  *   2. the disk cache, cache_dir/<id>.avsc (written atomically — temp
- *      file, fsync, rename — after each successful fetch, so a restart
- *      works with the registry down);
+ *      file, fsync, rename, fsync of the directory — after each
+ *      successful fetch, so a restart works with the registry down; a
+ *      cache_dir that exists but is no directory is refused by _new);
  *   3. the registry: GET {url}/schemas/ids/{id}, answer
  *      {"schema": "<schema JSON as a string>"} (Confluent's API; a
  *      "schemaType" other than AVRO is refused);

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <avro.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -344,6 +345,19 @@ static ingest_registry_t *registry(const char *url, const char *cache,
         return r;
 }
 
+/* Entries of dir other than . and .. */
+static int dir_entries(const char *dir) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int n = 0;
+        if (!d)
+                return -1;
+        while ((e = readdir(d)))
+                n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+        closedir(d);
+        return n;
+}
+
 static void write_file(const char *dir, const char *name, const char *text) {
         char path[4200];
         FILE *f;
@@ -432,8 +446,22 @@ static void fetch_and_caches(void) {
         TEST_ASSERT(stat(path, &sb) == 0 &&
                         (size_t)sb.st_size == strlen(evolved),
                     "disk cache %s", path);
+        /* renamed into place: no temporary file left beside it */
+        TEST_EQ_INT(dir_entries(cache), 1);
+        TEST_EQ_INT(st.cache_write_failed, 0);
         ingest_registry_destroy(r);
         srv_stop(s);
+
+        /* a cache "directory" that is a file would fail every write:
+         * refused at set-up */
+        write_file(state, "plain", "x");
+        snprintf(path, sizeof(path), "%s/plain", state);
+        {
+                ingest_registry_conf_t rc = {.url = url, .cache_dir = path};
+                TEST_ASSERT(!ingest_registry_new(&rc, err, sizeof(err)) &&
+                                strstr(err, "cache directory"),
+                            "file as cache dir: %s", err);
+        }
 
         /* restart with the registry gone: the disk cache answers */
         url_of(dead_port(), url, sizeof(url));
