@@ -195,24 +195,35 @@ bad:
                          w.err_at);
 }
 
-/* The "message" of an error answer ({"error_code":40403,"message":...}),
- * or "" when there is none. */
-static void error_message(const body_t *b, char *out, size_t cap) {
+/* Confluent's "schema not found" error code, which tells a registry's 404
+ * for an id from the 404 of a wrong URL (a proxy, another service). */
+#define ERROR_CODE_SCHEMA_NOT_FOUND 40403
+
+/* The "error_code" and "message" of an error answer
+ * ({"error_code":40403,"message":...}): 0 and "" when absent. */
+static void error_answer(const body_t *b, int64_t *ecode, char *out,
+                         size_t cap) {
         jw_t w;
         char key[16];
         uint32_t n = 0;
+        double d;
+        int is_int = 0;
+        *ecode = 0;
         out[0] = '\0';
         jw_init(&w, b->data ? b->data : "", b->len);
         if (jw_object(&w))
                 return;
         while (jw_member(&w, &n, key, sizeof(key), NULL) == 1) {
-                if (!strcmp(key, "message")) {
+                if (!strcmp(key, "message") && jw_peek(&w) == JW_STRING) {
                         if (jw_string(&w, out, cap, NULL))
                                 out[0] = '\0';
+                } else if (!strcmp(key, "error_code") &&
+                           jw_peek(&w) == JW_NUMBER) {
+                        if (jw_number(&w, &d, ecode, &is_int) || !is_int)
+                                *ecode = 0;
+                } else if (jw_skip(&w)) {
                         return;
                 }
-                if (jw_skip(&w))
-                        return;
         }
 }
 
@@ -254,6 +265,31 @@ static void http_setup(ingest_registry_t *r, const char *url, body_t *b) {
         }
 }
 
+/* A non-200 answer. Only the registry's own "schema not found" means the
+ * id does not exist (not retriable); any other 404 is a URL that is no
+ * Schema Registry, which a fixed configuration cures (retriable). */
+static tern_code_t http_error(long status, int64_t ecode, const char *why,
+                              char *errstr, size_t errstr_size) {
+        const char *sep = *why ? ": " : "";
+        if (status == 404 && ecode == ERROR_CODE_SCHEMA_NOT_FOUND)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
+                                 "HTTP 404%s%s", sep, why);
+        if (status == 404)
+                return tern_errf(errstr, errstr_size, TERN_ERR_IO,
+                                 "HTTP 404 without the registry's error "
+                                 "code %d%s%s (is "
+                                 "input.schema_registry_url a Schema "
+                                 "Registry?)",
+                                 ERROR_CODE_SCHEMA_NOT_FOUND, sep, why);
+        if (status == 401 || status == 403)
+                return tern_errf(errstr, errstr_size, TERN_ERR_IO,
+                                 "HTTP %ld%s%s (check "
+                                 "input.schema_registry_auth)",
+                                 status, sep, why);
+        return tern_errf(errstr, errstr_size, TERN_ERR_IO, "HTTP %ld%s%s",
+                         status, sep, why);
+}
+
 /* GET {url}/schemas/ids/{id}; *json on success (caller frees). */
 static tern_code_t http_fetch(ingest_registry_t *r, int32_t id, char **json,
                               char *errstr, size_t errstr_size) {
@@ -261,6 +297,7 @@ static tern_code_t http_fetch(ingest_registry_t *r, int32_t id, char **json,
         body_t b = {NULL, 0, r->max_response, 0};
         struct curl_slist *hdr = NULL;
         long status = 0;
+        int64_t ecode;
         CURLcode cc;
         tern_code_t code;
         snprintf(url, sizeof(url), "%s/schemas/ids/%" PRId32, r->url, id);
@@ -279,14 +316,9 @@ static tern_code_t http_fetch(ingest_registry_t *r, int32_t id, char **json,
         else if (cc != CURLE_OK)
                 code = tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s",
                                  curl_easy_strerror(cc));
-        else if (status == 404) {
-                error_message(&b, why, sizeof(why));
-                code = tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
-                                 "HTTP 404%s%s", *why ? ": " : "", why);
-        } else if (status != 200) {
-                error_message(&b, why, sizeof(why));
-                code = tern_errf(errstr, errstr_size, TERN_ERR_IO,
-                                 "HTTP %ld%s%s", status, *why ? ": " : "", why);
+        else if (status != 200) {
+                error_answer(&b, &ecode, why, sizeof(why));
+                code = http_error(status, ecode, why, errstr, errstr_size);
         } else
                 code = ingest_registry_parse_answer(b.data ? b.data : "", b.len,
                                                     json, errstr, errstr_size);

@@ -20,10 +20,12 @@
  * interval, not one per record.
  *
  * Errors: TERN_ERR_NOT_FOUND — the registry answered that the id does not
- * exist (HTTP 404) and no local copy has it: NOT retriable. TERN_ERR_IO —
- * the registry could not be asked (connection refused, timeout, HTTP 5xx,
- * a malformed or oversized answer) and no local copy has it: retriable,
- * the same record may decode once the registry is back.
+ * exist (HTTP 404 with Confluent's error_code 40403) and no local copy has
+ * it: NOT retriable. TERN_ERR_IO — the registry could not be asked
+ * (connection refused, timeout, HTTP 5xx, 401/403, a 404 without that
+ * error code, i.e. a URL that is no registry, a malformed or oversized
+ * answer) and no local copy has it: retriable, the same record may decode
+ * once the registry (or its configuration) is back.
  * TERN_ERR_CONFIG — the registry holds the id but it is not an Avro schema:
  * not retriable.
  *

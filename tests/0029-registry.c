@@ -523,6 +523,20 @@ static void not_found_and_negative_cache(void) {
                     TERN_ERR_IO);
         TEST_ASSERT(strstr(err, "HTTP 500: boom") && strstr(err, "retriable"),
                     "%s", err);
+        /* a 404 that is not the registry's "schema not found" (a wrong
+         * URL, a proxy's page) says nothing about the id: retriable */
+        srv_route(s, 44, 404, "<html>Not Found</html>");
+        TEST_EQ_INT(ingest_registry_get(r, 44, &json, NULL, err, sizeof(err)),
+                    TERN_ERR_IO);
+        TEST_ASSERT(strstr(err, "HTTP 404 without") &&
+                        strstr(err, "(retriable"),
+                    "%s", err);
+        srv_route(s, 45, 401, "{\"error_code\":401,\"message\":\"no\"}");
+        TEST_EQ_INT(ingest_registry_get(r, 45, &json, NULL, err, sizeof(err)),
+                    TERN_ERR_IO);
+        TEST_ASSERT(strstr(err, "HTTP 401: no (check "
+                                "input.schema_registry_auth)"),
+                    "%s", err);
         ingest_registry_destroy(r);
         srv_stop(s);
 }
