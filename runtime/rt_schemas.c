@@ -92,8 +92,11 @@ static void refused_add(rt_schemas_t *s, int32_t id, const char *why) {
 }
 
 /* Where the writer schema of id comes from; the registry's classes on
- * failure. Id 1 is tern's own (what `tern produce` writes): when no
- * source has it, the built-in schema. */
+ * failure. Id 1 is tern's own (what `tern produce` writes): when the
+ * registry answered that it has no id 1, the built-in schema. Not when
+ * the registry could not be asked: its id 1 may be another schema, and
+ * the decoder keeps what is added for the life of the process, so a
+ * guess during an outage would misread id 1 until restart. */
 static tern_code_t lookup(rt_schemas_t *s, int32_t id, const char **json,
                           const char **from, const char **reason, char *errstr,
                           size_t errstr_size) {
@@ -101,7 +104,7 @@ static tern_code_t lookup(rt_schemas_t *s, int32_t id, const char **json,
             ingest_registry_get(s->reg, id, json, from, errstr, errstr_size);
         if (rc == TERN_OK)
                 return TERN_OK;
-        if (id == 1) {
+        if (id == 1 && rc == TERN_ERR_NOT_FOUND) {
                 *json = ingest_behavior_event_schema;
                 *from = "built-in";
                 return TERN_OK;
