@@ -33,6 +33,7 @@ struct ingest_registry {
         int64_t timeout_ms, connect_timeout_ms, retry_ms;
         size_t max_response;
         CURL *curl;
+        int curl_global; /* curl_global_init() succeeded: undo it */
         entry_t *entries;
         uint32_t n_entries, cap_entries;
         uint32_t evict_next; /* table full: the slot reused next */
@@ -80,13 +81,15 @@ ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
                           "schema registry: no URL");
                 return NULL;
         }
+        if (!(r = calloc(1, sizeof(*r))))
+                goto nomem;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO,
                           "schema registry: libcurl initialisation failed");
+                free(r);
                 return NULL;
         }
-        if (!(r = calloc(1, sizeof(*r))))
-                goto nomem;
+        r->curl_global = 1;
         r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
         r->connect_timeout_ms = conf->connect_timeout_ms > 0
                                     ? conf->connect_timeout_ms
@@ -128,6 +131,9 @@ void ingest_registry_destroy(ingest_registry_t *r) {
                 return;
         if (r->curl)
                 curl_easy_cleanup(r->curl);
+        /* curl_global_init() counts its callers: the last cleanup frees */
+        if (r->curl_global)
+                curl_global_cleanup();
         for (uint32_t i = 0; i < r->n_entries; i++)
                 free(r->entries[i].json);
         free(r->entries);

@@ -35,8 +35,10 @@
  * remembered (beyond that, older ones are forgotten in turn).
  *
  * Threads: a registry is used by one thread at a time (the pipeline's
- * loop). ingest_registry_new() calls curl_global_init(), which is not
- * thread-safe: create registries at set-up, before other threads run.
+ * loop). ingest_registry_new() calls curl_global_init() and _destroy()
+ * the matching curl_global_cleanup(); before libcurl 7.84 (or a build
+ * without CURL_VERSION_THREADSAFE) neither is thread-safe: create and
+ * destroy registries while no other thread uses libcurl.
  *
  * Ownership: the registry copies its configuration strings. JSON handed
  * out by ingest_registry_get() belongs to the registry and stays valid
