@@ -398,6 +398,17 @@ static void jwalk_bounds(void) {
         TEST_ASSERT(jw_skip(&w) < 0, "double comma accepted");
         jw_init(&w, "{\"a\":[1,{\"b\":null}],\"c\":\"x\\\"\"}", 30);
         TEST_EQ_INT(jw_skip(&w), 0);
+        /* escapes (shared with ingest_json): a surrogate pair joined, a
+         * lone low surrogate and a bad letter refused */
+        jw_init(&w, "\"\\ud83d\\ude00\\t\"", 16);
+        TEST_EQ_INT(jw_string(&w, s, sizeof(s), &n), 0);
+        TEST_EQ_STR(s, "\xf0\x9f\x98\x80\t");
+        jw_init(&w, "\"\\udc00\"", 8);
+        TEST_ASSERT(jw_skip(&w) < 0 && strstr(jw_error(&w), "lone low"),
+                    "lone low surrogate accepted");
+        jw_init(&w, "\"\\x\"", 4);
+        TEST_ASSERT(jw_skip(&w) < 0 && strstr(jw_error(&w), "bad escape"),
+                    "bad escape accepted");
 }
 
 static void answer_parsing(void) {
