@@ -38,6 +38,7 @@ struct ingest_registry {
         uint32_t n_entries, cap_entries;
         uint32_t evict_next; /* table full: the slot reused next */
         ingest_registry_stats_t st;
+        char cache_err[MSG_MAX]; /* the last failed disk-cache write */
 };
 
 /* A body larger than the bound stops the transfer (write callback returns
@@ -147,6 +148,10 @@ void ingest_registry_destroy(ingest_registry_t *r) {
 void ingest_registry_stats(const ingest_registry_t *r,
                            ingest_registry_stats_t *out) {
         *out = r->st;
+}
+
+const char *ingest_registry_cache_error(const ingest_registry_t *r) {
+        return r->cache_err;
 }
 
 /* ---- the answer ---- */
@@ -487,9 +492,12 @@ static tern_code_t lookup_slow(ingest_registry_t *r, int32_t id, char **json,
                 r->st.from_registry++;
                 /* Not fatal: the schema is in memory; only a restart
                  * with the registry down would miss it. */
-                if (r->cache_dir &&
-                    cache_write(r, id, *json, local, sizeof(local)) != TERN_OK)
+                if (r->cache_dir && cache_write(r, id, *json, local,
+                                                sizeof(local)) != TERN_OK) {
                         r->st.cache_write_failed++;
+                        snprintf(r->cache_err, sizeof(r->cache_err), "%s",
+                                 local);
+                }
                 return TERN_OK;
         }
         lc = dir_read(r->schema_dir, id, json, local, sizeof(local));

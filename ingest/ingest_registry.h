@@ -91,6 +91,9 @@ tern_code_t ingest_registry_get(ingest_registry_t *r, int32_t id,
 
 void ingest_registry_stats(const ingest_registry_t *r,
                            ingest_registry_stats_t *out);
+/* Why the last disk-cache write failed (stats.cache_write_failed counts
+ * them; the lookup itself succeeded), "" when none has. */
+const char *ingest_registry_cache_error(const ingest_registry_t *r);
 
 /* Extract the "schema" string of a registry answer into a new buffer
  * (caller frees). TERN_ERR_IO when the text is not such an answer,

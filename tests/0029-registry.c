@@ -474,6 +474,29 @@ static void fetch_and_caches(void) {
         ingest_registry_destroy(r);
         srv_stop(s);
 
+        /* the cache directory gone after set-up: the schema is still
+         * served, the failed write counted and explained */
+        {
+                char gone[4300];
+                snprintf(gone, sizeof(gone), "%s/gone", state);
+                s = srv_start();
+                url_of(s->port, url, sizeof(url));
+                srv_schema(s, 8, minimal);
+                r = registry(url, gone, NULL, 60000);
+                TEST_EQ_INT(rmdir(gone), 0);
+                TEST_EQ_STR(ingest_registry_cache_error(r), "");
+                TEST_EQ_INT(
+                    ingest_registry_get(r, 8, &json, &from, err, sizeof(err)),
+                    TERN_OK);
+                TEST_EQ_STR(from, "registry");
+                ingest_registry_stats(r, &st);
+                TEST_EQ_INT(st.cache_write_failed, 1);
+                TEST_ASSERT(strstr(ingest_registry_cache_error(r), gone), "%s",
+                            ingest_registry_cache_error(r));
+                ingest_registry_destroy(r);
+                srv_stop(s);
+        }
+
         /* a cache "directory" that is a file would fail every write:
          * refused at set-up */
         write_file(state, "plain", "x");
