@@ -19,6 +19,7 @@
 
 #define SCHEMA_FILE_MAX (1024 * 1024)
 #define MSG_MAX         300
+#define URL_MAX         2048
 
 typedef struct entry {
         int32_t id;
@@ -80,6 +81,14 @@ ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
         if (!conf->url || !*conf->url) {
                 tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
                           "schema registry: no URL");
+                return NULL;
+        }
+        /* the request URL is built in a fixed buffer: a longer base
+         * would be cut and ask some other path */
+        if (strlen(conf->url) > URL_MAX - sizeof("/schemas/ids/-2147483648")) {
+                tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                          "schema registry: URL longer than %zu bytes",
+                          URL_MAX - sizeof("/schemas/ids/-2147483648"));
                 return NULL;
         }
         if (!(r = calloc(1, sizeof(*r))))
@@ -304,7 +313,7 @@ static tern_code_t http_error(long status, int64_t ecode, const char *why,
 /* GET {url}/schemas/ids/{id}; *json on success (caller frees). */
 static tern_code_t http_fetch(ingest_registry_t *r, int32_t id, char **json,
                               char *errstr, size_t errstr_size) {
-        char url[2048], why[MSG_MAX];
+        char url[URL_MAX], why[MSG_MAX];
         body_t b = {NULL, 0, r->max_response, 0};
         struct curl_slist *hdr = NULL;
         long status = 0;

@@ -497,6 +497,19 @@ static void fetch_and_caches(void) {
                 srv_stop(s);
         }
 
+        /* a base URL too long for the request buffer: refused, not cut */
+        {
+                char *lng = malloc(4096);
+                ingest_registry_conf_t rc = {.url = lng};
+                memset(lng, 'a', 4095);
+                memcpy(lng, "http://", 7);
+                lng[4095] = '\0';
+                TEST_ASSERT(!ingest_registry_new(&rc, err, sizeof(err)) &&
+                                strstr(err, "URL longer"),
+                            "long URL: %s", err);
+                free(lng);
+        }
+
         /* a cache "directory" that is a file would fail every write:
          * refused at set-up */
         write_file(state, "plain", "x");
