@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "ingest_jwalk.h"
+
 /* A cursor over one line. The first failure wins: later calls only return
  * -1, so a handler may chain reads and check once. */
 typedef struct jrd {
@@ -41,80 +43,27 @@ static int jexpect(jrd_t *r, char c, const char *why) {
         return 0;
 }
 
-static int jhex4(const char *p, uint32_t *out) {
-        uint32_t v = 0;
-        for (int i = 0; i < 4; i++) {
-                char c = p[i];
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (uint32_t)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (uint32_t)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (uint32_t)(c - 'A' + 10);
-                else
-                        return -1;
-        }
-        *out = v;
-        return 0;
-}
-
-static char *put_utf8(char *w, uint32_t cp) {
-        if (cp < 0x80) {
-                *w++ = (char)cp;
-        } else if (cp < 0x800) {
-                *w++ = (char)(0xc0 | (cp >> 6));
-                *w++ = (char)(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-                *w++ = (char)(0xe0 | (cp >> 12));
-                *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                *w++ = (char)(0x80 | (cp & 0x3f));
-        } else {
-                *w++ = (char)(0xf0 | (cp >> 18));
-                *w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-                *w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-                *w++ = (char)(0x80 | (cp & 0x3f));
-        }
-        return w;
-}
-
-/* \uXXXX at r->p (after the backslash and 'u'), with a surrogate pair
- * joined into one code point. Writes UTF-8 at *w. Every form takes at
- * least as many input bytes as it writes, which keeps in-place decoding
- * safe. */
-static int junicode(jrd_t *r, char **w) {
-        uint32_t cp, lo;
-        if (r->end - r->p < 4 || jhex4(r->p, &cp))
-                return jfail(r, "bad \\u escape");
-        r->p += 4;
-        if (cp >= 0xdc00 && cp <= 0xdfff)
-                return jfail(r, "lone low surrogate in \\u escape");
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
-                    jhex4(r->p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                        return jfail(r, "unpaired high surrogate in \\u "
-                                        "escape");
-                r->p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        }
-        *w = put_utf8(*w, cp);
-        return 0;
-}
-
+/* An escape after the backslash, decoded at *w (ingest_jwalk's rules;
+ * never longer than its input, so in place is safe). */
 static int jescape(jrd_t *r, char **w) {
-        static const char from[] = "\"\\/bfnrt";
-        static const char to[] = "\"\\/\b\f\n\r\t";
-        const char *hit;
+        uint32_t cp;
+        size_t used;
+        const char *why;
+        int byte;
         char c;
         if (r->p >= r->end)
                 return jfail(r, "unterminated string");
         c = *r->p++;
-        if (c == 'u')
-                return junicode(r, w);
-        hit = c ? strchr(from, c) : NULL;
-        if (!hit)
+        if (c == 'u') {
+                if ((why = jw_unicode_escape(r->p, r->end, &cp, &used)))
+                        return jfail(r, why);
+                r->p += used;
+                *w += jw_utf8(cp, *w);
+                return 0;
+        }
+        if ((byte = jw_escape_byte(c)) < 0)
                 return jfail(r, "bad escape in string");
-        *(*w)++ = to[hit - from];
+        *(*w)++ = (char)byte;
         return 0;
 }
 

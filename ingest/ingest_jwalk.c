@@ -145,6 +145,55 @@ static int hex4(const char *p, uint32_t *out) {
         return 0;
 }
 
+size_t jw_utf8(uint32_t cp, char *out) {
+        if (cp < 0x80) {
+                out[0] = (char)cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                out[0] = (char)(0xc0 | (cp >> 6));
+                out[1] = (char)(0x80 | (cp & 0x3f));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                out[0] = (char)(0xe0 | (cp >> 12));
+                out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                out[2] = (char)(0x80 | (cp & 0x3f));
+                return 3;
+        }
+        out[0] = (char)(0xf0 | (cp >> 18));
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[3] = (char)(0x80 | (cp & 0x3f));
+        return 4;
+}
+
+const char *jw_unicode_escape(const char *p, const char *end, uint32_t *cp,
+                              size_t *used) {
+        uint32_t hi, lo;
+        if (end - p < 4 || hex4(p, &hi))
+                return "bad \\u escape";
+        *used = 4;
+        *cp = hi;
+        if (hi >= 0xdc00 && hi <= 0xdfff)
+                return "lone low surrogate in \\u escape";
+        if (hi < 0xd800 || hi > 0xdbff)
+                return NULL;
+        if (end - p < 10 || p[4] != '\\' || p[5] != 'u' || hex4(p + 6, &lo) ||
+            lo < 0xdc00 || lo > 0xdfff)
+                return "unpaired high surrogate in \\u escape";
+        *used = 10;
+        *cp = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+        return NULL;
+}
+
+int jw_escape_byte(char c) {
+        static const char from[] = "\"\\/bfnrt";
+        static const char to[] = "\"\\/\b\f\n\r\t";
+        const char *hit = c ? strchr(from, c) : NULL;
+        return hit ? to[hit - from] : -1;
+}
+
 /* Append up to 4 bytes; counts what would be written even past cap so a
  * too-long string is still walked to its end. */
 typedef struct sbuf {
@@ -158,62 +207,26 @@ static void sb_put(sbuf_t *b, const char *s, size_t n) {
         b->len += n;
 }
 
-static void sb_utf8(sbuf_t *b, uint32_t cp) {
-        char u[4];
-        size_t n;
-        if (cp < 0x80) {
-                u[0] = (char)cp;
-                n = 1;
-        } else if (cp < 0x800) {
-                u[0] = (char)(0xc0 | (cp >> 6));
-                u[1] = (char)(0x80 | (cp & 0x3f));
-                n = 2;
-        } else if (cp < 0x10000) {
-                u[0] = (char)(0xe0 | (cp >> 12));
-                u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                u[2] = (char)(0x80 | (cp & 0x3f));
-                n = 3;
-        } else {
-                u[0] = (char)(0xf0 | (cp >> 18));
-                u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-                u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-                u[3] = (char)(0x80 | (cp & 0x3f));
-                n = 4;
-        }
-        sb_put(b, u, n);
-}
-
-static int jw_unicode(jw_t *w, sbuf_t *b) {
-        uint32_t cp, lo;
-        if (w->end - w->p < 4 || hex4(w->p, &cp))
-                return jw_fail(w, "bad \\u escape");
-        w->p += 4;
-        if (cp >= 0xdc00 && cp <= 0xdfff)
-                return jw_fail(w, "lone low surrogate");
-        if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (w->end - w->p < 6 || w->p[0] != '\\' || w->p[1] != 'u' ||
-                    hex4(w->p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                        return jw_fail(w, "unpaired high surrogate");
-                w->p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        }
-        sb_utf8(b, cp);
-        return 0;
-}
-
 static int jw_escape(jw_t *w, sbuf_t *b) {
-        static const char from[] = "\"\\/bfnrt";
-        static const char to[] = "\"\\/\b\f\n\r\t";
-        const char *hit;
-        char c;
+        char u[4], c;
+        uint32_t cp;
+        size_t used;
+        const char *why;
+        int byte;
         if (w->p >= w->end)
                 return jw_fail(w, "unterminated string");
         c = *w->p++;
-        if (c == 'u')
-                return jw_unicode(w, b);
-        if (!c || !(hit = strchr(from, c)))
+        if (c == 'u') {
+                if ((why = jw_unicode_escape(w->p, w->end, &cp, &used)))
+                        return jw_fail(w, why);
+                w->p += used;
+                sb_put(b, u, jw_utf8(cp, u));
+                return 0;
+        }
+        if ((byte = jw_escape_byte(c)) < 0)
                 return jw_fail(w, "bad escape");
-        sb_put(b, &to[hit - from], 1);
+        u[0] = (char)byte;
+        sb_put(b, u, 1);
         return 0;
 }
 

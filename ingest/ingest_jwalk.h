@@ -65,4 +65,16 @@ int jw_number(jw_t *w, double *d, int64_t *i, int *is_int);
 int jw_null(jw_t *w);
 int jw_bool(jw_t *w, int *v);
 
+/* Escape decoding, shared with ingest_json (which unescapes in place).
+ * jw_escape_byte: the byte of a one-letter escape (\" \\ \/ \b \f \n \r
+ * \t, c is the letter), or -1. jw_unicode_escape: the code point of the
+ * \uXXXX at p (just after "\u", up to end), a surrogate pair joined;
+ * *used is the bytes read; NULL, or why it is bad. jw_utf8: cp as UTF-8
+ * into out[4], returns the length; never more than the escape's bytes,
+ * which keeps in-place decoding safe. */
+int jw_escape_byte(char c);
+const char *jw_unicode_escape(const char *p, const char *end, uint32_t *cp,
+                              size_t *used);
+size_t jw_utf8(uint32_t cp, char *out);
+
 #endif

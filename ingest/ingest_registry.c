@@ -19,6 +19,7 @@
 
 #define SCHEMA_FILE_MAX (1024 * 1024)
 #define MSG_MAX         300
+#define URL_MAX         2048
 
 typedef struct entry {
         int32_t id;
@@ -33,10 +34,12 @@ struct ingest_registry {
         int64_t timeout_ms, connect_timeout_ms, retry_ms;
         size_t max_response;
         CURL *curl;
+        int curl_global; /* curl_global_init() succeeded: undo it */
         entry_t *entries;
         uint32_t n_entries, cap_entries;
         uint32_t evict_next; /* table full: the slot reused next */
         ingest_registry_stats_t st;
+        char cache_err[MSG_MAX]; /* the last failed disk-cache write */
 };
 
 /* A body larger than the bound stops the transfer (write callback returns
@@ -57,6 +60,21 @@ static char *dup_or_null(const char *s) {
         return s && *s ? strdup(s) : NULL;
 }
 
+/* The cache directory, made if missing; something else of that name
+ * would fail every cache write later, so it is refused now. */
+static int cache_dir_make(const char *dir) {
+        struct stat sb;
+        if (mkdir(dir, 0755) == 0)
+                return 0;
+        if (errno != EEXIST || stat(dir, &sb) != 0)
+                return -1;
+        if (!S_ISDIR(sb.st_mode)) {
+                errno = ENOTDIR;
+                return -1;
+        }
+        return 0;
+}
+
 ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
                                        char *errstr, size_t errstr_size) {
         ingest_registry_t *r;
@@ -65,13 +83,23 @@ ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
                           "schema registry: no URL");
                 return NULL;
         }
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-                tern_errf(errstr, errstr_size, TERN_ERR_IO,
-                          "schema registry: libcurl initialisation failed");
+        /* the request URL is built in a fixed buffer: a longer base
+         * would be cut and ask some other path */
+        if (strlen(conf->url) > URL_MAX - sizeof("/schemas/ids/-2147483648")) {
+                tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                          "schema registry: URL longer than %zu bytes",
+                          URL_MAX - sizeof("/schemas/ids/-2147483648"));
                 return NULL;
         }
         if (!(r = calloc(1, sizeof(*r))))
                 goto nomem;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                tern_errf(errstr, errstr_size, TERN_ERR_IO,
+                          "schema registry: libcurl initialisation failed");
+                free(r);
+                return NULL;
+        }
+        r->curl_global = 1;
         r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
         r->connect_timeout_ms = conf->connect_timeout_ms > 0
                                     ? conf->connect_timeout_ms
@@ -92,7 +120,7 @@ ingest_registry_t *ingest_registry_new(const ingest_registry_conf_t *conf,
         /* Trailing slashes would make "//schemas/ids/N". */
         for (size_t n = strlen(r->url); n > 0 && r->url[n - 1] == '/'; n--)
                 r->url[n - 1] = '\0';
-        if (r->cache_dir && mkdir(r->cache_dir, 0755) != 0 && errno != EEXIST) {
+        if (r->cache_dir && cache_dir_make(r->cache_dir) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO,
                           "schema registry: cannot create cache directory "
                           "%s: %s",
@@ -113,6 +141,9 @@ void ingest_registry_destroy(ingest_registry_t *r) {
                 return;
         if (r->curl)
                 curl_easy_cleanup(r->curl);
+        /* curl_global_init() counts its callers: the last cleanup frees */
+        if (r->curl_global)
+                curl_global_cleanup();
         for (uint32_t i = 0; i < r->n_entries; i++)
                 free(r->entries[i].json);
         free(r->entries);
@@ -126,6 +157,10 @@ void ingest_registry_destroy(ingest_registry_t *r) {
 void ingest_registry_stats(const ingest_registry_t *r,
                            ingest_registry_stats_t *out) {
         *out = r->st;
+}
+
+const char *ingest_registry_cache_error(const ingest_registry_t *r) {
+        return r->cache_err;
 }
 
 /* ---- the answer ---- */
@@ -180,24 +215,35 @@ bad:
                          w.err_at);
 }
 
-/* The "message" of an error answer ({"error_code":40403,"message":...}),
- * or "" when there is none. */
-static void error_message(const body_t *b, char *out, size_t cap) {
+/* Confluent's "schema not found" error code, which tells a registry's 404
+ * for an id from the 404 of a wrong URL (a proxy, another service). */
+#define ERROR_CODE_SCHEMA_NOT_FOUND 40403
+
+/* The "error_code" and "message" of an error answer
+ * ({"error_code":40403,"message":...}): 0 and "" when absent. */
+static void error_answer(const body_t *b, int64_t *ecode, char *out,
+                         size_t cap) {
         jw_t w;
         char key[16];
         uint32_t n = 0;
+        double d;
+        int is_int = 0;
+        *ecode = 0;
         out[0] = '\0';
         jw_init(&w, b->data ? b->data : "", b->len);
         if (jw_object(&w))
                 return;
         while (jw_member(&w, &n, key, sizeof(key), NULL) == 1) {
-                if (!strcmp(key, "message")) {
+                if (!strcmp(key, "message") && jw_peek(&w) == JW_STRING) {
                         if (jw_string(&w, out, cap, NULL))
                                 out[0] = '\0';
+                } else if (!strcmp(key, "error_code") &&
+                           jw_peek(&w) == JW_NUMBER) {
+                        if (jw_number(&w, &d, ecode, &is_int) || !is_int)
+                                *ecode = 0;
+                } else if (jw_skip(&w)) {
                         return;
                 }
-                if (jw_skip(&w))
-                        return;
         }
 }
 
@@ -239,13 +285,39 @@ static void http_setup(ingest_registry_t *r, const char *url, body_t *b) {
         }
 }
 
+/* A non-200 answer. Only the registry's own "schema not found" means the
+ * id does not exist (not retriable); any other 404 is a URL that is no
+ * Schema Registry, which a fixed configuration cures (retriable). */
+static tern_code_t http_error(long status, int64_t ecode, const char *why,
+                              char *errstr, size_t errstr_size) {
+        const char *sep = *why ? ": " : "";
+        if (status == 404 && ecode == ERROR_CODE_SCHEMA_NOT_FOUND)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
+                                 "HTTP 404%s%s", sep, why);
+        if (status == 404)
+                return tern_errf(errstr, errstr_size, TERN_ERR_IO,
+                                 "HTTP 404 without the registry's error "
+                                 "code %d%s%s (is "
+                                 "input.schema_registry_url a Schema "
+                                 "Registry?)",
+                                 ERROR_CODE_SCHEMA_NOT_FOUND, sep, why);
+        if (status == 401 || status == 403)
+                return tern_errf(errstr, errstr_size, TERN_ERR_IO,
+                                 "HTTP %ld%s%s (check "
+                                 "input.schema_registry_auth)",
+                                 status, sep, why);
+        return tern_errf(errstr, errstr_size, TERN_ERR_IO, "HTTP %ld%s%s",
+                         status, sep, why);
+}
+
 /* GET {url}/schemas/ids/{id}; *json on success (caller frees). */
 static tern_code_t http_fetch(ingest_registry_t *r, int32_t id, char **json,
                               char *errstr, size_t errstr_size) {
-        char url[2048], why[MSG_MAX];
+        char url[URL_MAX], why[MSG_MAX];
         body_t b = {NULL, 0, r->max_response, 0};
         struct curl_slist *hdr = NULL;
         long status = 0;
+        int64_t ecode;
         CURLcode cc;
         tern_code_t code;
         snprintf(url, sizeof(url), "%s/schemas/ids/%" PRId32, r->url, id);
@@ -264,14 +336,9 @@ static tern_code_t http_fetch(ingest_registry_t *r, int32_t id, char **json,
         else if (cc != CURLE_OK)
                 code = tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s",
                                  curl_easy_strerror(cc));
-        else if (status == 404) {
-                error_message(&b, why, sizeof(why));
-                code = tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
-                                 "HTTP 404%s%s", *why ? ": " : "", why);
-        } else if (status != 200) {
-                error_message(&b, why, sizeof(why));
-                code = tern_errf(errstr, errstr_size, TERN_ERR_IO,
-                                 "HTTP %ld%s%s", status, *why ? ": " : "", why);
+        else if (status != 200) {
+                error_answer(&b, &ecode, why, sizeof(why));
+                code = http_error(status, ecode, why, errstr, errstr_size);
         } else
                 code = ingest_registry_parse_answer(b.data ? b.data : "", b.len,
                                                     json, errstr, errstr_size);
@@ -310,13 +377,40 @@ static tern_code_t file_read(const char *path, char **out, char *errstr,
         return TERN_OK;
 }
 
-/* dir/<id>.avsc written as a temp file, fsynced, renamed: a crash leaves
- * the old state or the whole new file, never a torn one. */
+/* All of buf, through short writes and signals. */
+static int write_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        if (n == 0)
+                                errno = EIO; /* no progress, no errno */
+                        return -1;
+                }
+                buf += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+/* The rename is only durable once the directory entry is on disk. */
+static int dir_sync(const char *dir) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+        if (fd < 0)
+                return -1;
+        rc = fsync(fd);
+        close(fd);
+        return rc;
+}
+
+/* dir/<id>.avsc written as a temp file, fsynced, renamed, the directory
+ * fsynced: a crash leaves the old state or the whole new file, never a
+ * torn one. */
 static tern_code_t cache_write(const ingest_registry_t *r, int32_t id,
                                const char *json, char *errstr,
                                size_t errstr_size) {
         char path[4200], tmp[4300];
-        size_t len = strlen(json);
         int fd;
         snprintf(path, sizeof(path), "%s/%" PRId32 ".avsc", r->cache_dir, id);
         snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -324,20 +418,23 @@ static tern_code_t cache_write(const ingest_registry_t *r, int32_t id,
         if (fd < 0)
                 return tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s",
                                  tmp, strerror(errno));
-        if (write(fd, json, len) != (ssize_t)len || fsync(fd) != 0) {
+        /* close() reports late write errors (NFS, quota): check it too */
+        if (write_all(fd, json, strlen(json)) != 0 || fsync(fd) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s", tmp,
                           strerror(errno));
                 close(fd);
                 unlink(tmp);
                 return TERN_ERR_IO;
         }
-        close(fd);
-        if (rename(tmp, path) != 0) {
+        if (close(fd) != 0 || rename(tmp, path) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s", path,
                           strerror(errno));
                 unlink(tmp);
                 return TERN_ERR_IO;
         }
+        if (dir_sync(r->cache_dir) != 0)
+                return tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %s",
+                                 r->cache_dir, strerror(errno));
         return TERN_OK;
 }
 
@@ -404,9 +501,12 @@ static tern_code_t lookup_slow(ingest_registry_t *r, int32_t id, char **json,
                 r->st.from_registry++;
                 /* Not fatal: the schema is in memory; only a restart
                  * with the registry down would miss it. */
-                if (r->cache_dir &&
-                    cache_write(r, id, *json, local, sizeof(local)) != TERN_OK)
+                if (r->cache_dir && cache_write(r, id, *json, local,
+                                                sizeof(local)) != TERN_OK) {
                         r->st.cache_write_failed++;
+                        snprintf(r->cache_err, sizeof(r->cache_err), "%s",
+                                 local);
+                }
                 return TERN_OK;
         }
         lc = dir_read(r->schema_dir, id, json, local, sizeof(local));

@@ -7,8 +7,9 @@
  * copy held anywhere is as good as the registry's):
  *   1. memory (every id found so far);
  *   2. the disk cache, cache_dir/<id>.avsc (written atomically — temp
- *      file, fsync, rename — after each successful fetch, so a restart
- *      works with the registry down);
+ *      file, fsync, rename, fsync of the directory — after each
+ *      successful fetch, so a restart works with the registry down; a
+ *      cache_dir that exists but is no directory is refused by _new);
  *   3. the registry: GET {url}/schemas/ids/{id}, answer
  *      {"schema": "<schema JSON as a string>"} (Confluent's API; a
  *      "schemaType" other than AVRO is refused);
@@ -19,10 +20,12 @@
  * interval, not one per record.
  *
  * Errors: TERN_ERR_NOT_FOUND — the registry answered that the id does not
- * exist (HTTP 404) and no local copy has it: NOT retriable. TERN_ERR_IO —
- * the registry could not be asked (connection refused, timeout, HTTP 5xx,
- * a malformed or oversized answer) and no local copy has it: retriable,
- * the same record may decode once the registry is back.
+ * exist (HTTP 404 with Confluent's error_code 40403) and no local copy has
+ * it: NOT retriable. TERN_ERR_IO — the registry could not be asked
+ * (connection refused, timeout, HTTP 5xx, 401/403, a 404 without that
+ * error code, i.e. a URL that is no registry, a malformed or oversized
+ * answer) and no local copy has it: retriable, the same record may decode
+ * once the registry (or its configuration) is back.
  * TERN_ERR_CONFIG — the registry holds the id but it is not an Avro schema:
  * not retriable.
  *
@@ -32,8 +35,10 @@
  * remembered (beyond that, older ones are forgotten in turn).
  *
  * Threads: a registry is used by one thread at a time (the pipeline's
- * loop). ingest_registry_new() calls curl_global_init(), which is not
- * thread-safe: create registries at set-up, before other threads run.
+ * loop). ingest_registry_new() calls curl_global_init() and _destroy()
+ * the matching curl_global_cleanup(); before libcurl 7.84 (or a build
+ * without CURL_VERSION_THREADSAFE) neither is thread-safe: create and
+ * destroy registries while no other thread uses libcurl.
  *
  * Ownership: the registry copies its configuration strings. JSON handed
  * out by ingest_registry_get() belongs to the registry and stays valid
@@ -86,6 +91,9 @@ tern_code_t ingest_registry_get(ingest_registry_t *r, int32_t id,
 
 void ingest_registry_stats(const ingest_registry_t *r,
                            ingest_registry_stats_t *out);
+/* Why the last disk-cache write failed (stats.cache_write_failed counts
+ * them; the lookup itself succeeded), "" when none has. */
+const char *ingest_registry_cache_error(const ingest_registry_t *r);
 
 /* Extract the "schema" string of a registry answer into a new buffer
  * (caller frees). TERN_ERR_IO when the text is not such an answer,

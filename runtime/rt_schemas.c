@@ -24,6 +24,7 @@ struct rt_schemas {
         ingest_registry_t *reg;
         refused_t *refused;
         uint32_t n_refused;
+        uint64_t cache_failed_seen; /* cache write failures logged */
 };
 
 tern_code_t rt_schemas_new(const tern_conf_t *conf, const char *state_dir,
@@ -91,17 +92,37 @@ static void refused_add(rt_schemas_t *s, int32_t id, const char *why) {
         snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
+/* The registry counts a fetched schema it could not write to the disk
+ * cache; nothing fails now, but a restart with the registry down would
+ * miss it, which the operator should hear about. */
+static void cache_failure_log(rt_schemas_t *s, int32_t id) {
+        ingest_registry_stats_t st;
+        ingest_registry_stats(s->reg, &st);
+        if (st.cache_write_failed == s->cache_failed_seen)
+                return;
+        s->cache_failed_seen = st.cache_write_failed;
+        RT_LOG(RT_LOG_WARN, "ingest",
+               "schema id %" PRId32 " fetched but not cached on disk (%s): a "
+               "restart with the registry down will not find it",
+               id, ingest_registry_cache_error(s->reg));
+}
+
 /* Where the writer schema of id comes from; the registry's classes on
- * failure. Id 1 is tern's own (what `tern produce` writes): when no
- * source has it, the built-in schema. */
+ * failure. Id 1 is tern's own (what `tern produce` writes): when the
+ * registry answered that it has no id 1, the built-in schema. Not when
+ * the registry could not be asked: its id 1 may be another schema, and
+ * the decoder keeps what is added for the life of the process, so a
+ * guess during an outage would misread id 1 until restart. */
 static tern_code_t lookup(rt_schemas_t *s, int32_t id, const char **json,
                           const char **from, const char **reason, char *errstr,
                           size_t errstr_size) {
         tern_code_t rc =
             ingest_registry_get(s->reg, id, json, from, errstr, errstr_size);
-        if (rc == TERN_OK)
+        if (rc == TERN_OK) {
+                cache_failure_log(s, id);
                 return TERN_OK;
-        if (id == 1) {
+        }
+        if (id == 1 && rc == TERN_ERR_NOT_FOUND) {
                 *json = ingest_behavior_event_schema;
                 *from = "built-in";
                 return TERN_OK;

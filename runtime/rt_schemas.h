@@ -2,7 +2,8 @@
  * rt_schemas — the pipeline's side of the Schema Registry: a Confluent
  * record whose schema id the decoder does not know is looked up
  * (ingest_registry: memory, STATE_DIR/schemas, the registry,
- * input.schema_dir; for id 1 finally the built-in tern.BehaviorEvent),
+ * input.schema_dir; for id 1, when the registry answered that it does
+ * not have it, the built-in tern.BehaviorEvent),
  * added to the decoder, and decoded again.
  *
  * When it cannot be used the record is dead-lettered with one of:

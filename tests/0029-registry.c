@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <avro.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -323,6 +324,17 @@ static size_t minimal_record(int32_t id, uint8_t *out, size_t cap) {
         return aw_end(&a, id, out, cap);
 }
 
+/* A record as `tern produce` writes it: id 1, the built-in schema. */
+static void builtin_record(tern_buf_t *b) {
+        tern_event_t e;
+        tern_event_clear(&e);
+        e.event_id = tern_str_c("x");
+        e.user_id = tern_str_c("u");
+        e.ts_ms = 5;
+        tern_buf_init(b, 4096);
+        ingest_encode_event(&e, 1, b);
+}
+
 static int str_is(tern_str_t s, const char *want) {
         return want ? s.ptr && s.len == strlen(want) &&
                           !memcmp(s.ptr, want, s.len)
@@ -342,6 +354,19 @@ static ingest_registry_t *registry(const char *url, const char *cache,
         if (!r)
                 fprintf(stderr, "  registry: %s\n", err);
         return r;
+}
+
+/* Entries of dir other than . and .. */
+static int dir_entries(const char *dir) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        int n = 0;
+        if (!d)
+                return -1;
+        while ((e = readdir(d)))
+                n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+        closedir(d);
+        return n;
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {
@@ -373,6 +398,17 @@ static void jwalk_bounds(void) {
         TEST_ASSERT(jw_skip(&w) < 0, "double comma accepted");
         jw_init(&w, "{\"a\":[1,{\"b\":null}],\"c\":\"x\\\"\"}", 30);
         TEST_EQ_INT(jw_skip(&w), 0);
+        /* escapes (shared with ingest_json): a surrogate pair joined, a
+         * lone low surrogate and a bad letter refused */
+        jw_init(&w, "\"\\ud83d\\ude00\\t\"", 16);
+        TEST_EQ_INT(jw_string(&w, s, sizeof(s), &n), 0);
+        TEST_EQ_STR(s, "\xf0\x9f\x98\x80\t");
+        jw_init(&w, "\"\\udc00\"", 8);
+        TEST_ASSERT(jw_skip(&w) < 0 && strstr(jw_error(&w), "lone low"),
+                    "lone low surrogate accepted");
+        jw_init(&w, "\"\\x\"", 4);
+        TEST_ASSERT(jw_skip(&w) < 0 && strstr(jw_error(&w), "bad escape"),
+                    "bad escape accepted");
 }
 
 static void answer_parsing(void) {
@@ -432,8 +468,58 @@ static void fetch_and_caches(void) {
         TEST_ASSERT(stat(path, &sb) == 0 &&
                         (size_t)sb.st_size == strlen(evolved),
                     "disk cache %s", path);
+        /* renamed into place: no temporary file left beside it */
+        TEST_EQ_INT(dir_entries(cache), 1);
+        TEST_EQ_INT(st.cache_write_failed, 0);
         ingest_registry_destroy(r);
         srv_stop(s);
+
+        /* the cache directory gone after set-up: the schema is still
+         * served, the failed write counted and explained */
+        {
+                char gone[4300];
+                snprintf(gone, sizeof(gone), "%s/gone", state);
+                s = srv_start();
+                url_of(s->port, url, sizeof(url));
+                srv_schema(s, 8, minimal);
+                r = registry(url, gone, NULL, 60000);
+                TEST_EQ_INT(rmdir(gone), 0);
+                TEST_EQ_STR(ingest_registry_cache_error(r), "");
+                TEST_EQ_INT(
+                    ingest_registry_get(r, 8, &json, &from, err, sizeof(err)),
+                    TERN_OK);
+                TEST_EQ_STR(from, "registry");
+                ingest_registry_stats(r, &st);
+                TEST_EQ_INT(st.cache_write_failed, 1);
+                TEST_ASSERT(strstr(ingest_registry_cache_error(r), gone), "%s",
+                            ingest_registry_cache_error(r));
+                ingest_registry_destroy(r);
+                srv_stop(s);
+        }
+
+        /* a base URL too long for the request buffer: refused, not cut */
+        {
+                char *lng = malloc(4096);
+                ingest_registry_conf_t rc = {.url = lng};
+                memset(lng, 'a', 4095);
+                memcpy(lng, "http://", 7);
+                lng[4095] = '\0';
+                TEST_ASSERT(!ingest_registry_new(&rc, err, sizeof(err)) &&
+                                strstr(err, "URL longer"),
+                            "long URL: %s", err);
+                free(lng);
+        }
+
+        /* a cache "directory" that is a file would fail every write:
+         * refused at set-up */
+        write_file(state, "plain", "x");
+        snprintf(path, sizeof(path), "%s/plain", state);
+        {
+                ingest_registry_conf_t rc = {.url = url, .cache_dir = path};
+                TEST_ASSERT(!ingest_registry_new(&rc, err, sizeof(err)) &&
+                                strstr(err, "cache directory"),
+                            "file as cache dir: %s", err);
+        }
 
         /* restart with the registry gone: the disk cache answers */
         url_of(dead_port(), url, sizeof(url));
@@ -494,6 +580,20 @@ static void not_found_and_negative_cache(void) {
         TEST_EQ_INT(ingest_registry_get(r, 43, &json, NULL, err, sizeof(err)),
                     TERN_ERR_IO);
         TEST_ASSERT(strstr(err, "HTTP 500: boom") && strstr(err, "retriable"),
+                    "%s", err);
+        /* a 404 that is not the registry's "schema not found" (a wrong
+         * URL, a proxy's page) says nothing about the id: retriable */
+        srv_route(s, 44, 404, "<html>Not Found</html>");
+        TEST_EQ_INT(ingest_registry_get(r, 44, &json, NULL, err, sizeof(err)),
+                    TERN_ERR_IO);
+        TEST_ASSERT(strstr(err, "HTTP 404 without") &&
+                        strstr(err, "(retriable"),
+                    "%s", err);
+        srv_route(s, 45, 401, "{\"error_code\":401,\"message\":\"no\"}");
+        TEST_EQ_INT(ingest_registry_get(r, 45, &json, NULL, err, sizeof(err)),
+                    TERN_ERR_IO);
+        TEST_ASSERT(strstr(err, "HTTP 401: no (check "
+                                "input.schema_registry_auth)"),
                     "%s", err);
         ingest_registry_destroy(r);
         srv_stop(s);
@@ -719,14 +819,8 @@ static void evolution_via_registry(void) {
         TEST_EQ_STR(reason, "unknown_schema");
         /* id 1 not in the registry: tern's built-in schema */
         {
-                tern_event_t e1;
                 tern_buf_t b;
-                tern_event_clear(&e1);
-                e1.event_id = tern_str_c("x");
-                e1.user_id = tern_str_c("u");
-                e1.ts_ms = 5;
-                tern_buf_init(&b, 4096);
-                ingest_encode_event(&e1, 1, &b);
+                builtin_record(&b);
                 TEST_EQ_INT(decode_via(rs, d, b.data, b.len, &ev, &reason, err,
                                        sizeof(err)),
                             TERN_OK);
@@ -763,6 +857,19 @@ static void evolution_via_registry(void) {
                     decode_via(rs, d, buf, len, &ev, &reason, err, sizeof(err)),
                     TERN_ERR_IO);
                 TEST_EQ_STR(reason, "schema_unavailable");
+                /* id 1 with the registry down: not the built-in schema
+                 * (the registry's id 1 may be another), retriable */
+                {
+                        tern_buf_t b;
+                        builtin_record(&b);
+                        TEST_EQ_INT(decode_via(rs, d, b.data, b.len, &ev,
+                                               &reason, err, sizeof(err)),
+                                    TERN_ERR_IO);
+                        TEST_EQ_STR(reason, "schema_unavailable");
+                        TEST_ASSERT(!ingest_decoder_has_schema(d, 1),
+                                    "id 1 bound during the outage");
+                        tern_buf_free(&b);
+                }
                 rt_schemas_stats(rs, &st);
                 TEST_EQ_INT(st.from_cache, 1);
                 TEST_EQ_INT(st.from_schema_dir, 1);
