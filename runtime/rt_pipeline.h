@@ -33,6 +33,8 @@ typedef struct rt_pipeline_opts {
         const char *group_id;  /* NULL = conf->group_id */
         const char *emit_dir;  /* NULL = no DIR/<topic>.jsonl */
         const char *ctr_trace; /* NULL = none; see rt_ctr_new() */
+        /* NULL = no /metrics; borrowed, must outlive the pipeline. */
+        struct rt_metrics *metrics;
 } rt_pipeline_opts_t;
 
 typedef struct rt_pipeline_stats {
@@ -77,6 +79,8 @@ int64_t rt_pipeline_stored_offset(rt_pipeline_t *p, int32_t partition);
 int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition);
 
 void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out);
+/* The configuration version stamped on outputs now. */
+int64_t rt_pipeline_config_version(const rt_pipeline_t *p);
 /* The live CTR model's document (rt_ctr_json), "null" when disabled. */
 void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out);
 /* The churn block (rt_churn_json), or null when churn is off; call it
