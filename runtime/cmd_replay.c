@@ -200,6 +200,7 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         char errstr[1024];
         rt_metrics_t *metrics = NULL;
         rt_http_t *http = NULL;
+        int signalled;
         rt_broker_t *b =
             rt_broker_new(RT_BROKER_EMBEDDED, errstr, sizeof(errstr));
         pthread_t thread;
@@ -232,6 +233,7 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         while (!atomic_load(&r->caught_up) && !rt_stop)
                 usleep(1000);
         rc = rt_pipeline_run(r->pipeline, errstr, sizeof(errstr));
+        signalled = rt_stop;
         rt_stop = 1; /* let the feeder go if the pipeline stopped first */
         pthread_join(thread, NULL);
         resumed_from = rt_pipeline_resumed_from(r->pipeline, 0);
@@ -244,7 +246,8 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
                 print_summary(r, conf, (double)(rt_mono_ns() - t0) / 1e9,
                               resumed_from);
                 fflush(stdout);
-                linger(r, http);
+                if (!signalled)
+                        linger(r, http);
                 status = RT_EXIT_OK;
         }
 out:

@@ -238,6 +238,10 @@ int rt_metrics_healthz(rt_metrics_t *m, tern_buf_t *body) {
 
 int rt_metrics_readyz(rt_metrics_t *m, tern_buf_t *body) {
         rt_metrics_phase_t ph = rt_metrics_phase(m);
+        /* A signal arrived: the loop sees it within one poll, a load
+         * balancer should stop sending at once. */
+        if (rt_stop && ph == RT_PHASE_READY)
+                ph = RT_PHASE_STOPPING;
         tern_buf_printf(body, "{\"status\":\"%s\"}\n", phase_names[ph]);
         return ph == RT_PHASE_READY ? 200 : 503;
 }
