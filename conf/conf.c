@@ -352,6 +352,36 @@ static const char *client_protocol(const conf_map_t *common,
         return proto;
 }
 
+/* http.listen: "" or host:port with a decimal port (0 = any free port);
+ * an IPv6 host in brackets. Whether the host resolves is the endpoint's
+ * business at start. */
+static tern_code_t check_http(const tern_conf_t *conf, char *errstr,
+                              size_t errstr_size) {
+        const char *s = conf->http_listen, *colon = strrchr(s, ':');
+        char *end;
+        long port;
+        if (!*s)
+                return TERN_OK;
+        if (!colon || !colon[1])
+                goto bad;
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (errno || *end || port < 0 || port > 65535 || colon[1] == '-' ||
+            colon[1] == '+')
+                goto bad;
+        if (*s == '[' && (colon == s + 1 || colon[-1] != ']'))
+                goto bad;
+        if (*s != '[' && memchr(s, ':', (size_t)(colon - s)))
+                goto bad; /* an IPv6 host needs brackets */
+        return TERN_OK;
+bad:
+        return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,
+                         "http.listen: expected host:port with a port from 0 "
+                         "to 65535, e.g. 127.0.0.1:9464 or [::1]:9464 (got "
+                         "'%s')",
+                         s);
+}
+
 /* kafka.require_tls: both clients must encrypt, checked before any
  * connection so no credential is ever sent in clear. */
 static tern_code_t check_tls(const tern_conf_t *conf, char *errstr,
@@ -376,6 +406,8 @@ static tern_code_t check_tls(const tern_conf_t *conf, char *errstr,
 
 tern_code_t conf_finalize(tern_conf_t *conf, char *errstr, size_t errstr_size) {
         if (check_tls(conf, errstr, errstr_size) != TERN_OK)
+                return TERN_ERR_CONFIG;
+        if (check_http(conf, errstr, errstr_size) != TERN_OK)
                 return TERN_ERR_CONFIG;
         if (conf->ts_min_ms >= conf->ts_max_ms)
                 return tern_errf(errstr, errstr_size, TERN_ERR_CONFIG,

@@ -133,6 +133,9 @@ typedef struct tern_conf {
         int64_t churn_psi_window;
         double churn_adapt_boost;
         int64_t churn_adapt_labels;
+        /* http endpoint: /metrics, /healthz, /readyz (runtime/rt_http.h) */
+        char *http_listen;          /* "host:port"; "" = no endpoint */
+        int64_t http_stall_seconds; /* /healthz: longest loop silence */
         /* log */
         int log_level;  /* rt_log_level_t order: error warn info debug */
         int log_format; /* 0 text, 1 json */

@@ -42,6 +42,10 @@ const conf_section_t conf_sections[] = {
      "online logistic regression on dense activity features, learned from\n"
      "delayed labels; alerts with reasons; drift detection. All in event\n"
      "time."},
+    {"http",
+     "HTTP endpoint for Prometheus and probes (`tern run`, `demo`, `replay`):\n"
+     "/metrics (Prometheus text format 0.0.4), /healthz (the processing loop\n"
+     "is alive), /readyz (state open, partitions assigned, not stopping)."},
     {"log", "Logging to stderr."},
 };
 const size_t conf_sections_cnt =
@@ -336,6 +340,16 @@ const conf_prop_t conf_props[] = {
      "5", NULL, "On drift the learning rate is multiplied by this ..."},
     {"churn.adapt_labels", CP_INT, OFF(churn_adapt_labels), 0, 1e9, "2000",
      NULL, "... for this many labels."},
+    /* http */
+    {"http.listen", CP_STR, OFF(http_listen), 0, 0, "\"\"", NULL,
+     "host:port to serve /metrics, /healthz and /readyz on, e.g.\n"
+     "0.0.0.0:9464; \"\" = no endpoint. Port 0 picks a free port; the\n"
+     "address is logged as `listening on HOST:PORT`. `--http ADDR` on run,\n"
+     "demo and replay sets it."},
+    {"http.stall_seconds", CP_INT, OFF(http_stall_seconds), 1, 86400, "60",
+     NULL,
+     "/healthz answers 503 when the processing loop has not come round for\n"
+     "this long (a stuck poll, delivery or state write)."},
     /* log */
     {"log.level", CP_ENUM, OFF(log_level), 0, 0, "info", level_symbols,
      "error, warn, info or debug."},

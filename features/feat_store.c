@@ -459,6 +459,19 @@ static void flush_memtables(feat_store_t *st) {
         rocksdb_flushoptions_destroy(fo);
 }
 
+uint64_t feat_store_size_bytes(feat_store_t *st) {
+        static const char *const props[] = {"rocksdb.total-sst-files-size",
+                                            "rocksdb.cur-size-all-mem-tables"};
+        uint64_t total = 0, v;
+        for (int i = 0; i <= FEAT_CF__CNT; i++)
+                for (size_t k = 0; k < 2; k++)
+                        if (st->cf[i] &&
+                            rocksdb_property_int_cf(st->db, st->cf[i], props[k],
+                                                    &v) == 0)
+                                total += v;
+        return total;
+}
+
 void feat_store_close(feat_store_t *st) {
         if (!st)
                 return;

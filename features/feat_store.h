@@ -94,6 +94,11 @@ tern_code_t feat_store_offset_get(feat_store_t *st, const char *topic,
 void feat_batch_offset_put(feat_batch_t *b, feat_store_t *st, const char *topic,
                            int32_t partition, int64_t next_offset);
 
+/* Bytes the state takes: SST files plus memtables, summed over the
+ * column families (RocksDB properties; takes the DB mutex briefly, so the
+ * pipeline reads it at most once a second). */
+uint64_t feat_store_size_bytes(feat_store_t *st);
+
 /* Iterate keys of cf that start with prefix (plen may be 0: all keys),
  * in key order. */
 feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,

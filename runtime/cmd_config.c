@@ -5,16 +5,20 @@
 #include <string.h>
 
 #include "rt_cmd.h"
+#include "rt_metrics.h"
 
 static void config_usage(FILE *out) {
         fprintf(
             out,
-            "usage: tern config --example | --reference | --print [-c FILE] "
+            "usage: tern config --example | --reference | --metrics\n"
+            "                   | --print [-c FILE] "
             "[-X k=v]...\n"
             "                   | --check -c FILE [-X k=v]...\n"
             "\n"
             "  --example     the commented default config (conf/tern.yaml)\n"
             "  --reference   the Markdown table of every key (README.md)\n"
+            "  --metrics     the Markdown table of every /metrics metric "
+            "(README.md)\n"
             "  --print       the effective config, secrets redacted\n"
             "  --check       validate; exit 2 with file:line:column on an "
             "error\n");
@@ -26,6 +30,7 @@ static int config_main(int argc, char **argv) {
             {"reference", no_argument, NULL, 'r'},
             {"print", no_argument, NULL, 'p'},
             {"check", no_argument, NULL, 'k'},
+            {"metrics", no_argument, NULL, 'm'},
             {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
@@ -43,6 +48,7 @@ static int config_main(int argc, char **argv) {
                 case 'r':
                 case 'p':
                 case 'k':
+                case 'm':
                         mode = c;
                         break;
                 case 'h':
@@ -59,6 +65,10 @@ static int config_main(int argc, char **argv) {
         }
         if (mode == 'r') {
                 conf_write_reference(stdout);
+                return RT_EXIT_OK;
+        }
+        if (mode == 'm') {
+                rt_metrics_write_reference(stdout);
                 return RT_EXIT_OK;
         }
         if (!mode) {

@@ -14,6 +14,7 @@
 #include "../ingest/ingest_gen.h"
 #include "rt_cmd.h"
 #include "rt_feed.h"
+#include "rt_http.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
 #include "rt_pipeline.h"
@@ -55,6 +56,8 @@ static void demo_usage(FILE *out) {
             "  -X key.path=value   override one config key (repeatable)\n"
             "      --state-dir DIR keep state here (default: a temporary "
             "directory)\n"
+            "      --http ADDR     serve /metrics, /healthz, /readyz on "
+            "host:port\n"
             "  -h, --help\n");
 }
 
@@ -174,6 +177,8 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds,
         rt_broker_t *b =
             rt_broker_new(RT_BROKER_EMBEDDED, errstr, sizeof(errstr));
         pthread_t feeder_thread, pipeline_thread;
+        rt_metrics_t *metrics = NULL;
+        rt_http_t *http = NULL;
         uint64_t last = 0;
         int64_t t0 = rt_mono_ns(), next_report = 1;
         int status = RT_EXIT_FAIL;
@@ -181,11 +186,14 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds,
                                           errstr, sizeof(errstr)))
                 goto fail;
         d->partitions = (int)conf->input_partitions;
+        if (rt_http_open(conf, &metrics, &http))
+                goto out;
         d->pipeline = rt_pipeline_new(
             &(rt_pipeline_opts_t){.conf = conf,
                                   .brokers = rt_broker_bootstraps(b),
                                   .reload = rt_conf_reload_cb,
-                                  .reload_opaque = co},
+                                  .reload_opaque = co,
+                                  .metrics = metrics},
             errstr, sizeof(errstr));
         if (!d->pipeline)
                 goto fail;
@@ -217,6 +225,7 @@ static int demo_exec(demo_t *d, tern_conf_t *conf, int64_t seconds,
 out:
         rt_feed_destroy(d->feed);
         rt_pipeline_destroy(d->pipeline);
+        rt_http_close(http, metrics);
         rt_broker_destroy(b);
         return status;
 fail:
@@ -231,6 +240,7 @@ static int demo_main(int argc, char **argv) {
             {"seed", required_argument, NULL, 'S'},
             {"config", required_argument, NULL, 'c'},
             {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
+            {"http", required_argument, NULL, RT_OPT_HTTP},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         int64_t seconds = 0, seed = 1;

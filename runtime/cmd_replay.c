@@ -24,6 +24,7 @@
 #include "../common/tern_buf.h"
 #include "rt_cmd.h"
 #include "rt_feed.h"
+#include "rt_http.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
 #include "rt_pipeline.h"
@@ -34,6 +35,7 @@ typedef struct replay {
         const char *inputs[RT_FEED_MAX_INPUTS];
         size_t n_inputs;
         const char *ctr_trace;
+        int64_t linger_seconds; /* keep the HTTP endpoint up after the end */
         ingest_format_t format;
         rt_feed_t *feed;
         rt_pipeline_t *pipeline;
@@ -51,6 +53,7 @@ static void replay_usage(FILE *out) {
                 "[--input PATH]...\n"
                 "                   --format F [--state-dir DIR] [--emit "
                 "DIR] [--ctr-trace F]\n"
+                "                   [--http ADDR [--linger-seconds N]]\n"
                 "\n"
                 "Feed files through the same code path as `tern run` (an "
                 "embedded\n"
@@ -78,6 +81,13 @@ static void replay_usage(FILE *out) {
                 "                      indices (for evaluations)\n"
                 "      --emit DIR      also write every output topic as "
                 "DIR/<topic>.jsonl\n"
+                "      --http ADDR     serve /metrics, /healthz, /readyz on "
+                "host:port\n"
+                "                      (port 0: any free port, logged)\n"
+                "      --linger-seconds N  after the summary, keep serving "
+                "/metrics for N\n"
+                "                      seconds (or until SIGINT/SIGTERM): "
+                "a final scrape\n"
                 "  -h, --help\n",
                 ingest_format_list());
 }
@@ -175,8 +185,22 @@ static void print_summary(replay_t *r, const tern_conf_t *conf, double secs,
         tern_buf_free(&input);
 }
 
+/* After the summary: the endpoint stays up for a last scrape. The stop
+ * flag released the feeder; from here on it means a signal. */
+static void linger(const replay_t *r, const rt_http_t *http) {
+        int64_t until = rt_mono_ns() + r->linger_seconds * 1000000000LL;
+        if (!http || r->linger_seconds <= 0)
+                return;
+        rt_stop = 0;
+        while (!rt_stop && rt_mono_ns() < until)
+                usleep(20000);
+}
+
 static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         char errstr[1024];
+        rt_metrics_t *metrics = NULL;
+        rt_http_t *http = NULL;
+        int signalled;
         rt_broker_t *b =
             rt_broker_new(RT_BROKER_EMBEDDED, errstr, sizeof(errstr));
         pthread_t thread;
@@ -186,11 +210,16 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         /* One input partition: the outputs are then reproducible. */
         if (!b || rt_broker_create_topics(b, conf, 1, errstr, sizeof(errstr)))
                 goto out;
+        if (rt_http_open(conf, &metrics, &http)) {
+                r->feed_rc = TERN_ERR_IO; /* logged; nothing more to say */
+                goto out;
+        }
         r->pipeline = rt_pipeline_new(
             &(rt_pipeline_opts_t){.conf = conf,
                                   .brokers = rt_broker_bootstraps(b),
                                   .emit_dir = emit,
-                                  .ctr_trace = r->ctr_trace},
+                                  .ctr_trace = r->ctr_trace,
+                                  .metrics = metrics},
             errstr, sizeof(errstr));
         if (!r->pipeline)
                 goto out;
@@ -204,6 +233,7 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         while (!atomic_load(&r->caught_up) && !rt_stop)
                 usleep(1000);
         rc = rt_pipeline_run(r->pipeline, errstr, sizeof(errstr));
+        signalled = rt_stop;
         rt_stop = 1; /* let the feeder go if the pipeline stopped first */
         pthread_join(thread, NULL);
         resumed_from = rt_pipeline_resumed_from(r->pipeline, 0);
@@ -215,13 +245,17 @@ static int replay_exec(replay_t *r, tern_conf_t *conf, const char *emit) {
         } else {
                 print_summary(r, conf, (double)(rt_mono_ns() - t0) / 1e9,
                               resumed_from);
+                fflush(stdout);
+                if (!signalled)
+                        linger(r, http);
                 status = RT_EXIT_OK;
         }
 out:
-        if (status != RT_EXIT_OK && !r->feed)
+        if (status != RT_EXIT_OK && !r->feed && r->feed_rc == TERN_OK)
                 RT_LOG(RT_LOG_ERROR, "replay", "%s", errstr);
         rt_feed_destroy(r->feed);
         rt_pipeline_destroy(r->pipeline);
+        rt_http_close(http, metrics);
         rt_broker_destroy(b);
         return status;
 }
@@ -234,6 +268,8 @@ static int replay_main(int argc, char **argv) {
             {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"emit", required_argument, NULL, 'e'},
             {"ctr-trace", required_argument, NULL, 't'},
+            {"http", required_argument, NULL, RT_OPT_HTTP},
+            {"linger-seconds", required_argument, NULL, 'L'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         const char *format = NULL, *emit = NULL;
@@ -265,6 +301,16 @@ static int replay_main(int argc, char **argv) {
                         break;
                 case 't':
                         r.ctr_trace = optarg;
+                        break;
+                case 'L':
+                        if (rt_parse_i64(optarg, &r.linger_seconds) ||
+                            r.linger_seconds < 0) {
+                                fprintf(stderr,
+                                        "tern replay: --linger-seconds needs a "
+                                        "non-negative integer, got '%s'\n",
+                                        optarg);
+                                return RT_EXIT_USAGE;
+                        }
                         break;
                 case 'h':
                         replay_usage(stdout);

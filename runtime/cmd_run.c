@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rt_cmd.h"
+#include "rt_http.h"
 #include "rt_log.h"
 #include "rt_pipeline.h"
 
@@ -40,6 +41,9 @@ static void run_usage(FILE *out) {
             "      --state-dir DIR same as -X state.dir=DIR\n"
             "      --emit DIR      also write every output as "
             "DIR/<topic>.jsonl\n"
+            "      --http ADDR     serve /metrics, /healthz, /readyz on "
+            "host:port\n"
+            "                      (same as -X http.listen=ADDR)\n"
             "  -h, --help\n");
 }
 
@@ -77,12 +81,15 @@ static int run_main(int argc, char **argv) {
             {"config", required_argument, NULL, 'c'},
             {"state-dir", required_argument, NULL, RT_OPT_STATE_DIR},
             {"emit", required_argument, NULL, 'e'},
+            {"http", required_argument, NULL, RT_OPT_HTTP},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         const char *emit = NULL;
         rt_common_opts_t co = {0};
         char errstr[1024];
         rt_pipeline_t *p;
+        rt_metrics_t *metrics;
+        rt_http_t *http;
         tern_conf_t *conf;
         tern_code_t rc;
         run_watchdog_t watchdog = {0};
@@ -116,13 +123,19 @@ static int run_main(int argc, char **argv) {
                 return RT_EXIT_USAGE;
         rt_signals_install();
         rt_signals_install_reload();
+        if (rt_http_open(conf, &metrics, &http)) {
+                conf_destroy(conf);
+                return RT_EXIT_FAIL;
+        }
         p = rt_pipeline_new(&(rt_pipeline_opts_t){.conf = conf,
                                                   .emit_dir = emit,
                                                   .reload = rt_conf_reload_cb,
-                                                  .reload_opaque = &co},
+                                                  .reload_opaque = &co,
+                                                  .metrics = metrics},
                             errstr, sizeof(errstr));
         if (!p) {
                 RT_LOG(RT_LOG_ERROR, "run", "%s", errstr);
+                rt_http_close(http, metrics);
                 conf_destroy(conf);
                 return RT_EXIT_FAIL;
         }
@@ -135,6 +148,7 @@ static int run_main(int argc, char **argv) {
         if (rc != TERN_OK)
                 RT_LOG(RT_LOG_ERROR, "run", "stopping: %s", errstr);
         rt_pipeline_destroy(p);
+        rt_http_close(http, metrics);
         atomic_store(&watchdog.done, 1);
         if (watching)
                 pthread_join(watchdog_thread, NULL);

@@ -584,6 +584,12 @@ static void json_block(const rt_churn_t *c, tern_buf_t *out) {
             (unsigned long long)rt_churn_state_pending(c->state));
 }
 
+void rt_churn_figures(const rt_churn_t *c, rt_churn_figures_t *out) {
+        model_churn_metrics(c->model, &out->model);
+        out->alerts = c->n.alerts;
+        out->drifts = model_drift_count(c->drift);
+}
+
 void rt_churn_json(const rt_churn_t *c, tern_buf_t *out) {
         tern_buf_put_u8(out, '{');
         json_block(c, out);

@@ -51,6 +51,7 @@
 #include "../conf/conf.h"
 #include "../features/feat_engine.h"
 #include "../ingest/ingest_event.h"
+#include "../models/model_churn.h"
 #include "rt_emit.h"
 
 typedef struct rt_churn rt_churn_t;
@@ -73,6 +74,14 @@ void rt_churn_set_live(rt_churn_t *c, const tern_conf_t *conf);
 /* The "churn" block: {"scored","labelled","positives","auc","logloss",
  * "alerts","drifts","model_version",...}, appended to out. */
 void rt_churn_json(const rt_churn_t *c, tern_buf_t *out);
+
+/* The figures /metrics reports (the same as rt_churn_json's). */
+typedef struct rt_churn_figures {
+        model_churn_metrics_t model; /* labelled = examples learned */
+        uint64_t alerts;             /* churn-alerts published */
+        uint64_t drifts;             /* drift detections (model-alerts) */
+} rt_churn_figures_t;
+void rt_churn_figures(const rt_churn_t *c, rt_churn_figures_t *out);
 
 /* The same block plus the weights and the detectors, read from a store
  * (`tern inspect model churn`). TERN_ERR_NOT_FOUND without a churn model. */

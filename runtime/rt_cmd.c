@@ -63,6 +63,14 @@ int rt_common_opt(rt_common_opts_t *co, int c, const char *arg) {
                          sizeof(co->state_dir_assignment), "state.dir=%s", arg);
                 return rt_overrides_add(&co->ov, co->state_dir_assignment) ? -1
                                                                            : 1;
+        case RT_OPT_HTTP:
+                if ((size_t)snprintf(
+                        co->http_assignment, sizeof(co->http_assignment),
+                        "http.listen=%s", arg) >= sizeof(co->http_assignment)) {
+                        fprintf(stderr, "tern: --http: address too long\n");
+                        return -1;
+                }
+                return rt_overrides_add(&co->ov, co->http_assignment) ? -1 : 1;
         default:
                 return 0;
         }

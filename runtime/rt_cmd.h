@@ -36,12 +36,15 @@ typedef struct rt_overrides {
 int rt_overrides_add(rt_overrides_t *o, const char *assignment);
 
 /* The options every config-reading command shares: -c FILE, -X key=value,
- * --state-dir DIR (sugar for -X state.dir=DIR). */
+ * --state-dir DIR (sugar for -X state.dir=DIR), and on the commands that
+ * list it, --http ADDR (sugar for -X http.listen=ADDR). */
 #define RT_OPT_STATE_DIR 1000
+#define RT_OPT_HTTP      1001
 typedef struct rt_common_opts {
         const char *file;
         rt_overrides_t ov;
         char state_dir_assignment[4200];
+        char http_assignment[300];
 } rt_common_opts_t;
 
 /* 1: c was a common option and is taken; 0: not a common option;

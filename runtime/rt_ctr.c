@@ -299,6 +299,10 @@ static void ctr_doc(const model_metrics_t *m, int64_t version,
         tern_buf_put_u8(out, '}');
 }
 
+const model_metrics_t *rt_ctr_metrics(const rt_ctr_t *c) {
+        return c->metrics;
+}
+
 void rt_ctr_json(const rt_ctr_t *c, tern_buf_t *out) {
         feat_join_stats_t js;
         feat_join_stats(c->join, &js);

@@ -29,6 +29,7 @@
 #include "../common/tern_err.h"
 #include "../conf/conf.h"
 #include "../features/feat_engine.h"
+#include "../models/model_metrics.h"
 #include "../models/model_recs.h"
 #include "rt_emit.h"
 
@@ -62,6 +63,9 @@ model_item_scorer_t rt_ctr_scorer(rt_ctr_t *c, const tern_event_t *ev,
 /* {"examples","positives","logloss","auc","base_rate_logloss",
  *  "calibration",...,"model_version","join":{...}}: the live model. */
 void rt_ctr_json(const rt_ctr_t *c, tern_buf_t *out);
+/* The progressive validation of the published predictions (borrowed,
+ * valid until rt_ctr_destroy; the pipeline's thread only): /metrics. */
+const model_metrics_t *rt_ctr_metrics(const rt_ctr_t *c);
 /* The same document read from a store (tern inspect model ctr). */
 tern_code_t rt_ctr_inspect_json(feat_store_t *st, tern_buf_t *out, char *errstr,
                                 size_t errstr_size);

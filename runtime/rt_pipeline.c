@@ -19,6 +19,7 @@
 #include "rt_kafka.h"
 #include "rt_log.h"
 #include "rt_schemas.h"
+#include "rt_metrics.h"
 #include "rt_stages.h"
 
 #define RECORD_BUF_MAX (8u << 20)
@@ -42,6 +43,8 @@ struct rt_pipeline {
         rt_ctr_t *ctr;     /* NULL when ctr.enabled is false */
         FILE *ctr_trace;
         rt_churn_t *churn; /* NULL when churn.enabled is false */
+        /* NULL without an HTTP endpoint; borrowed (rt_metrics.h). */
+        rt_metrics_t *metrics;
 
         /* The batch in progress. */
         uint64_t batch_events;
@@ -97,8 +100,8 @@ void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out) {
         out->last_commit_ns = atomic_load(&p->last_commit_ns);
 }
 
-const tern_conf_t *rt_pipeline_live_conf(const rt_pipeline_t *p) {
-        return p->live;
+int64_t rt_pipeline_config_version(const rt_pipeline_t *p) {
+        return p->live->config_version;
 }
 
 void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out) {
@@ -239,6 +242,7 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
         atomic_fetch_add(&p->st_batches, 1);
         atomic_store(&p->last_commit_ns, rt_mono_ns());
         p->batch_events = 0;
+        rt_metrics_committed(p->metrics, p, took);
         return TERN_OK;
 }
 
@@ -633,6 +637,10 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         if (start_control(p, o, errstr, errstr_size) != TERN_OK ||
             open_consumer(p, o, errstr, errstr_size) != TERN_OK)
                 goto fail;
+        p->metrics = o->metrics;
+        rt_metrics_bind(p->metrics,
+                        &(rt_metrics_src_t){p->consumer, p->producer, p->store,
+                                            p->ctr, p->churn});
         return p;
 fail:
         rt_pipeline_destroy(p);
@@ -642,6 +650,7 @@ fail:
 void rt_pipeline_destroy(rt_pipeline_t *p) {
         if (!p)
                 return;
+        rt_metrics_bind(p->metrics, NULL);
         if (p->consumer) {
                 rd_kafka_consumer_close(p->consumer);
                 rd_kafka_destroy(p->consumer);
@@ -706,6 +715,7 @@ static void handle_consumer_error(rt_pipeline_t *p,
 
 tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                             size_t errstr_size) {
+        rt_metrics_loop_start(p->metrics, p);
         while (!rt_stop && !tern_err_is_set(&p->fatal)) {
                 rd_kafka_message_t *msg;
                 if (!p->batch_events)
@@ -721,16 +731,20 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                 }
                 /* Delivery reports: every 64 messages is often enough
                  * (the commit waits for all of them anyway). */
-                if (!msg || (p->batch_events & 63) == 0)
+                if (!msg || (p->batch_events & 63) == 0) {
                         sink_producer_poll(p->producer);
+                        rt_metrics_tick(p->metrics, p); /* liveness */
+                }
                 if (batch_due(p) ||
                     (!msg && (p->batch_events || rt_control_dirty(p->control))))
                         commit_batch(p);
                 if (!p->batch_events && drained(p))
                         break;
         }
+        rt_metrics_loop_stopping(p->metrics);
         if (!tern_err_is_set(&p->fatal))
                 commit_batch(p);
+        rt_metrics_loop_stopped(p->metrics, p);
         if (tern_err_is_set(&p->fatal))
                 return tern_errf(errstr, errstr_size, p->fatal.code, "%s",
                                  p->fatal.msg);

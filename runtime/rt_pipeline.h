@@ -37,6 +37,8 @@ typedef struct rt_pipeline_opts {
          * when it cannot be; reload NULL = SIGHUP ignored. rt_control.h. */
         tern_conf_t *(*reload)(void *opaque, char *errstr, size_t errstr_size);
         void *reload_opaque;
+        /* NULL = no /metrics; borrowed, must outlive the pipeline. */
+        struct rt_metrics *metrics;
 } rt_pipeline_opts_t;
 
 typedef struct rt_pipeline_stats {
@@ -81,9 +83,8 @@ int64_t rt_pipeline_stored_offset(rt_pipeline_t *p, int32_t partition);
 int64_t rt_pipeline_resumed_from(const rt_pipeline_t *p, int32_t partition);
 
 void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out);
-/* The live configuration (rt_control.h): config_version and live keys
- * change between batches; read it on the loop's thread. */
-const tern_conf_t *rt_pipeline_live_conf(const rt_pipeline_t *p);
+/* The configuration version stamped on outputs now. */
+int64_t rt_pipeline_config_version(const rt_pipeline_t *p);
 /* The live CTR model's document (rt_ctr_json), "null" when disabled. */
 void rt_pipeline_ctr_json(const rt_pipeline_t *p, tern_buf_t *out);
 /* The churn block (rt_churn_json), or null when churn is off; call it

@@ -1,0 +1,478 @@
+#include "rt_metrics.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_cmd.h"
+#include "rt_pipeline.h"
+
+#define SIZE_EVERY_NS   1000000000LL /* RocksDB size: at most once a second */
+#define IDLE_PUBLISH_NS 1000000000LL
+
+const double rt_metrics_buckets[RT_METRICS_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+struct rt_metrics {
+        int64_t stall_ns;
+        /* The loop thread's own: where the next snapshot is built. */
+        rt_metrics_src_t src;
+        int bound;
+        rt_metrics_snap_t work;
+        int64_t published_ns, size_read_ns;
+        /* Shared: the latest snapshot, under the mutex. */
+        pthread_mutex_t lock;
+        rt_metrics_snap_t shared;
+        _Atomic int64_t beat_ns; /* monotonic, the loop's last round */
+        _Atomic int phase;       /* rt_metrics_phase_t */
+};
+
+rt_metrics_t *rt_metrics_new(int64_t stall_seconds) {
+        rt_metrics_t *m = calloc(1, sizeof(*m));
+        if (!m)
+                return NULL;
+        m->stall_ns = stall_seconds * 1000000000LL;
+        pthread_mutex_init(&m->lock, NULL);
+        atomic_store(&m->beat_ns, rt_mono_ns());
+        atomic_store(&m->phase, RT_PHASE_STARTING);
+        return m;
+}
+
+void rt_metrics_destroy(rt_metrics_t *m) {
+        if (!m)
+                return;
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+}
+
+/* ---- snapshot (loop thread) ---- */
+
+static void copy_name(char *dst, const char *src) {
+        snprintf(dst, RT_METRICS_NAME_MAX, "%s", src ? src : "");
+}
+
+static void collect_outputs(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
+        const sink_topic_count_t *counts;
+        uint32_t n = sink_producer_counts(src->producer, &counts);
+        s->n_outputs = 0;
+        for (uint32_t i = 0; i < n && i < RT_METRICS_MAX_TOPICS; i++) {
+                copy_name(s->outputs[i].topic, counts[i].topic);
+                s->outputs[i].delivered = counts[i].delivered;
+                s->n_outputs++;
+        }
+}
+
+/* Lag from the high watermark the consumer caches from each fetch
+ * response (rd_kafka_get_watermark_offsets: no broker round trip). A
+ * partition without a fetch yet has no watermark and is left out. */
+static void collect_lag(const rt_metrics_src_t *src, const rt_pipeline_t *p,
+                        rt_metrics_snap_t *s) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        s->n_lag = 0;
+        if (rd_kafka_assignment(src->consumer, &parts) || !parts)
+                return;
+        for (int i = 0; i < parts->cnt && s->n_lag < RT_METRICS_MAX_LAG; i++) {
+                const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                int64_t lo, hi, pos = rt_pipeline_position(p, tp->partition);
+                if (rd_kafka_get_watermark_offsets(src->consumer, tp->topic,
+                                                   tp->partition, &lo, &hi) ||
+                    hi < 0 || pos < 0)
+                        continue;
+                copy_name(s->lag_topic, tp->topic);
+                s->lag[s->n_lag].partition = tp->partition;
+                s->lag[s->n_lag].messages = hi > pos ? hi - pos : 0;
+                s->n_lag++;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void collect_models(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
+        s->ctr.enabled = src->ctr != NULL;
+        if (src->ctr) {
+                const model_metrics_t *mm = rt_ctr_metrics(src->ctr);
+                s->ctr.examples = mm->examples;
+                s->ctr.logloss = model_metrics_logloss(mm);
+                s->ctr.auc = model_metrics_auc(mm);
+        }
+        s->churn.enabled = src->churn != NULL;
+        if (src->churn) {
+                rt_churn_figures_t f;
+                rt_churn_figures(src->churn, &f);
+                /* model_churn_metrics() says 0 and 0.5 where nothing is
+                 * known yet; a dashboard must not read that as perfect
+                 * or random: NaN, like the CTR figures. */
+                s->churn.examples = f.model.labelled;
+                s->churn.logloss = f.model.labelled ? f.model.logloss : NAN;
+                s->churn.auc =
+                    f.model.positives && f.model.positives < f.model.labelled
+                        ? f.model.auc
+                        : NAN;
+                s->drift_events = f.drifts;
+                s->churn_alerts = f.alerts;
+        }
+}
+
+static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
+        rt_metrics_snap_t *s = &m->work;
+        rt_pipeline_stats_t st;
+        int64_t now = rt_mono_ns();
+        if (!m->bound)
+                return;
+        rt_pipeline_stats(p, &st);
+        s->records_in = st.records_in;
+        memcpy(s->events_by_type, st.by_type, sizeof(s->events_by_type));
+        s->dead_lettered = st.dead_lettered;
+        s->batches = st.batches;
+        collect_outputs(&m->src, s);
+        collect_lag(&m->src, p, s);
+        collect_models(&m->src, s);
+        if (final || now - m->size_read_ns >= SIZE_EVERY_NS) {
+                s->rocksdb_bytes = feat_store_size_bytes(m->src.store);
+                m->size_read_ns = now;
+        }
+        s->config_version = rt_pipeline_config_version(p);
+        m->published_ns = now;
+        pthread_mutex_lock(&m->lock);
+        m->shared = *s;
+        pthread_mutex_unlock(&m->lock);
+}
+
+void rt_metrics_bind(rt_metrics_t *m, const rt_metrics_src_t *src) {
+        if (!m)
+                return;
+        m->bound = src != NULL;
+        if (src)
+                m->src = *src;
+        else
+                memset(&m->src, 0, sizeof(m->src));
+        atomic_store(&m->beat_ns, rt_mono_ns());
+}
+
+void rt_metrics_loop_start(rt_metrics_t *m, const rt_pipeline_t *p) {
+        if (!m)
+                return;
+        atomic_store(&m->beat_ns, rt_mono_ns());
+        publish(m, p, 1);
+}
+
+static int assigned(const rt_metrics_t *m) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        int n;
+        if (!m->bound || rd_kafka_assignment(m->src.consumer, &parts) || !parts)
+                return 0;
+        n = parts->cnt;
+        rd_kafka_topic_partition_list_destroy(parts);
+        return n > 0;
+}
+
+void rt_metrics_tick(rt_metrics_t *m, const rt_pipeline_t *p) {
+        int64_t now;
+        if (!m)
+                return;
+        now = rt_mono_ns();
+        atomic_store(&m->beat_ns, now);
+        /* The tick follows a poll, so "first poll done" holds here. */
+        if (atomic_load(&m->phase) == RT_PHASE_STARTING && assigned(m))
+                atomic_store(&m->phase, RT_PHASE_READY);
+        if (now - m->published_ns >= IDLE_PUBLISH_NS)
+                publish(m, p, 0);
+}
+
+void rt_metrics_committed(rt_metrics_t *m, const rt_pipeline_t *p,
+                          int64_t took_ns) {
+        double secs = (double)took_ns / 1e9;
+        if (!m)
+                return;
+        for (int i = 0; i < RT_METRICS_BUCKETS; i++)
+                if (secs <= rt_metrics_buckets[i])
+                        m->work.commit_le[i]++;
+        m->work.commit_count++;
+        m->work.commit_seconds_sum += secs;
+        atomic_store(&m->beat_ns, rt_mono_ns());
+        publish(m, p, 0);
+}
+
+void rt_metrics_loop_stopping(rt_metrics_t *m) {
+        if (m)
+                atomic_store(&m->phase, RT_PHASE_STOPPING);
+}
+
+void rt_metrics_loop_stopped(rt_metrics_t *m, const rt_pipeline_t *p) {
+        if (!m)
+                return;
+        publish(m, p, 1);
+        atomic_store(&m->phase, RT_PHASE_STOPPED);
+}
+
+/* ---- reading (any thread) ---- */
+
+rt_metrics_phase_t rt_metrics_phase(rt_metrics_t *m) {
+        return (rt_metrics_phase_t)atomic_load(&m->phase);
+}
+
+void rt_metrics_read(rt_metrics_t *m, rt_metrics_snap_t *out) {
+        pthread_mutex_lock(&m->lock);
+        *out = m->shared;
+        pthread_mutex_unlock(&m->lock);
+        out->ready = rt_metrics_phase(m) == RT_PHASE_READY;
+}
+
+static const char *const phase_names[] = {"starting", "ready", "stopping",
+                                          "stopped"};
+
+int rt_metrics_healthz(rt_metrics_t *m, tern_buf_t *body) {
+        rt_metrics_phase_t ph = rt_metrics_phase(m);
+        double idle = (double)(rt_mono_ns() - atomic_load(&m->beat_ns)) / 1e9;
+        int ok = ph != RT_PHASE_STOPPED && idle * 1e9 <= (double)m->stall_ns;
+        tern_buf_printf(body,
+                        "{\"status\":\"%s\",\"phase\":\"%s\","
+                        "\"seconds_since_loop\":%.3f}\n",
+                        ok                       ? "ok"
+                        : ph == RT_PHASE_STOPPED ? "stopped"
+                                                 : "stalled",
+                        phase_names[ph], idle);
+        return ok ? 200 : 503;
+}
+
+int rt_metrics_readyz(rt_metrics_t *m, tern_buf_t *body) {
+        rt_metrics_phase_t ph = rt_metrics_phase(m);
+        /* A signal arrived: the loop sees it within one poll, a load
+         * balancer should stop sending at once. */
+        if (rt_stop && ph == RT_PHASE_READY)
+                ph = RT_PHASE_STOPPING;
+        tern_buf_printf(body, "{\"status\":\"%s\"}\n", phase_names[ph]);
+        return ph == RT_PHASE_READY ? 200 : 503;
+}
+
+/* ---- Prometheus text format 0.0.4 ---- */
+
+typedef struct metric_def metric_def_t;
+struct metric_def {
+        const char *name, *type, *labels, *help;
+        void (*emit)(const metric_def_t *d, const rt_metrics_snap_t *s,
+                     tern_buf_t *out);
+};
+
+/* A label value: \, " and newline escaped. */
+static void put_label(tern_buf_t *out, const char *v) {
+        for (; *v; v++) {
+                if (*v == '\\' || *v == '"')
+                        tern_buf_printf(out, "\\%c", *v);
+                else if (*v == '\n')
+                        tern_buf_printf(out, "\\n");
+                else
+                        tern_buf_put_u8(out, (uint8_t)*v);
+        }
+}
+
+/* Model figures as %.17g: equal to the replay summary's to the bit. */
+static void put_double(tern_buf_t *out, double v) {
+        if (isnan(v))
+                tern_buf_printf(out, "NaN");
+        else if (isinf(v))
+                tern_buf_printf(out, v > 0 ? "+Inf" : "-Inf");
+        else
+                tern_buf_printf(out, "%.17g", v);
+}
+
+static void put_u64(tern_buf_t *out, const char *name, uint64_t v) {
+        tern_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void emit_records(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        put_u64(out, d->name, s->records_in);
+}
+
+static void emit_events(const metric_def_t *d, const rt_metrics_snap_t *s,
+                        tern_buf_t *out) {
+        for (int t = 0; t < TERN_EV__CNT; t++) {
+                char lower[16];
+                size_t i = 0;
+                for (const char *c = tern_event_type_names[t];
+                     *c && i < sizeof(lower) - 1; c++)
+                        lower[i++] = (char)(*c - 'A' + 'a');
+                lower[i] = 0;
+                tern_buf_printf(out, "%s{type=\"%s\"} %llu\n", d->name, lower,
+                                (unsigned long long)s->events_by_type[t]);
+        }
+}
+
+static void emit_dead(const metric_def_t *d, const rt_metrics_snap_t *s,
+                      tern_buf_t *out) {
+        put_u64(out, d->name, s->dead_lettered);
+}
+
+static void emit_outputs(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        for (uint32_t i = 0; i < s->n_outputs; i++) {
+                tern_buf_printf(out, "%s{topic=\"", d->name);
+                put_label(out, s->outputs[i].topic);
+                tern_buf_printf(out, "\"} %llu\n",
+                                (unsigned long long)s->outputs[i].delivered);
+        }
+}
+
+static void emit_batches(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        put_u64(out, d->name, s->batches);
+}
+
+static void emit_commit(const metric_def_t *d, const rt_metrics_snap_t *s,
+                        tern_buf_t *out) {
+        for (int i = 0; i < RT_METRICS_BUCKETS; i++)
+                tern_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", d->name,
+                                rt_metrics_buckets[i],
+                                (unsigned long long)s->commit_le[i]);
+        tern_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", d->name,
+                        (unsigned long long)s->commit_count);
+        tern_buf_printf(out, "%s_sum %.9g\n%s_count %llu\n", d->name,
+                        s->commit_seconds_sum, d->name,
+                        (unsigned long long)s->commit_count);
+}
+
+static void emit_lag(const metric_def_t *d, const rt_metrics_snap_t *s,
+                     tern_buf_t *out) {
+        for (uint32_t i = 0; i < s->n_lag; i++) {
+                tern_buf_printf(out, "%s{topic=\"", d->name);
+                put_label(out, s->lag_topic);
+                tern_buf_printf(out, "\",partition=\"%d\"} %lld\n",
+                                (int)s->lag[i].partition,
+                                (long long)s->lag[i].messages);
+        }
+}
+
+/* One sample per enabled model; which figure: 0 logloss, 1 auc. */
+static void emit_model_gauge(const metric_def_t *d, const rt_metrics_snap_t *s,
+                             tern_buf_t *out, int which) {
+        const rt_metrics_model_t *models[2] = {&s->ctr, &s->churn};
+        static const char *const names[2] = {"ctr", "churn"};
+        for (int i = 0; i < 2; i++) {
+                if (!models[i]->enabled)
+                        continue;
+                tern_buf_printf(out, "%s{model=\"%s\"} ", d->name, names[i]);
+                put_double(out, which ? models[i]->auc : models[i]->logloss);
+                tern_buf_put_u8(out, '\n');
+        }
+}
+
+static void emit_logloss(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        emit_model_gauge(d, s, out, 0);
+}
+
+static void emit_auc(const metric_def_t *d, const rt_metrics_snap_t *s,
+                     tern_buf_t *out) {
+        emit_model_gauge(d, s, out, 1);
+}
+
+static void emit_examples(const metric_def_t *d, const rt_metrics_snap_t *s,
+                          tern_buf_t *out) {
+        if (s->ctr.enabled)
+                tern_buf_printf(out, "%s{model=\"ctr\"} %llu\n", d->name,
+                                (unsigned long long)s->ctr.examples);
+        if (s->churn.enabled)
+                tern_buf_printf(out, "%s{model=\"churn\"} %llu\n", d->name,
+                                (unsigned long long)s->churn.examples);
+}
+
+static void emit_drift(const metric_def_t *d, const rt_metrics_snap_t *s,
+                       tern_buf_t *out) {
+        if (s->churn.enabled)
+                tern_buf_printf(out, "%s{model=\"churn\"} %llu\n", d->name,
+                                (unsigned long long)s->drift_events);
+}
+
+static void emit_alerts(const metric_def_t *d, const rt_metrics_snap_t *s,
+                        tern_buf_t *out) {
+        if (s->churn.enabled)
+                put_u64(out, d->name, s->churn_alerts);
+}
+
+static void emit_rocksdb(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        put_u64(out, d->name, s->rocksdb_bytes);
+}
+
+static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,
+                        tern_buf_t *out) {
+        tern_buf_printf(out, "%s %lld\n", d->name,
+                        (long long)s->config_version);
+}
+
+static void emit_ready(const metric_def_t *d, const rt_metrics_snap_t *s,
+                       tern_buf_t *out) {
+        tern_buf_printf(out, "%s %d\n", d->name, s->ready ? 1 : 0);
+}
+
+static void emit_build(const metric_def_t *d, const rt_metrics_snap_t *s,
+                       tern_buf_t *out) {
+        (void)s;
+        tern_buf_printf(out, "%s{version=\"%s\"} 1\n", d->name, TERN_VERSION);
+}
+
+/* THE table: the formatter and `tern config --metrics` both read it. */
+static const metric_def_t metric_defs[] = {
+    {"tern_records_in_total", "counter", "",
+     "Kafka records consumed from the input topic.", emit_records},
+    {"tern_events_in_total", "counter",
+     "type: view, click, cart, favorite, purchase, impression",
+     "Events decoded and applied, by event type.", emit_events},
+    {"tern_dead_lettered_total", "counter", "",
+     "Input records sent to the dead-letter topic.", emit_dead},
+    {"tern_outputs_total", "counter", "topic",
+     "Output records delivered, by topic.", emit_outputs},
+    {"tern_batches_total", "counter", "",
+     "Batches committed (state and offsets in one RocksDB write).",
+     emit_batches},
+    {"tern_batch_commit_seconds", "histogram", "le",
+     "Time to commit a batch: deliveries awaited, then the state write.",
+     emit_commit},
+    {"tern_consumer_lag", "gauge", "topic, partition",
+     "Messages behind the partition's high watermark (cached from fetch "
+     "responses).",
+     emit_lag},
+    {"tern_model_logloss", "gauge", "model: ctr, churn",
+     "Progressive validation logloss of the published scores (NaN until "
+     "labels arrive).",
+     emit_logloss},
+    {"tern_model_auc", "gauge", "model: ctr, churn",
+     "Progressive validation AUC of the published scores (NaN until both "
+     "classes are seen).",
+     emit_auc},
+    {"tern_model_examples_total", "counter", "model: ctr, churn",
+     "Labelled examples the model learned.", emit_examples},
+    {"tern_drift_events_total", "counter", "model: churn",
+     "Drift detections (each published on model-alerts).", emit_drift},
+    {"tern_churn_alerts_total", "counter", "", "Churn alerts published.",
+     emit_alerts},
+    {"tern_rocksdb_size_bytes", "gauge", "",
+     "State size: SST files plus memtables, all column families.",
+     emit_rocksdb},
+    {"tern_config_version", "gauge", "",
+     "Configuration version stamped on outputs.", emit_config},
+    {"tern_ready", "gauge", "", "1 while /readyz answers 200.", emit_ready},
+    {"tern_build_info", "gauge", "version", "Always 1; the build's version.",
+     emit_build},
+};
+#define METRIC_DEFS_CNT (sizeof(metric_defs) / sizeof(metric_defs[0]))
+
+void rt_metrics_format(const rt_metrics_snap_t *s, tern_buf_t *out) {
+        for (size_t i = 0; i < METRIC_DEFS_CNT; i++) {
+                const metric_def_t *d = &metric_defs[i];
+                tern_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", d->name,
+                                d->help, d->name, d->type);
+                d->emit(d, s, out);
+        }
+}
+
+void rt_metrics_write_reference(FILE *out) {
+        fprintf(out, "| metric | type | labels | what |\n|---|---|---|---|\n");
+        for (size_t i = 0; i < METRIC_DEFS_CNT; i++) {
+                const metric_def_t *d = &metric_defs[i];
+                fprintf(out, "| `%s` | %s | %s | %s |\n", d->name, d->type,
+                        *d->labels ? d->labels : "-", d->help);
+        }
+}

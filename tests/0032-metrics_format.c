@@ -1,0 +1,165 @@
+/*
+ * 0032-metrics_format: the Prometheus text of a hand-built snapshot
+ * (rt_metrics_format) — every family with # HELP and # TYPE, label values
+ * escaped, a model that is off without samples, NaN for undefined
+ * figures, cumulative histogram buckets — and the probes' answers by
+ * phase and heartbeat (rt_metrics_healthz, rt_metrics_readyz).
+ * The end-to-end counterpart, against a live replay, is 0028-metrics.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../runtime/rt_metrics.h"
+#include "test.h"
+
+static void format(const rt_metrics_snap_t *s, tern_buf_t *out) {
+        tern_buf_init(out, 1 << 20);
+        rt_metrics_format(s, out);
+        tern_buf_put_u8(out, 0);
+}
+
+static int has_line(const tern_buf_t *b, const char *line) {
+        const char *text = (const char *)b->data;
+        size_t n = strlen(line);
+        for (const char *p = strstr(text, line); p; p = strstr(p + 1, line))
+                if ((p == text || p[-1] == '\n') && p[n] == '\n')
+                        return 1;
+        return 0;
+}
+
+static void test_format(void) {
+        static rt_metrics_snap_t s;
+        tern_buf_t b;
+        memset(&s, 0, sizeof(s));
+        s.records_in = 10;
+        s.events_by_type[TERN_EV_CLICK] = 3;
+        s.n_outputs = 1;
+        snprintf(s.outputs[0].topic, sizeof(s.outputs[0].topic), "a\"b\\c");
+        s.outputs[0].delivered = 7;
+        s.commit_le[5] = 1; /* cumulative: one commit <= 0.05 s ... */
+        for (int i = 6; i < RT_METRICS_BUCKETS; i++)
+                s.commit_le[i] = 2; /* ... and the second <= 0.1 s */
+        s.commit_count = 2;
+        s.commit_seconds_sum = 0.125;
+        s.n_lag = 2;
+        snprintf(s.lag_topic, sizeof(s.lag_topic), "in");
+        s.lag[0].partition = 0;
+        s.lag[0].messages = 5;
+        s.lag[1].partition = 3;
+        s.churn = (rt_metrics_model_t){1, 4, 0.5, NAN};
+        s.ready = 1;
+        format(&s, &b);
+        TEST_ASSERT(!b.overflow, "overflow");
+        TEST_ASSERT(has_line(&b, "tern_records_in_total 10"), "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_events_in_total{type=\"click\"} 3"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_outputs_total{topic=\"a\\\"b\\\\c\"} 7"),
+                    "%s", b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_batch_commit_seconds_bucket{le=\"0.01\"} 0"),
+            "%s", b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_batch_commit_seconds_bucket{le=\"0.05\"} 1"),
+            "%s", b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_batch_commit_seconds_bucket{le=\"10\"} 2"), "%s",
+            b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_batch_commit_seconds_bucket{le=\"+Inf\"} 2"),
+            "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_batch_commit_seconds_sum 0.125"), "%s",
+                    b.data);
+        TEST_ASSERT(has_line(&b, "tern_batch_commit_seconds_count 2"), "%s",
+                    b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_consumer_lag{topic=\"in\",partition=\"3\"} 0"),
+            "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_model_auc{model=\"churn\"} NaN"), "%s",
+                    b.data);
+        TEST_ASSERT(has_line(&b, "tern_model_logloss{model=\"churn\"} 0.5"),
+                    "%s", b.data);
+        TEST_ASSERT(!strstr((const char *)b.data, "model=\"ctr\""),
+                    "ctr is off but has samples: %s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_ready 1"), "%s", b.data);
+        TEST_ASSERT(has_line(&b, "# TYPE tern_batch_commit_seconds histogram"),
+                    "%s", b.data);
+        tern_buf_free(&b);
+}
+
+/* Every sample's family is announced by # HELP and # TYPE before it. */
+static void test_help_and_type(void) {
+        static rt_metrics_snap_t s;
+        tern_buf_t b;
+        char family[128] = "";
+        int typed = 0, samples = 0;
+        memset(&s, 0, sizeof(s));
+        s.ctr.enabled = s.churn.enabled = 1;
+        format(&s, &b);
+        for (char *line = strtok((char *)b.data, "\n"); line;
+             line = strtok(NULL, "\n")) {
+                if (!strncmp(line, "# HELP ", 7)) {
+                        sscanf(line + 7, "%127s", family);
+                        typed = 0;
+                } else if (!strncmp(line, "# TYPE ", 7)) {
+                        TEST_ASSERT(!strncmp(line + 7, family, strlen(family)),
+                                    "%s after HELP %s", line, family);
+                        typed = 1;
+                } else {
+                        TEST_ASSERT(
+                            typed && !strncmp(line, family, strlen(family)),
+                            "sample '%s' outside its family %s", line, family);
+                        samples++;
+                }
+        }
+        TEST_ASSERT(samples > 20, "%d samples", samples);
+        tern_buf_free(&b);
+}
+
+static void test_bounded(void) {
+        static rt_metrics_snap_t s;
+        tern_buf_t b;
+        memset(&s, 0, sizeof(s));
+        tern_buf_init(&b, 256);
+        rt_metrics_format(&s, &b);
+        TEST_ASSERT(b.overflow && b.len <= 256, "len %zu", b.len);
+        tern_buf_free(&b);
+}
+
+static int probe(int (*fn)(rt_metrics_t *, tern_buf_t *), rt_metrics_t *m,
+                 const char *status) {
+        tern_buf_t b;
+        int code;
+        char want[64];
+        tern_buf_init(&b, 4096);
+        code = fn(m, &b);
+        tern_buf_put_u8(&b, 0);
+        snprintf(want, sizeof(want), "\"status\":\"%s\"", status);
+        if (!strstr((const char *)b.data, want))
+                code = -code;
+        tern_buf_free(&b);
+        return code;
+}
+
+static void test_probes(void) {
+        rt_metrics_t *m = rt_metrics_new(1);
+        TEST_ASSERT(m != NULL, "new");
+        /* Every loop-thread call accepts NULL (no endpoint configured). */
+        rt_metrics_tick(NULL, NULL);
+        rt_metrics_committed(NULL, NULL, 5);
+        rt_metrics_loop_stopping(NULL);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "starting"), 503);
+        TEST_EQ_INT(probe(rt_metrics_healthz, m, "ok"), 200);
+        usleep(1100 * 1000); /* no heartbeat for longer than stall_seconds */
+        TEST_EQ_INT(probe(rt_metrics_healthz, m, "stalled"), 503);
+        rt_metrics_loop_stopping(m);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "stopping"), 503);
+        rt_metrics_loop_stopped(m, NULL); /* unbound: no snapshot taken */
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "stopped"), 503);
+        TEST_EQ_INT(probe(rt_metrics_healthz, m, "stopped"), 503);
+        rt_metrics_destroy(m);
+}
+
+TEST_MAIN(TEST_CASE(test_format), TEST_CASE(test_help_and_type),
+          TEST_CASE(test_bounded), TEST_CASE(test_probes));
