@@ -99,7 +99,8 @@ const conf_prop_t conf_props[] = {
     {"topics.control", CP_STR, OFF(topic_control), 0, 0, "tern-control", NULL,
      "Input: live control records (JSON: boosts, blocks, blend, churn\n"
      "thresholds, model parameters), read in full by every tern instance;\n"
-     "see README \"Live control\". One partition keeps their order."},
+     "see README \"Live control\". One partition keeps their order; empty =\n"
+     "no control topic (live changes by SIGHUP only)."},
     {"topics.input_partitions", CP_INT, OFF(input_partitions), 1, 1024, "4",
      NULL,
      "Partitions of the input topic when tern creates it on its embedded\n"

@@ -320,8 +320,13 @@ static int produce(const tern_conf_t *conf, const char *brokers,
         delivery_t d = {0};
         rd_kafka_t *rk;
         rd_kafka_resp_err_t err;
-        rd_kafka_conf_t *kc =
-            rt_kafka_producer_conf(conf, brokers, errstr, sizeof(errstr));
+        rd_kafka_conf_t *kc;
+        if (!*conf->topic_control) {
+                fprintf(stderr, "tern control: topics.control is empty: this "
+                                "config has no control topic\n");
+                return RT_EXIT_USAGE;
+        }
+        kc = rt_kafka_producer_conf(conf, brokers, errstr, sizeof(errstr));
         if (!kc) {
                 fprintf(stderr, "tern control: %s\n", errstr);
                 return RT_EXIT_USAGE;

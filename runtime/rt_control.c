@@ -567,6 +567,12 @@ tern_code_t rt_control_start(rt_control_t *ctl, const char *brokers,
                 ctl->n_pending = 0;
         }
         rewire(ctl);
+        if (!*ctl->live->topic_control) {
+                RT_LOG(RT_LOG_INFO, "control",
+                       "topics.control is empty: no control topic, live "
+                       "changes by SIGHUP only");
+                return TERN_OK;
+        }
         return open_consumer(ctl, brokers, errstr, errstr_size);
 }
 

@@ -181,8 +181,9 @@ int rt_broker_create_topics(rt_broker_t *b, const tern_conf_t *conf,
                                       input_partitions, errstr, errstr_size) ||
                rt_broker_create_topic(b, conf->topic_model_alerts, 1, errstr,
                                       errstr_size) ||
-               rt_broker_create_topic(b, conf->topic_control, 1, errstr,
-                                      errstr_size);
+               (*conf->topic_control &&
+                rt_broker_create_topic(b, conf->topic_control, 1, errstr,
+                                       errstr_size));
 }
 
 struct rd_kafka_mock_cluster_s *rt_broker_mock(rt_broker_t *b) {
