@@ -531,7 +531,7 @@ static int measure(bench_t *b, char *errstr, size_t size) {
                 return -1;
         progress("(e) decoders on %zu records", b->n_sample);
         if (rt_bench_decode(b->conf, b->sample.data, b->sample_lens,
-                            b->n_sample, 5, &b->dec, errstr, size) != TERN_OK)
+                            b->n_sample, 11, &b->dec, errstr, size) != TERN_OK)
                 return -1;
         if (b->json)
                 print_json(b);
