@@ -303,6 +303,13 @@ static void use_topics(bench_t *b, const char *in, const char *recs) {
         }
 }
 
+/* Soak: librdkafka's mock broker finds a fetch offset by walking its
+ * partition's list of message sets from the oldest (up to 100,000 of them,
+ * 5 MiB), so once its logs are full every fetch costs a walk of the whole
+ * list: the soak batches its input (20 ms linger) and fetches less often
+ * (20 ms) to keep the mock's thread off the CPU. */
+#define SOAK_WAIT_MS 20
+
 static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
                      const char *label, char *errstr, size_t size) {
         rt_pipeline_t *p;
@@ -312,18 +319,21 @@ static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
         p = open_pipeline(b, "bench-latency-pipeline", errstr, size);
         if (!p)
                 return -1;
-        pc = rt_pace_start(&(rt_pace_opts_t){.conf = b->conf,
-                                             .brokers = b->brokers,
-                                             .input_topic = BENCH_LAT_IN,
-                                             .recs_topic = BENCH_LAT_RECS,
-                                             .partitions = (int)b->partitions,
-                                             .gen = b->gen,
-                                             .rate = rate,
-                                             .warmup_s = 2,
-                                             .seconds = seconds,
-                                             .sample_every_s = sample_s,
-                                             .label = label},
-                           p, errstr, size);
+        pc = rt_pace_start(
+            &(rt_pace_opts_t){.conf = b->conf,
+                              .brokers = b->brokers,
+                              .input_topic = BENCH_LAT_IN,
+                              .recs_topic = BENCH_LAT_RECS,
+                              .partitions = (int)b->partitions,
+                              .gen = b->gen,
+                              .rate = rate,
+                              .warmup_s = 2,
+                              .seconds = seconds,
+                              .sample_every_s = sample_s,
+                              .linger_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
+                              .fetch_wait_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
+                              .label = label},
+            p, errstr, size);
         if (!pc) {
                 rt_pipeline_destroy(p);
                 return -1;
@@ -648,6 +658,10 @@ static int bench_main(int argc, char **argv) {
          * meanwhile, which Kafka does not: the latency would measure
          * that. -X may set it back. */
         rt_overrides_add(&co.ov, "kafka.consumer.fetch.wait.max.ms=1");
+        for (int i = 1; i < argc; i++) /* see SOAK_WAIT_MS */
+                if (!strcmp(argv[i], "--seconds"))
+                        rt_overrides_add(&co.ov,
+                                         "kafka.consumer.fetch.wait.max.ms=20");
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
                 int taken = rt_common_opt(&co, c, optarg);
                 if (taken < 0)
@@ -666,6 +680,8 @@ static int bench_main(int argc, char **argv) {
                         return RT_EXIT_USAGE;
                 }
         }
+        if (!b.partitions && b.soak_seconds > 0)
+                b.partitions = 4; /* fewer lists for the mock to walk */
         if (!b.partitions) {
                 b.partitions = (b.events + EVENTS_PER_PARTITION - 1) /
                                EVENTS_PER_PARTITION;

@@ -49,6 +49,8 @@ typedef struct rt_pace_opts {
         double warmup_s;         /* fed first, not measured */
         double seconds;          /* feeding time measured, after warm-up */
         double sample_every_s;   /* 0 = no RSS samples */
+        int linger_ms;           /* of the paced producer */
+        int fetch_wait_ms;       /* of the latency consumer */
         const char *label;       /* prefix of the progress lines */
 } rt_pace_opts_t;
 

@@ -372,10 +372,11 @@ out:
 static rd_kafka_t *make_producer(rt_pace_t *pc, char *errstr, size_t size) {
         rd_kafka_conf_t *kc =
             rt_kafka_producer_conf(pc->o.conf, pc->o.brokers, errstr, size);
+        char v[16];
         if (!kc)
                 return NULL;
-        /* A live upstream lingers a little; 1 ms keeps it out of the way. */
-        rd_kafka_conf_set(kc, "linger.ms", "1", NULL, 0);
+        snprintf(v, sizeof(v), "%d", pc->o.linger_ms);
+        rd_kafka_conf_set(kc, "linger.ms", v, NULL, 0);
         rd_kafka_conf_set_opaque(kc, pc);
         rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
         return rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, size);
@@ -385,10 +386,12 @@ static rd_kafka_t *make_consumer(rt_pace_t *pc, char *errstr, size_t size) {
         rd_kafka_conf_t *kc = rd_kafka_conf_new();
         rd_kafka_topic_partition_list_t *parts;
         rd_kafka_t *rk;
+        char v[16];
         rd_kafka_conf_set(kc, "bootstrap.servers", pc->o.brokers, NULL, 0);
         rd_kafka_conf_set(kc, "group.id", "bench-latency", NULL, 0);
         rd_kafka_conf_set(kc, "enable.auto.commit", "false", NULL, 0);
-        rd_kafka_conf_set(kc, "fetch.wait.max.ms", "1", NULL, 0);
+        snprintf(v, sizeof(v), "%d", pc->o.fetch_wait_ms);
+        rd_kafka_conf_set(kc, "fetch.wait.max.ms", v, NULL, 0);
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, size);
         if (!rk)
                 return NULL;
