@@ -329,8 +329,12 @@ static tern_code_t store_err(char *errstr, size_t errstr_size, char *rerr,
  * dozen cache misses per insert and lookup once it holds ~100k entries
  * (measured: most of the commit time); a hashed memtable finds the key's
  * bucket directly.
- *  - profile, window, item: only point gets and puts/merges, so the
- *    "prefix" is the whole key and a bucket holds one key's versions.
+ *  - profile, window, item, and the models' pending, model and churn:
+ *    only point gets and puts/merges/deletes while running (their scans
+ *    happen at start-up), so the "prefix" is the whole key and a bucket
+ *    holds one key's versions. On the skiplist, the churn and model
+ *    records (about one per event) made the batch write cost 14 us per
+ *    event in `tern bench`; hashed, 10 us.
  *  - cooc: the prefix is item a ([u32be len(a)][a]), so one item's pairs
  *    share a bucket, which is exactly what feat_iter_new_item_scan()
  *    reads; files also get prefix filters, so scans of new items skip
@@ -378,6 +382,15 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
          * through each call's errptr. */
         rocksdb_options_set_info_log_level(st->opts, 6);
         rocksdb_options_set_write_buffer_size(st->opts, wbuf_mb << 20);
+        /* The offsets and meta column families take a few bytes per commit,
+         * so their memtables never fill and never flush, and RocksDB keeps
+         * every WAL file since the first until the total passes its default
+         * limit, 4 x the sum of all write buffers (2.3 GB here): a 10-minute
+         * soak of tern bench held 2.7 GB of WAL, all of it replayed on a
+         * restart. Past this much WAL the column families holding the
+         * oldest file are flushed instead. */
+        rocksdb_options_set_max_total_wal_size(st->opts, (uint64_t)(4 * wbuf_mb)
+                                                             << 20);
         rocksdb_options_set_merge_operator(
             st->opts, rocksdb_mergeoperator_create(
                           NULL, add_destroy, add_full_merge, add_partial_merge,
@@ -416,7 +429,8 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
         store_options(st, conf);
         for (int i = 0; i <= FEAT_CF__CNT; i++) {
                 cfo[i] = i == FEAT_CF_PROFILE || i == FEAT_CF_WINDOW ||
-                                 i == FEAT_CF_ITEM
+                                 i == FEAT_CF_ITEM || i == FEAT_CF_PENDING ||
+                                 i == FEAT_CF_MODEL || i == FEAT_CF_CHURN
                              ? st->point_opts
                          : i == FEAT_CF_COOC ? st->cooc_opts
                                              : st->opts;

@@ -1,39 +1,72 @@
 /*
  * tern bench — on one embedded broker and one generated stream, measure in
- * the same process: (a) a bare consumer, (b) a bare consume->produce loop,
- * (c) the full pipeline. Rates are taken from the first record to the last
- * (group joins excluded); compare the ratio (c)/(b), not absolute figures,
- * on a noisy machine.
+ * the same process:
+ *   (a) a bare consumer, (b) a bare consume->produce loop, (c) the full
+ *   pipeline (every model on) on the same records; rates from the first
+ *   record to the last (group joins excluded); wall time per stage and CPU
+ *   time per event of the pipeline;
+ *   (d) event->recommendation latency at half of (c)'s rate: a paced
+ *   producer feeds the continuation of the stream into a fresh input topic
+ *   of the same state, a consumer of the recommendations measures
+ *   (rt_bench.h says exactly what the figure spans);
+ *   (e) tern's decoder against Avro-C's generic reader on the same bytes.
+ * Soak mode (--seconds N) runs only a paced pipeline for N seconds and
+ * samples RSS. Compare ratios, not absolute figures, on a noisy machine.
+ * Progress goes to stderr, results to stdout (--json: one object).
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../ingest/ingest_encode.h"
 #include "../ingest/ingest_gen.h"
+#include "rt_bench.h"
 #include "rt_cmd.h"
 #include "rt_feed.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
 #include "rt_pipeline.h"
 
-#define BENCH_IN  "bench-in"
-#define BENCH_OUT "bench-out"
+#define BENCH_IN       "bench-in"
+#define BENCH_OUT      "bench-out"
+#define BENCH_LAT_IN   "bench-latency-in"
+#define BENCH_LAT_RECS "bench-latency-recommendations"
+/* Records kept for the decoder comparison. */
+#define DECODE_SAMPLE 100000
+/* The embedded broker keeps ~5 MiB per partition (librdkafka's mock has no
+ * retention setting): one partition per this many events, zstd-batched. */
+#define EVENTS_PER_PARTITION 100000
 
 typedef struct bench {
-        int64_t events;
-        int64_t partitions;
+        int64_t events, partitions;
         uint64_t seed;
+        int json;
+        double latency_seconds, rate, soak_seconds, sample_seconds;
         const char *brokers;
+        rt_broker_t *broker;
         tern_conf_t *conf;
+        ingest_gen_t *gen;
+        char state_dir[64];
         int64_t end[RT_MAX_PARTITIONS];
+        /* decoder sample */
+        tern_buf_t sample;
+        uint32_t *sample_lens;
+        size_t n_sample;
+        /* results */
         double produce_eps, raw_eps, pass_eps, pipe_eps;
+        double loop_cpu_s, proc_cpu_s, pipe_wall_s;
         rt_pipeline_stats_t pipe_stats;
         uint64_t raw_count, pass_count, pipe_count;
+        rt_pace_result_t lat;
+        double lat_rate;
+        int have_lat;
+        rt_decode_cmp_t dec;
 } bench_t;
 
 static void bench_usage(FILE *out) {
@@ -41,43 +74,89 @@ static void bench_usage(FILE *out) {
             out,
             "usage: tern bench [--events N] [--partitions P] [--seed S] "
             "[--json]\n"
+            "                  [--latency-seconds S] [--rate EPS]\n"
+            "                  [--seconds N [--sample-seconds S]]\n"
             "                  [-c FILE] [-X key=value]...\n"
             "\n"
-            "Generate N events (default 200000) into an embedded broker, then\n"
-            "measure a bare consumer, a bare consume->produce loop and the "
-            "full\n"
-            "pipeline on the same records. Prints events/s for each and the "
-            "ratio\n"
-            "pipeline/passthrough. The embedded broker keeps ~5 MiB per "
-            "partition\n"
-            "(zstd-compressed here): raise --partitions with --events.\n");
+            "Generate N events (default 1000000: 100k users, 50k Zipf-skewed "
+            "items,\n"
+            "views, impressions, clicks, carts, favourites, purchases) into "
+            "one\n"
+            "embedded broker and measure on the same records: (a) a bare "
+            "consumer,\n"
+            "(b) a bare consume->produce loop, (c) the full pipeline; then "
+            "(d) the\n"
+            "event->recommendation latency for S seconds (default 10) at "
+            "half of (c)'s\n"
+            "rate (or EPS), measured by a consumer of the recommendations; "
+            "(e) tern's\n"
+            "decoder vs Avro-C's generic reader on the same bytes. Prints "
+            "events/s,\n"
+            "(c)/(b), time per event by stage, latency percentiles, peak "
+            "RSS.\n"
+            "Partitions default to one per 100k events (at least 4): the "
+            "embedded\n"
+            "broker keeps ~5 MiB per partition.\n"
+            "\n"
+            "Soak: --seconds N runs only the pipeline, fed at EPS (default "
+            "10000)\n"
+            "for N seconds, and prints RSS every S seconds (default 10) and "
+            "its growth.\n");
+}
+
+static double cpu_s(clockid_t id) {
+        struct timespec ts;
+        clock_gettime(id, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static void progress(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "bench: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+}
+
+/* ---- input ---- */
+
+static void keep_sample(bench_t *b, const tern_event_t *ev) {
+        size_t before = b->sample.len;
+        if (b->n_sample >= DECODE_SAMPLE)
+                return;
+        if (ingest_encode_event(ev, b->conf->wire_format == 2 ? 1 : -1,
+                                &b->sample)) {
+                b->sample.len = before;
+                return;
+        }
+        b->sample_lens[b->n_sample++] = (uint32_t)(b->sample.len - before);
 }
 
 static int fill_topic(bench_t *b, char *errstr, size_t size) {
-        ingest_gen_conf_t gc;
-        ingest_gen_t *gen;
         rt_feed_t *feed;
         int64_t t0 = rt_mono_ns();
         tern_code_t rc = TERN_OK;
-        ingest_gen_conf_default(&gc);
-        gc.seed = b->seed;
+        progress("producing %lld events into %s (%lld partitions)",
+                 (long long)b->events, BENCH_IN, (long long)b->partitions);
         feed = rt_feed_new(b->conf, b->brokers, BENCH_IN, "zstd", errstr, size);
         if (!feed)
                 return -1;
-        gen = ingest_gen_new(&gc);
-        for (int64_t i = 0; i < b->events && rc == TERN_OK; i++) {
+        for (int64_t i = 0; i < b->events && rc == TERN_OK && !rt_stop; i++) {
                 tern_event_t ev;
                 tern_event_clear(&ev);
-                ingest_gen_next(gen, &ev);
+                ingest_gen_next(b->gen, &ev);
+                keep_sample(b, &ev);
                 rc = rt_feed_event(feed, &ev, errstr, size);
         }
         if (rc == TERN_OK)
                 rc = rt_feed_flush(feed, 120000, errstr, size);
         b->produce_eps =
             (double)b->events / ((double)(rt_mono_ns() - t0) / 1e9);
-        ingest_gen_destroy(gen);
         rt_feed_destroy(feed);
-        return rc == TERN_OK ? 0 : -1;
+        return rc == TERN_OK && !rt_stop ? 0 : -1;
 }
 
 static rd_kafka_t *plain_consumer(bench_t *b, char *errstr, size_t size) {
@@ -100,7 +179,38 @@ static rd_kafka_t *plain_consumer(bench_t *b, char *errstr, size_t size) {
         return rk;
 }
 
-/* (a) and (b): consume everything; with a producer, pass each value on. */
+static int read_ends(bench_t *b, char *errstr, size_t size) {
+        rd_kafka_t *rk = plain_consumer(b, errstr, size);
+        if (!rk)
+                return -1;
+        for (int p = 0; p < b->partitions; p++) {
+                int64_t lo, hi;
+                if (rd_kafka_query_watermark_offsets(rk, BENCH_IN, p, &lo, &hi,
+                                                     10000)) {
+                        snprintf(errstr, size, "cannot read end offsets");
+                        rd_kafka_destroy(rk);
+                        return -1;
+                }
+                b->end[p] = hi;
+        }
+        rd_kafka_destroy(rk);
+        return 0;
+}
+
+/* ---- (a) and (b) ---- */
+
+static void pass_on(rd_kafka_t *producer, const rd_kafka_message_t *m) {
+        while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(BENCH_OUT),
+                                 RD_KAFKA_V_KEY(m->key, m->key_len),
+                                 RD_KAFKA_V_VALUE(m->payload, m->len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(producer, 10);
+        rd_kafka_poll(producer, 0);
+}
+
+/* Consume everything; with a producer, pass each value on. */
 static uint64_t consume_all(bench_t *b, rd_kafka_t *producer, double *eps,
                             char *errstr, size_t size) {
         rd_kafka_t *rk = plain_consumer(b, errstr, size);
@@ -108,7 +218,7 @@ static uint64_t consume_all(bench_t *b, rd_kafka_t *producer, double *eps,
         int64_t first = 0, idle_since = rt_mono_ns();
         if (!rk)
                 return 0;
-        while (n < (uint64_t)b->events &&
+        while (n < (uint64_t)b->events && !rt_stop &&
                rt_mono_ns() - idle_since < 10000000000LL) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 if (!m)
@@ -117,17 +227,8 @@ static uint64_t consume_all(bench_t *b, rd_kafka_t *producer, double *eps,
                         if (!n++)
                                 first = rt_mono_ns();
                         idle_since = rt_mono_ns();
-                        while (producer &&
-                               rd_kafka_producev(
-                                   producer, RD_KAFKA_V_TOPIC(BENCH_OUT),
-                                   RD_KAFKA_V_KEY(m->key, m->key_len),
-                                   RD_KAFKA_V_VALUE(m->payload, m->len),
-                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                   RD_KAFKA_V_END) ==
-                                   RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                                rd_kafka_poll(producer, 10);
                         if (producer)
-                                rd_kafka_poll(producer, 0);
+                                pass_on(producer, m);
                 }
                 rd_kafka_message_destroy(m);
         }
@@ -148,138 +249,388 @@ static int run_passthrough(bench_t *b, char *errstr, size_t size) {
         producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, size);
         if (!producer)
                 return -1;
+        progress("(b) consume -> produce");
         b->pass_count = consume_all(b, producer, &b->pass_eps, errstr, size);
         rd_kafka_destroy(producer);
         return 0;
 }
 
+/* ---- (c) ---- */
+
+static rt_pipeline_t *open_pipeline(bench_t *b, const char *group, char *errstr,
+                                    size_t size) {
+        return rt_pipeline_new(&(rt_pipeline_opts_t){.conf = b->conf,
+                                                     .brokers = b->brokers,
+                                                     .state_dir = b->state_dir,
+                                                     .group_id = group},
+                               errstr, size);
+}
+
 static int run_pipeline(bench_t *b, char *errstr, size_t size) {
-        char state_dir[] = "/tmp/tern-bench-XXXXXX", cmd[128];
-        rt_pipeline_stats_t st;
-        rt_pipeline_t *p;
+        rt_pipeline_stats_t *st = &b->pipe_stats;
+        double loop0, proc0;
+        rt_pipeline_t *p = open_pipeline(b, "bench-pipeline", errstr, size);
         tern_code_t rc;
-        if (!mkdtemp(state_dir))
-                return -1;
-        p = rt_pipeline_new(&(rt_pipeline_opts_t){.conf = b->conf,
-                                                  .brokers = b->brokers,
-                                                  .state_dir = state_dir,
-                                                  .group_id = "bench-pipeline"},
-                            errstr, size);
         if (!p)
                 return -1;
+        progress("(c) pipeline");
         for (int i = 0; i < b->partitions; i++)
                 rt_pipeline_drain_at(p, i, b->end[i]);
+        loop0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
+        proc0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
         rc = rt_pipeline_run(p, errstr, size);
-        rt_pipeline_stats(p, &st);
-        b->pipe_stats = st;
-        b->pipe_count = st.records_in;
-        b->pipe_eps =
-            st.records_in > 1
-                ? (double)st.records_in /
-                      ((double)(st.last_commit_ns - st.first_record_ns) / 1e9)
-                : 0;
+        b->loop_cpu_s = cpu_s(CLOCK_THREAD_CPUTIME_ID) - loop0;
+        b->proc_cpu_s = cpu_s(CLOCK_PROCESS_CPUTIME_ID) - proc0;
+        rt_pipeline_stats(p, st);
+        b->pipe_count = st->records_in;
+        b->pipe_wall_s =
+            (double)(st->last_commit_ns - st->first_record_ns) / 1e9;
+        b->pipe_eps = st->records_in > 1 && b->pipe_wall_s > 0
+                          ? (double)st->records_in / b->pipe_wall_s
+                          : 0;
         rt_pipeline_destroy(p);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
-        if (system(cmd) != 0)
-                RT_LOG(RT_LOG_WARN, "bench", "could not remove %s", state_dir);
         return rc == TERN_OK ? 0 : -1;
 }
 
-static int read_ends(bench_t *b, char *errstr, size_t size) {
-        rd_kafka_t *rk = plain_consumer(b, errstr, size);
-        if (!rk)
-                return -1;
-        for (int p = 0; p < b->partitions; p++) {
-                int64_t lo, hi;
-                if (rd_kafka_query_watermark_offsets(rk, BENCH_IN, p, &lo, &hi,
-                                                     10000)) {
-                        snprintf(errstr, size, "cannot read end offsets");
-                        rd_kafka_destroy(rk);
-                        return -1;
-                }
-                b->end[p] = hi;
+/* ---- (d) and soak ---- */
+
+static void use_topics(bench_t *b, const char *in, const char *recs) {
+        free(b->conf->topic_input);
+        b->conf->topic_input = strdup(in);
+        if (recs) {
+                free(b->conf->topic_recommendations);
+                b->conf->topic_recommendations = strdup(recs);
         }
-        rd_kafka_destroy(rk);
-        return 0;
 }
 
-static void print_results(const bench_t *b, int json) {
-        struct rusage ru;
-        double ratio = b->pass_eps > 0 ? b->pipe_eps / b->pass_eps : 0;
-        getrusage(RUSAGE_SELF, &ru);
-        if (json) {
-                printf(
-                    "{\"events\":%lld,\"partitions\":%lld,\"produce_eps\":%.0f,"
-                    "\"raw_consume_eps\":%.0f,\"passthrough_eps\":%.0f,"
-                    "\"pipeline_eps\":%.0f,\"ratio\":%.3f,\"raw_consumed\":%"
-                    "llu,"
-                    "\"pipeline_consumed\":%llu,\"peak_rss_mb\":%.1f}\n",
-                    (long long)b->events, (long long)b->partitions,
-                    b->produce_eps, b->raw_eps, b->pass_eps, b->pipe_eps, ratio,
-                    (unsigned long long)b->raw_count,
-                    (unsigned long long)b->pipe_count, ru.ru_maxrss / 1024.0);
-                return;
+/* Soak: librdkafka's mock broker finds a fetch offset by walking its
+ * partition's list of message sets from the oldest (up to 100,000 of them,
+ * 5 MiB), so once its logs are full every fetch costs a walk of the whole
+ * list: the soak batches its input (20 ms linger) and fetches less often
+ * (20 ms) to keep the mock's thread off the CPU. */
+#define SOAK_WAIT_MS 20
+
+static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
+                     const char *label, char *errstr, size_t size) {
+        rt_pipeline_t *p;
+        rt_pace_t *pc;
+        tern_code_t rc;
+        use_topics(b, BENCH_LAT_IN, BENCH_LAT_RECS);
+        p = open_pipeline(b, "bench-latency-pipeline", errstr, size);
+        if (!p)
+                return -1;
+        pc = rt_pace_start(
+            &(rt_pace_opts_t){.conf = b->conf,
+                              .brokers = b->brokers,
+                              .input_topic = BENCH_LAT_IN,
+                              .recs_topic = BENCH_LAT_RECS,
+                              .partitions = (int)b->partitions,
+                              .gen = b->gen,
+                              .rate = rate,
+                              .warmup_s = 2,
+                              .seconds = seconds,
+                              .sample_every_s = sample_s,
+                              .linger_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
+                              .fetch_wait_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
+                              .label = label},
+            p, errstr, size);
+        if (!pc) {
+                rt_pipeline_destroy(p);
+                return -1;
         }
-        printf("events               %lld over %lld partitions\n",
+        rc = rt_pipeline_run(p, errstr, size);
+        rt_pace_join(pc, &b->lat);
+        b->lat_rate = rate;
+        b->have_lat = 1;
+        rt_pipeline_destroy(p);
+        return rc == TERN_OK ? 0 : -1;
+}
+
+static int run_latency(bench_t *b, char *errstr, size_t size) {
+        double rate = b->rate > 0 ? b->rate : b->pipe_eps / 2;
+        if (b->latency_seconds <= 0 || rate <= 0)
+                return 0;
+        progress("(d) latency: %.0f events/s for %.0f s (half of (c) unless "
+                 "--rate)",
+                 rate, b->latency_seconds);
+        return run_paced(b, rate, b->latency_seconds, 0, "bench: (d)", errstr,
+                         size);
+}
+
+/* ---- output ---- */
+
+typedef struct stage_us {
+        double decode, state, models, recs, produce, flush, write;
+        double loop_cpu, proc_cpu;
+} stage_us_t;
+
+static stage_us_t stages(const bench_t *b) {
+        const rt_pipeline_stats_t *st = &b->pipe_stats;
+        double n = st->records_in ? (double)st->records_in : 1;
+        return (stage_us_t){
+            .decode = (double)st->ns_decode / n / 1e3,
+            .state = (double)st->ns_state / n / 1e3,
+            .models = (double)st->ns_models / n / 1e3,
+            .recs = (double)st->ns_recs / n / 1e3,
+            .produce = (double)st->ns_produce / n / 1e3,
+            .flush = (double)st->ns_flush / n / 1e3,
+            .write = (double)st->ns_write / n / 1e3,
+            .loop_cpu = b->loop_cpu_s * 1e6 / n,
+            .proc_cpu = b->proc_cpu_s * 1e6 / n,
+        };
+}
+
+static double decode_ratio(const bench_t *b) {
+        return b->dec.avro_ns > 0 ? b->dec.tern_ns / b->dec.avro_ns : 0;
+}
+
+static void print_json(const bench_t *b) {
+        stage_us_t s = stages(b);
+        double ratio = b->pass_eps > 0 ? b->pipe_eps / b->pass_eps : 0;
+        printf("{\"events\":%lld,\"partitions\":%lld,\"produce_eps\":%.0f,"
+               "\"raw_consume_eps\":%.0f,\"passthrough_eps\":%.0f,"
+               "\"pipeline_eps\":%.0f,\"ratio\":%.3f,",
+               (long long)b->events, (long long)b->partitions, b->produce_eps,
+               b->raw_eps, b->pass_eps, b->pipe_eps, ratio);
+        printf("\"raw_consumed\":%llu,\"pipeline_consumed\":%llu,"
+               "\"batches\":%llu,\"recommendations\":%llu,",
+               (unsigned long long)b->raw_count,
+               (unsigned long long)b->pipe_count,
+               (unsigned long long)b->pipe_stats.batches,
+               (unsigned long long)b->pipe_stats.recommendations);
+        printf("\"stage_us\":{\"decode\":%.3f,\"state\":%.3f,\"models\":%.3f,"
+               "\"recs\":%.3f,\"produce\":%.3f,\"flush\":%.3f,"
+               "\"rocksdb_write\":%.3f},",
+               s.decode, s.state, s.models, s.recs, s.produce, s.flush,
+               s.write);
+        printf("\"cpu_us_per_event\":{\"loop_thread\":%.3f,\"process\":%.3f},",
+               s.loop_cpu, s.proc_cpu);
+        printf("\"latency_rate_eps\":%.0f,\"latency_sent\":%llu,"
+               "\"latency_measured\":%llu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+               "\"p999_ms\":%.3f,\"max_ms\":%.3f,",
+               b->have_lat ? b->lat.achieved_eps : 0,
+               (unsigned long long)b->lat.sent,
+               (unsigned long long)b->lat.measured, b->lat.p50_ms,
+               b->lat.p99_ms, b->lat.p999_ms, b->lat.max_ms);
+        printf("\"decode\":{\"records\":%llu,\"bytes_per_record\":%.1f,"
+               "\"tern_ns\":%.1f,\"avro_c_generic_ns\":%.1f,\"ratio\":%.4f},",
+               (unsigned long long)b->dec.records,
+               b->dec.records ? (double)b->dec.bytes / (double)b->dec.records
+                              : 0,
+               b->dec.tern_ns, b->dec.avro_ns, decode_ratio(b));
+        printf("\"peak_rss_mb\":%.1f}\n", rt_bench_hwm_mb());
+}
+
+static void print_text(const bench_t *b) {
+        stage_us_t s = stages(b);
+        double ratio = b->pass_eps > 0 ? b->pipe_eps / b->pass_eps : 0;
+        printf("events               %lld over %lld partitions, one embedded "
+               "broker\n",
                (long long)b->events, (long long)b->partitions);
         printf("produce              %10.0f events/s\n", b->produce_eps);
         printf("(a) raw consume      %10.0f events/s  (%llu records)\n",
                b->raw_eps, (unsigned long long)b->raw_count);
         printf("(b) passthrough      %10.0f events/s  (%llu records)\n",
                b->pass_eps, (unsigned long long)b->pass_count);
-        printf("(c) tern pipeline    %10.0f events/s  (%llu records, %.0f "
-               "ns/event)\n",
+        printf("(c) tern pipeline    %10.0f events/s  (%llu records, %llu "
+               "batches)\n",
                b->pipe_eps, (unsigned long long)b->pipe_count,
-               b->pipe_eps > 0 ? 1e9 / b->pipe_eps : 0);
+               (unsigned long long)b->pipe_stats.batches);
         printf("(c)/(b)              %10.3f\n", ratio);
-        {
-                const rt_pipeline_stats_t *st = &b->pipe_stats;
-                double n = st->records_in ? (double)st->records_in : 1;
-                printf(
-                    "pipeline ns/event    decode %.0f  state %.0f  recs %.0f  "
-                    "produce %.0f  flush %.0f  rocksdb-write %.0f  (batches "
-                    "%llu)\n",
-                    st->ns_decode / n, st->ns_state / n, st->ns_recs / n,
-                    st->ns_produce / n, st->ns_flush / n, st->ns_write / n,
-                    (unsigned long long)st->batches);
-        }
-        printf("peak RSS             %10.1f MiB\n", ru.ru_maxrss / 1024.0);
+        printf("(c) us/event, wall   decode %.2f  state %.2f  models %.2f  "
+               "recs %.2f  produce %.2f  flush %.2f  rocksdb-write %.2f\n",
+               s.decode, s.state, s.models, s.recs, s.produce, s.flush,
+               s.write);
+        printf("(c) CPU us/event     loop thread %.2f  whole process %.2f "
+               "(with librdkafka and broker threads)\n",
+               s.loop_cpu, s.proc_cpu);
+        if (b->have_lat)
+                printf("(d) latency          p50 %.2f  p99 %.2f  p999 %.2f  "
+                       "max %.2f ms  at %.0f events/s (%llu recommendations "
+                       "measured)\n",
+                       b->lat.p50_ms, b->lat.p99_ms, b->lat.p999_ms,
+                       b->lat.max_ms, b->lat.achieved_eps,
+                       (unsigned long long)b->lat.measured);
+        printf("(e) decode           tern %.1f ns  Avro-C generic %.1f ns  "
+               "ratio %.3f  (%llu records)\n",
+               b->dec.tern_ns, b->dec.avro_ns, decode_ratio(b),
+               (unsigned long long)b->dec.records);
+        printf("peak RSS             %10.1f MiB (the embedded broker's logs "
+               "included)\n",
+               rt_bench_hwm_mb());
 }
 
-static int bench_exec(bench_t *b, int json) {
-        char errstr[1024];
-        rt_broker_t *broker = rt_broker_new(1, errstr, sizeof(errstr));
-        int rc = -1;
-        if (!broker ||
-            rt_broker_create_topic(broker, BENCH_IN, (int)b->partitions, errstr,
-                                   sizeof(errstr)) ||
-            rt_broker_create_topic(broker, BENCH_OUT, (int)b->partitions,
-                                   errstr, sizeof(errstr)))
-                goto out;
-        b->brokers = rt_broker_bootstraps(broker);
-        free(b->conf->topic_input);
-        b->conf->topic_input = strdup(BENCH_IN);
-        if (fill_topic(b, errstr, sizeof(errstr)) ||
-            read_ends(b, errstr, sizeof(errstr)))
-                goto out;
-        b->raw_count =
-            consume_all(b, NULL, &b->raw_eps, errstr, sizeof(errstr));
+/* ---- soak ---- */
+
+static double soak_growth(const rt_pace_result_t *r, double from_s,
+                          double *base_mb) {
+        const rt_pace_sample_t *base = NULL;
+        if (!r->n_samples)
+                return 0;
+        for (uint32_t i = 0; i < r->n_samples && !base; i++)
+                if (r->samples[i].t_s >= from_s)
+                        base = &r->samples[i];
+        if (!base)
+                base = &r->samples[0];
+        *base_mb = base->rss_mb;
+        return base->rss_mb > 0
+                   ? (r->samples[r->n_samples - 1].rss_mb - base->rss_mb) /
+                         base->rss_mb * 100
+                   : 0;
+}
+
+static void print_soak(const bench_t *b) {
+        const rt_pace_result_t *r = &b->lat;
+        double warm_s = b->soak_seconds / 10 > 30 ? b->soak_seconds / 10 : 30;
+        double base_mb = 0, growth = soak_growth(r, warm_s, &base_mb);
+        double end_mb = r->n_samples ? r->samples[r->n_samples - 1].rss_mb : 0;
+        if (!b->json) {
+                printf("soak                 %.0f s at %.0f events/s "
+                       "(%llu events, %llu recommendations measured)\n",
+                       b->soak_seconds, r->achieved_eps,
+                       (unsigned long long)r->sent,
+                       (unsigned long long)r->measured);
+                printf("RSS                  %.1f MiB at %.0f s -> %.1f MiB at "
+                       "the end: growth %.2f%%; peak %.1f MiB\n",
+                       base_mb, warm_s, end_mb, growth, rt_bench_hwm_mb());
+                printf("latency              p50 %.2f  p99 %.2f  p999 %.2f  "
+                       "max %.2f ms\n",
+                       r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms);
+                return;
+        }
+        printf("{\"soak_seconds\":%.0f,\"rate_eps\":%.0f,\"events\":%llu,"
+               "\"rss_base_s\":%.0f,\"rss_base_mb\":%.1f,\"rss_end_mb\":%.1f,"
+               "\"rss_growth_pct\":%.3f,\"peak_rss_mb\":%.1f,\"p50_ms\":%.3f,"
+               "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"samples\":[",
+               b->soak_seconds, r->achieved_eps, (unsigned long long)r->sent,
+               warm_s, base_mb, end_mb, growth, rt_bench_hwm_mb(), r->p50_ms,
+               r->p99_ms, r->p999_ms);
+        for (uint32_t i = 0; i < r->n_samples; i++)
+                printf("%s[%.0f,%.1f]", i ? "," : "", r->samples[i].t_s,
+                       r->samples[i].rss_mb);
+        printf("]}\n");
+}
+
+/* ---- phases ---- */
+
+static int make_topics(bench_t *b, char *errstr, size_t size) {
+        int parts = (int)b->partitions;
+        use_topics(b, BENCH_IN, NULL);
+        return rt_broker_create_topics(b->broker, b->conf, parts, errstr,
+                                       size) ||
+               rt_broker_create_topic(b->broker, BENCH_OUT, parts, errstr,
+                                      size) ||
+               rt_broker_create_topic(b->broker, BENCH_LAT_IN, parts, errstr,
+                                      size) ||
+               rt_broker_create_topic(b->broker, BENCH_LAT_RECS, parts, errstr,
+                                      size);
+}
+
+static int measure(bench_t *b, char *errstr, size_t size) {
+        if (fill_topic(b, errstr, size) || read_ends(b, errstr, size))
+                return -1;
+        progress("(a) raw consume");
+        b->raw_count = consume_all(b, NULL, &b->raw_eps, errstr, size);
         if (b->raw_count < (uint64_t)b->events)
-                RT_LOG(
-                    RT_LOG_WARN, "bench",
-                    "only %llu of %lld records came back: "
-                    "the embedded broker dropped data; use more --partitions",
-                    (unsigned long long)b->raw_count, (long long)b->events);
-        if (run_passthrough(b, errstr, sizeof(errstr)) ||
-            run_pipeline(b, errstr, sizeof(errstr)))
+                RT_LOG(RT_LOG_WARN, "bench",
+                       "only %llu of %lld records came back: the embedded "
+                       "broker dropped data; use more --partitions",
+                       (unsigned long long)b->raw_count, (long long)b->events);
+        if (run_passthrough(b, errstr, size) || run_pipeline(b, errstr, size) ||
+            run_latency(b, errstr, size))
+                return -1;
+        progress("(e) decoders on %zu records", b->n_sample);
+        if (rt_bench_decode(b->conf, b->sample.data, b->sample_lens,
+                            b->n_sample, 11, &b->dec, errstr, size) != TERN_OK)
+                return -1;
+        if (b->json)
+                print_json(b);
+        else
+                print_text(b);
+        return 0;
+}
+
+static int soak(bench_t *b, char *errstr, size_t size) {
+        double rate = b->rate > 0 ? b->rate : 10000;
+        progress("soak: %.0f events/s for %.0f s, RSS every %.0f s", rate,
+                 b->soak_seconds, b->sample_seconds);
+        if (run_paced(b, rate, b->soak_seconds, b->sample_seconds, "soak",
+                      errstr, size))
+                return -1;
+        print_soak(b);
+        return 0;
+}
+
+static void remove_state(const bench_t *b) {
+        char cmd[128];
+        if (!b->state_dir[0])
+                return;
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->state_dir);
+        if (system(cmd) != 0)
+                RT_LOG(RT_LOG_WARN, "bench", "could not remove %s",
+                       b->state_dir);
+}
+
+static int bench_exec(bench_t *b) {
+        char errstr[1024];
+        ingest_gen_conf_t gc;
+        int rc = -1;
+        ingest_gen_conf_default(&gc);
+        gc.seed = b->seed;
+        b->gen = ingest_gen_new(&gc);
+        b->broker = rt_broker_new(1, errstr, sizeof(errstr));
+        snprintf(b->state_dir, sizeof(b->state_dir), "/tmp/tern-bench-XXXXXX");
+        if (!b->gen || !b->broker || !mkdtemp(b->state_dir)) {
+                if (b->gen && b->broker)
+                        snprintf(errstr, sizeof(errstr), "mkdtemp: %m");
+                b->state_dir[0] = 0;
                 goto out;
-        print_results(b, json);
-        rc = 0;
+        }
+        if (make_topics(b, errstr, sizeof(errstr)))
+                goto out;
+        b->brokers = rt_broker_bootstraps(b->broker);
+        rc = b->soak_seconds > 0 ? soak(b, errstr, sizeof(errstr))
+                                 : measure(b, errstr, sizeof(errstr));
 out:
         if (rc)
                 fprintf(stderr, "tern bench: %s\n", errstr);
-        rt_broker_destroy(broker);
+        rt_broker_destroy(b->broker);
+        ingest_gen_destroy(b->gen);
+        remove_state(b);
         return rc ? RT_EXIT_FAIL : RT_EXIT_OK;
+}
+
+/* ---- options ---- */
+
+static int parse_seconds(const char *s, double *out) {
+        char *end;
+        *out = strtod(s, &end);
+        return end == s || *end || *out < 0 || *out > 1e7;
+}
+
+static int bench_opt(bench_t *b, int c, const char *arg, int64_t *seed) {
+        switch (c) {
+        case 'n':
+                return rt_parse_i64(arg, &b->events) || b->events < 1;
+        case 'p':
+                return rt_parse_i64(arg, &b->partitions) || b->partitions < 1 ||
+                       b->partitions > 64;
+        case 's':
+                return rt_parse_i64(arg, seed);
+        case 'l':
+                return parse_seconds(arg, &b->latency_seconds);
+        case 'r':
+                return parse_seconds(arg, &b->rate);
+        case 'S':
+                return parse_seconds(arg, &b->soak_seconds);
+        case 'i':
+                return parse_seconds(arg, &b->sample_seconds) ||
+                       b->sample_seconds < 1;
+        case 'j':
+                b->json = 1;
+                return 0;
+        }
+        return -1;
 }
 
 static int bench_main(int argc, char **argv) {
@@ -287,60 +638,71 @@ static int bench_main(int argc, char **argv) {
             {"events", required_argument, NULL, 'n'},
             {"partitions", required_argument, NULL, 'p'},
             {"seed", required_argument, NULL, 's'},
+            {"latency-seconds", required_argument, NULL, 'l'},
+            {"rate", required_argument, NULL, 'r'},
+            {"seconds", required_argument, NULL, 'S'},
+            {"sample-seconds", required_argument, NULL, 'i'},
             {"json", no_argument, NULL, 'j'},
             {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
-        bench_t b = {.events = 200000, .partitions = 4, .seed = 1};
+        bench_t b = {.events = 1000000,
+                     .seed = 1,
+                     .latency_seconds = 10,
+                     .sample_seconds = 10};
         rt_common_opts_t co = {0};
         int64_t seed = 1;
-        int c, json = 0, status;
+        int c, status;
+        /* The embedded broker answers a fetch with no data only after
+         * fetch.wait.max.ms (500 ms by default) even when data arrives
+         * meanwhile, which Kafka does not: the latency would measure
+         * that. -X may set it back. */
+        rt_overrides_add(&co.ov, "kafka.consumer.fetch.wait.max.ms=1");
+        for (int i = 1; i < argc; i++) /* see SOAK_WAIT_MS */
+                if (!strcmp(argv[i], "--seconds"))
+                        rt_overrides_add(&co.ov,
+                                         "kafka.consumer.fetch.wait.max.ms=20");
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
                 int taken = rt_common_opt(&co, c, optarg);
                 if (taken < 0)
                         return RT_EXIT_USAGE;
                 if (taken)
                         continue;
-                switch (c) {
-                case 'n':
-                        if (rt_parse_i64(optarg, &b.events) || b.events < 1)
-                                goto bad;
-                        break;
-                case 'p':
-                        if (rt_parse_i64(optarg, &b.partitions) ||
-                            b.partitions < 1 || b.partitions > 64)
-                                goto bad;
-                        break;
-                case 's':
-                        if (rt_parse_i64(optarg, &seed))
-                                goto bad;
-                        break;
-                case 'j':
-                        json = 1;
-                        break;
-                case 'h':
+                if (c == 'h') {
                         bench_usage(stdout);
                         return RT_EXIT_OK;
-                default:
+                }
+                if (c == '?' || bench_opt(&b, c, optarg, &seed)) {
+                        if (c != '?')
+                                fprintf(stderr, "tern bench: bad value '%s'\n",
+                                        optarg);
                         bench_usage(stderr);
                         return RT_EXIT_USAGE;
                 }
+        }
+        if (!b.partitions && b.soak_seconds > 0)
+                b.partitions = 4; /* fewer lists for the mock to walk */
+        if (!b.partitions) {
+                b.partitions = (b.events + EVENTS_PER_PARTITION - 1) /
+                               EVENTS_PER_PARTITION;
+                b.partitions = b.partitions < 4    ? 4
+                               : b.partitions > 64 ? 64
+                                                   : b.partitions;
         }
         b.seed = (uint64_t)seed;
         b.conf = rt_conf_load("bench", &co);
         if (!b.conf)
                 return RT_EXIT_USAGE;
+        tern_buf_init(&b.sample, 64u << 20);
+        b.sample_lens = calloc(DECODE_SAMPLE, sizeof(*b.sample_lens));
         rt_signals_install();
-        status = bench_exec(&b, json);
+        status = b.sample_lens ? bench_exec(&b) : RT_EXIT_FAIL;
+        free(b.sample_lens);
+        tern_buf_free(&b.sample);
         conf_destroy(b.conf);
         return status;
-bad:
-        fprintf(stderr, "tern bench: bad value '%s' for --%s\n", optarg,
-                c == 'n'   ? "events"
-                : c == 'p' ? "partitions"
-                           : "seed");
-        return RT_EXIT_USAGE;
 }
 
 const rt_cmd_t rt_cmd_bench = {
-    "bench", "raw consume vs passthrough vs pipeline, events/s", bench_main};
+    "bench", "raw consume vs passthrough vs pipeline, latency, decoders, soak",
+    bench_main};

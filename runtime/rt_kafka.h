@@ -23,13 +23,15 @@ rd_kafka_conf_t *rt_kafka_producer_conf(const tern_conf_t *conf,
                                         size_t errstr_size);
 
 /* The embedded broker. Keeps at most ~5 MiB per partition (older data is
- * dropped silently): feed it while consuming. */
+ * dropped silently; librdkafka 2.0.2's mock has no setting for it): feed
+ * it while consuming. */
 typedef struct rt_broker rt_broker_t;
 
-/* Brokers of the embedded cluster that `tern demo` and `tern replay` run:
- * one mock broker serves all its partitions from one connection, and a
- * commit that waits for outputs on four or more topics then waits ~25 ms
- * (measured with librdkafka 2.0.2); spread over three it takes ~1 ms. */
+/* Brokers of the embedded cluster that `tern demo` and `tern replay` run.
+ * Three were chosen when a commit on one mock broker waited ~25-50 ms for
+ * its outputs; that wait was Nagle on the mock's sockets (rt_broker_new()
+ * now sets TCP_NODELAY) and flush()'s 10 ms slices (sink_producer.c), and
+ * `tern bench` runs on one broker with commits of 1-4 ms. */
 #define RT_BROKER_EMBEDDED 3
 rt_broker_t *rt_broker_new(int broker_cnt, char *errstr, size_t errstr_size);
 void rt_broker_destroy(rt_broker_t *b);

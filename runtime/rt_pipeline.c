@@ -69,13 +69,24 @@ struct rt_pipeline {
         _Atomic int64_t first_record_ns, last_commit_ns;
         /* Wall time per stage, summed (the loop is one thread). */
         _Atomic uint64_t ns_decode, ns_state, ns_recs, ns_produce, ns_flush,
-            ns_write;
+            ns_write, ns_models;
 };
 
 #define STAGE_ADD(p, field, since)                                             \
         atomic_fetch_add_explicit(&(p)->field,                                 \
                                   (uint64_t)(rt_mono_ns() - (since)),          \
                                   memory_order_relaxed)
+
+/* The models' time without the sends they make (those count as produce). */
+static void models_add(struct rt_pipeline *p, int64_t since,
+                       uint64_t produce_before) {
+        uint64_t sent =
+            atomic_load_explicit(&p->ns_produce, memory_order_relaxed) -
+            produce_before;
+        uint64_t took = (uint64_t)(rt_mono_ns() - since);
+        atomic_fetch_add_explicit(&p->ns_models, took > sent ? took - sent : 0,
+                                  memory_order_relaxed);
+}
 
 /* ---- stats and drain ---- */
 
@@ -97,6 +108,7 @@ void rt_pipeline_stats(const rt_pipeline_t *p, rt_pipeline_stats_t *out) {
         out->ns_produce = atomic_load(&p->ns_produce);
         out->ns_flush = atomic_load(&p->ns_flush);
         out->ns_write = atomic_load(&p->ns_write);
+        out->ns_models = atomic_load(&p->ns_models);
         out->last_commit_ns = atomic_load(&p->last_commit_ns);
 }
 
@@ -384,6 +396,7 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         char errstr[512];
         int counted = 0;
         int64_t t0;
+        uint64_t produce_before;
         tern_code_t rc;
         if (atomic_fetch_add(&p->st_records, 1) == 0)
                 atomic_store(&p->first_record_ns, rt_mono_ns());
@@ -418,8 +431,11 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
                 return;
         }
         rt_control_on_event(p->control, &ev);
+        t0 = rt_mono_ns();
+        produce_before = atomic_load(&p->ns_produce);
         if (p->ctr) {
                 rc = rt_ctr_on_event(p->ctr, &ev, user, errstr, sizeof(errstr));
+                models_add(p, t0, produce_before);
                 if (rc != TERN_OK) {
                         tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                                      "ctr at %s[%d]@%lld: %s", p->input_topic,
@@ -432,9 +448,12 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         atomic_fetch_add(&p->st_by_type[ev.type], 1);
         if (counted && p->conf->recs_top_n > 0)
                 publish_recs(p, &ev, user);
+        t0 = rt_mono_ns();
+        produce_before = atomic_load(&p->ns_produce);
         if (p->churn && (rc = rt_churn_on_event(p->churn, &ev, user, errstr,
                                                 sizeof(errstr))) != TERN_OK)
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL, "%s", errstr);
+        models_add(p, t0, produce_before);
         note_offset(p, msg);
 }
 

@@ -54,8 +54,10 @@ typedef struct rt_pipeline_stats {
         int64_t last_commit_ns;
         /* Time per stage, summed: decode, feature state, ranking + encoding,
          * handing outputs to the producer, waiting for deliveries at commit,
-         * the RocksDB batch write. */
+         * the RocksDB batch write; the CTR and churn modules per event
+         * (scoring, joins, learning; their sends count in ns_produce). */
         uint64_t ns_decode, ns_state, ns_recs, ns_produce, ns_flush, ns_write;
+        uint64_t ns_models;
 } rt_pipeline_stats_t;
 
 typedef struct rt_pipeline rt_pipeline_t;

@@ -393,9 +393,26 @@ void sink_producer_poll(sink_producer_t *p) {
         rd_kafka_poll(p->rk, 0);
 }
 
+/* rd_kafka_flush() (librdkafka 2.0.2) waits for delivery reports in slices
+ * of up to 10 ms and a slice does not end when the last report arrives:
+ * every commit paid up to 10 ms after its outputs were delivered. Slices of
+ * 1 ms keep flush()'s linger override (each call sets it again) and bound
+ * that wait to 1 ms. */
+#define SINK_FLUSH_SLICE_MS 1
+
+static rd_kafka_resp_err_t sink_flush_sliced(rd_kafka_t *rk, int timeout_ms) {
+        int64_t deadline = sink_now_ms() + timeout_ms; /* < 0: no limit */
+        rd_kafka_resp_err_t err;
+        do
+                err = rd_kafka_flush(rk, SINK_FLUSH_SLICE_MS);
+        while (err == RD_KAFKA_RESP_ERR__TIMED_OUT &&
+               (timeout_ms < 0 || sink_now_ms() < deadline));
+        return err;
+}
+
 tern_code_t sink_producer_flush(sink_producer_t *p, int timeout_ms,
                                 char *errstr, size_t errstr_size) {
-        rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
+        rd_kafka_resp_err_t err = sink_flush_sliced(p->rk, timeout_ms);
         tern_code_t rc = sink_emit_flush(p, errstr, errstr_size);
         sink_check_fatal(p);
         if (p->failed) /* the lost output outranks a file error */

@@ -1,0 +1,58 @@
+"""0035-bench: `tern bench` runs end to end and reports what issue 7 asks.
+
+A small run (20k events, 2 s of latency measurement) must print one JSON
+object with every figure, each sane: rates > 0, every record consumed by
+every loop, latency percentiles ordered, both decoders timed. A short soak
+prints RSS samples and a growth figure. No timing is asserted: the machine
+is shared, only the shape and sanity of the figures are checked.
+"""
+import json
+
+from ternlib import Tests, run
+
+KEYS = ["events", "raw_consume_eps", "passthrough_eps", "pipeline_eps", "ratio",
+        "p50_ms", "p99_ms", "p999_ms", "peak_rss_mb", "stage_us", "cpu_us_per_event",
+        "decode", "latency_measured"]
+STAGES = ["decode", "state", "models", "recs", "produce", "flush", "rocksdb_write"]
+
+
+class Bench(Tests):
+    def test_bench_json(self):
+        out = run(["bench", "--events", "20000", "--latency-seconds", "2", "--json"],
+                  timeout=600)
+        lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
+        assert len(lines) == 1, out.stdout
+        b = json.loads(lines[0])
+        for k in KEYS:
+            assert k in b, "missing %s in %s" % (k, lines[0])
+        assert b["events"] == 20000, b
+        assert b["raw_consumed"] == 20000 and b["pipeline_consumed"] == 20000, b
+        for k in ("raw_consume_eps", "passthrough_eps", "pipeline_eps", "ratio"):
+            assert b[k] > 0, (k, b)
+        for k in STAGES:
+            assert b["stage_us"][k] >= 0, (k, b)
+        assert b["stage_us"]["decode"] > 0 and b["stage_us"]["state"] > 0, b
+        assert b["cpu_us_per_event"]["loop_thread"] > 0, b
+        assert b["latency_measured"] > 0, b
+        assert 0 < b["p50_ms"] <= b["p99_ms"] <= b["p999_ms"] <= b["max_ms"], b
+        d = b["decode"]
+        assert d["records"] == 20000 and d["tern_ns"] > 0 and d["avro_c_generic_ns"] > 0, d
+        assert b["peak_rss_mb"] > 0, b
+
+    def test_soak_json(self):
+        out = run(["bench", "--seconds", "3", "--sample-seconds", "1", "--rate", "2000",
+                   "--json"], timeout=300)
+        s = json.loads(out.stdout.strip().splitlines()[-1])
+        for k in ("soak_seconds", "rate_eps", "rss_growth_pct", "samples", "p99_ms"):
+            assert k in s, (k, s)
+        assert len(s["samples"]) >= 3 and all(m > 0 for _, m in s["samples"]), s
+        assert s["events"] > 0 and s["rate_eps"] > 0, s
+
+    def test_bad_arguments(self):
+        for args in (["--events", "0"], ["--rate", "x"], ["--sample-seconds", "0"]):
+            proc = run(["bench"] + args, check=False)
+            assert proc.returncode == 2, (args, proc.returncode, proc.stderr)
+
+
+if __name__ == "__main__":
+    Bench().main()
