@@ -67,9 +67,14 @@ static void send(rt_churn_t *c, const char *topic, const char *key,
 
 static void emit_score(rt_churn_t *c, const rt_churn_user_t *u, int64_t ts,
                        double risk, const char *trigger) {
-        sink_churn_score_t r = {
-            u->user_id, u->user_len, ts, risk, model_churn_version(c->model),
-            trigger,    source_of(c)};
+        sink_churn_score_t r = {u->user_id,
+                                u->user_len,
+                                ts,
+                                risk,
+                                model_churn_version(c->model),
+                                trigger,
+                                source_of(c),
+                                rt_emit_config_version(&c->emit)};
         tern_buf_reset(&c->val);
         tern_buf_reset(&c->json);
         sink_churn_score_avro(&r, &c->val);
@@ -97,7 +102,8 @@ static void emit_alert(rt_churn_t *c, const rt_churn_user_t *u, int64_t ts,
                                  MODEL_CHURN_REASONS,
                                  reasons,
                                  model_churn_version(c->model),
-                                 source_of(c)};
+                                 source_of(c),
+                                 rt_emit_config_version(&c->emit)};
         tern_buf_reset(&c->val);
         tern_buf_reset(&c->json);
         sink_churn_alert_avro(&r, &c->val);
@@ -132,6 +138,7 @@ static void on_drift(rt_churn_t *c, const model_drift_event_t *d) {
             .model_version = model_churn_version(c->model),
             .ts_ms = c->cause->ts_ms,
             .source = source_of(c),
+            .config_version = rt_emit_config_version(&c->emit),
         };
         tern_buf_reset(&c->val);
         tern_buf_reset(&c->json);

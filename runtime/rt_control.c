@@ -409,6 +409,7 @@ static void dead_letter(rt_control_t *ctl, const rd_kafka_message_t *msg,
             .reason = "control",
             .source = {ctl->live->topic_control, msg->partition, msg->offset},
             .failed_at = rd_kafka_message_timestamp(msg, &ts_type),
+            .config_version = ctl->live->config_version, /* unchanged */
         };
         ctl->rejected++;
         RT_LOG_AT(RT_LOG_WARN, "control", ctl->live->topic_control,

@@ -27,7 +27,7 @@
  * topic with its own consumer (manually assigned, no group), only between
  * batches: all records available then are applied at once, before the next
  * event. Each accepted record increments config_version (stamped on every
- * recommendation). The live state -- config_version, live key values,
+ * output record: rt_emit.h). The live state -- config_version, live key values,
  * boosts, blocks, the control offsets, the last applied change -- is one
  * record in the meta column family ("control"), written by a feature-engine
  * writer in the SAME WriteBatch as the batch's state and input offsets, so

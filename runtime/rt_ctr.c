@@ -158,6 +158,7 @@ static void publish_score(rt_ctr_t *c, const tern_event_t *ev, double p) {
             .model_version = (int64_t)model_ftrl_updates(c->ftrl),
             .source = {ev->src_topic, ev->src_partition, ev->src_offset},
             .event_time = ev->ts_ms,
+            .config_version = rt_emit_config_version(&c->emit),
         };
         tern_buf_reset(&c->value);
         tern_buf_reset(&c->json);

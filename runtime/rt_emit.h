@@ -5,12 +5,18 @@
  * batch, so the batch is committed only once it is delivered. A failure is
  * kept by the pipeline as its fatal error.
  *
+ * Every output record carries the live config_version (rt_control.h):
+ * modules read it with rt_emit_config_version() when they build a record,
+ * so a change applied between batches is on the next record they make.
+ *
  * Ownership: the buffers are the caller's; send() copies them.
+ * config_version points into the pipeline's live config (one thread).
  */
 #ifndef RT_EMIT_H
 #define RT_EMIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/tern_buf.h"
 
@@ -20,6 +26,11 @@ typedef struct rt_emit {
                      const tern_buf_t *json);
         void *opaque;
         int want_json;
+        const int64_t *config_version; /* the live one; NULL reads as 0 */
 } rt_emit_t;
+
+static inline int64_t rt_emit_config_version(const rt_emit_t *e) {
+        return e->config_version ? *e->config_version : 0;
+}
 
 #endif

@@ -321,6 +321,7 @@ static void dead_letter(rt_pipeline_t *p, const rd_kafka_message_t *msg,
             .reason = reason ? reason : "decode",
             .source = {p->input_topic, msg->partition, msg->offset},
             .failed_at = rd_kafka_message_timestamp(msg, &ts_type),
+            .config_version = rt_pipeline_config_version(p),
         };
         if (msg->len > DLQ_RAW_MAX) {
                 snprintf(cut, sizeof(cut), "%s (raw: first %zu of %zu bytes)",
@@ -604,7 +605,8 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         p->conf = p->live = conf_copy(o->conf);
         p->input_topic = strdup(o->conf->topic_input);
         p->emit = o->emit_dir != NULL;
-        p->emit_to = (rt_emit_t){emit_record, p, p->emit};
+        p->emit_to =
+            (rt_emit_t){emit_record, p, p->emit, &p->live->config_version};
         tern_buf_init(&p->value_buf, RECORD_BUF_MAX);
         tern_buf_init(&p->json_buf, RECORD_BUF_MAX);
         for (int i = 0; i < RT_MAX_PARTITIONS; i++) {

@@ -15,11 +15,13 @@ static void json_double(tern_buf_t *out, const char *name, double v) {
         sink_json_double(out, v);
 }
 
-/* the source fields, last in every churn record */
-static void json_source(tern_buf_t *out, const sink_source_t *src) {
+/* the source fields and config_version, last in every churn record */
+static void json_tail(tern_buf_t *out, const sink_source_t *src,
+                      int64_t config_version) {
         tern_buf_put_u8(out, ',');
         sink_json_source(out, src);
-        tern_buf_put_u8(out, '}');
+        tern_buf_printf(out, ",\"config_version\":%lld}",
+                        (long long)config_version);
 }
 
 int sink_churn_score_avro(const sink_churn_score_t *r, tern_buf_t *out) {
@@ -30,6 +32,7 @@ int sink_churn_score_avro(const sink_churn_score_t *r, tern_buf_t *out) {
         tern_buf_put_long(out, r->model_version);
         sink_avro_cstr(out, r->trigger);
         sink_avro_source(out, &r->source);
+        tern_buf_put_long(out, r->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -42,7 +45,7 @@ int sink_churn_score_json(const sink_churn_score_t *r, tern_buf_t *out) {
         tern_buf_printf(out, ",\"model_version\":%lld,\"trigger\":",
                         (long long)r->model_version);
         sink_json_cstr(out, r->trigger);
-        json_source(out, &r->source);
+        json_tail(out, &r->source, r->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -64,6 +67,7 @@ int sink_churn_alert_avro(const sink_churn_alert_t *r, tern_buf_t *out) {
         tern_buf_put_long(out, 0);
         tern_buf_put_long(out, r->model_version);
         sink_avro_source(out, &r->source);
+        tern_buf_put_long(out, r->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -87,7 +91,7 @@ int sink_churn_alert_json(const sink_churn_alert_t *r, tern_buf_t *out) {
         }
         tern_buf_printf(out, "],\"model_version\":%lld",
                         (long long)r->model_version);
-        json_source(out, &r->source);
+        json_tail(out, &r->source, r->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -107,6 +111,7 @@ int sink_model_alert_avro(const sink_model_alert_t *r, tern_buf_t *out) {
         tern_buf_put_long(out, r->model_version);
         tern_buf_put_long(out, r->ts_ms);
         sink_avro_source(out, &r->source);
+        tern_buf_put_long(out, r->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -130,6 +135,6 @@ int sink_model_alert_json(const sink_model_alert_t *r, tern_buf_t *out) {
         sink_json_cstr(out, r->action);
         tern_buf_printf(out, ",\"model_version\":%lld,\"ts_ms\":%lld",
                         (long long)r->model_version, (long long)r->ts_ms);
-        json_source(out, &r->source);
+        json_tail(out, &r->source, r->config_version);
         return sink_enc_done(out, start);
 }

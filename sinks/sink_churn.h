@@ -28,6 +28,7 @@ typedef struct sink_churn_score {
         int64_t model_version;
         const char *trigger; /* "event" | "sweep" */
         sink_source_t source;
+        int64_t config_version; /* last, see sink_records.h */
 } sink_churn_score_t;
 
 typedef struct sink_churn_reason {
@@ -45,6 +46,7 @@ typedef struct sink_churn_alert {
         const sink_churn_reason_t *reasons;
         int64_t model_version;
         sink_source_t source;
+        int64_t config_version; /* last, see sink_records.h */
 } sink_churn_alert_t;
 
 typedef struct sink_model_alert {
@@ -57,6 +59,7 @@ typedef struct sink_model_alert {
         int64_t model_version;
         int64_t ts_ms;
         sink_source_t source;
+        int64_t config_version; /* last, see sink_records.h */
 } sink_model_alert_t;
 
 int sink_churn_score_avro(const sink_churn_score_t *r, tern_buf_t *out);

@@ -85,6 +85,7 @@ int sink_dead_letter_avro(const sink_dead_letter_t *d, tern_buf_t *out) {
         sink_avro_cstr(out, d->reason);
         sink_avro_source(out, &d->source);
         tern_buf_put_long(out, d->failed_at);
+        tern_buf_put_long(out, d->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -195,7 +196,8 @@ int sink_dead_letter_json(const sink_dead_letter_t *d, tern_buf_t *out) {
         sink_json_cstr(out, d->reason);
         tern_buf_put_u8(out, ',');
         sink_json_source(out, &d->source);
-        tern_buf_printf(out, ",\"failed_at\":%lld}", (long long)d->failed_at);
+        tern_buf_printf(out, ",\"failed_at\":%lld,\"config_version\":%lld}",
+                        (long long)d->failed_at, (long long)d->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -218,6 +220,7 @@ int sink_ctr_score_avro(const sink_ctr_score_t *c, tern_buf_t *out) {
         tern_buf_put_long(out, c->model_version);
         sink_avro_source(out, &c->source);
         tern_buf_put_long(out, c->event_time);
+        tern_buf_put_long(out, c->config_version);
         return sink_enc_done(out, start);
 }
 
@@ -243,6 +246,7 @@ int sink_ctr_score_json(const sink_ctr_score_t *c, tern_buf_t *out) {
         tern_buf_printf(out, ",\"model_version\":%lld,",
                         (long long)c->model_version);
         sink_json_source(out, &c->source);
-        tern_buf_printf(out, ",\"event_time\":%lld}", (long long)c->event_time);
+        tern_buf_printf(out, ",\"event_time\":%lld,\"config_version\":%lld}",
+                        (long long)c->event_time, (long long)c->config_version);
         return sink_enc_done(out, start);
 }

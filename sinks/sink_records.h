@@ -10,6 +10,12 @@
  * then the partial record is cut off again (out->len as before the call).
  * NULL C strings are written as "". JSON doubles use %.17g; NaN and
  * infinities become null.
+ *
+ * config_version: the live configuration version (runtime/rt_control.h)
+ * when the record was made. Every record carries it; all but the
+ * recommendation (which had it from the start) have it last, with a
+ * default of 0 in the schema, so readers and records of either version
+ * resolve.
  */
 #ifndef SINK_RECORDS_H
 #define SINK_RECORDS_H
@@ -55,6 +61,7 @@ typedef struct sink_dead_letter {
         const char *reason;
         sink_source_t source;
         int64_t failed_at; /* Kafka timestamp of the source record, ms */
+        int64_t config_version;
 } sink_dead_letter_t;
 
 typedef struct sink_ctr_score {
@@ -70,6 +77,7 @@ typedef struct sink_ctr_score {
         int64_t model_version;
         sink_source_t source;
         int64_t event_time; /* ms */
+        int64_t config_version;
 } sink_ctr_score_t;
 
 int sink_recommendation_avro(const sink_recommendation_t *r, tern_buf_t *out);

@@ -321,6 +321,46 @@ static void adec_free(adec_t *a) {
                 avro_schema_decref(a->schema);
 }
 
+/* Decodes buf, written with writer_json, as a reader of reader_json would
+ * (Avro-C's resolved writer: it skips writer fields the reader lacks; it
+ * does not fill reader defaults). All bytes must be consumed. */
+static int adec_read_as(adec_t *a, const char *writer_json,
+                        const char *reader_json, const tern_buf_t *b) {
+        avro_schema_t ws = NULL;
+        avro_value_iface_t *res = NULL;
+        avro_value_t rv;
+        avro_reader_t rd;
+        char extra;
+        int rc = -1;
+        memset(a, 0, sizeof(*a));
+        if (avro_schema_from_json_length(writer_json, strlen(writer_json),
+                                         &ws) ||
+            avro_schema_from_json_length(reader_json, strlen(reader_json),
+                                         &a->schema))
+                goto out;
+        a->iface = avro_generic_class_from_schema(a->schema);
+        if (!a->iface || avro_generic_value_new(a->iface, &a->v))
+                goto out;
+        a->ok = 1;
+        res = avro_resolved_writer_new(ws, a->schema);
+        if (!res || avro_resolved_writer_new_value(res, &rv))
+                goto out;
+        avro_resolved_writer_set_dest(&rv, &a->v);
+        rd = avro_reader_memory((const char *)b->data, (int64_t)b->len);
+        if (avro_value_read(rd, &rv) == 0 && avro_read(rd, &extra, 1) != 0)
+                rc = 0;
+        avro_reader_free(rd);
+        avro_value_decref(&rv);
+out:
+        if (rc)
+                fprintf(stderr, "  avro: %s\n", avro_strerror());
+        if (res)
+                avro_value_iface_decref(res);
+        if (ws)
+                avro_schema_decref(ws);
+        return rc;
+}
+
 static avro_value_t afield(avro_value_t *rec, const char *name) {
         avro_value_t f = {0};
         if (avro_value_get_by_name(rec, name, &f, NULL))
@@ -458,6 +498,7 @@ static sink_dead_letter_t dl_fixture(void) {
             .reason = "decode",
             .source = {TOPIC, 0, 42},
             .failed_at = 1699999999999LL,
+            .config_version = 1LL << 33,
         };
 }
 
@@ -484,6 +525,7 @@ static void dead_letter_avro(void) {
         TEST_EQ_INT(aint(&a.v, "source_partition"), 0);
         TEST_EQ_INT(along(&a.v, "source_offset"), 42);
         TEST_EQ_INT(along(&a.v, "failed_at"), 1699999999999LL);
+        TEST_EQ_INT(along(&a.v, "config_version"), 1LL << 33);
         adec_free(&a);
 }
 
@@ -596,7 +638,8 @@ static void check_base64(const uint8_t *raw, size_t n, const char *want) {
         JNUM(&j, "source_partition", 0);
         JNUM(&j, "source_offset", 42);
         JLIT(&j, "failed_at", "1699999999999");
-        TEST_EQ_INT(j.n, 7);
+        JLIT(&j, "config_version", "8589934592");
+        TEST_EQ_INT(j.n, 8);
 }
 
 static void dead_letter_json(void) {
@@ -789,22 +832,58 @@ static void producer_bad_conf(void) {
         TEST_ASSERT(*errstr, "no error text");
 }
 
+/* ctr-scores, churn-scores, churn-alerts, model-alerts ------------------ */
+
+static const sink_ctr_score_t CTR = {
+    .impression_id = "imp-1",
+    .impression_len = 5,
+    .user_id = USER,
+    .user_len = sizeof(USER) - 1,
+    .item_id = "item\"7",
+    .item_len = 6,
+    .campaign_id = NULL,
+    .p_click = 0.25,
+    .model_version = 1234,
+    .source = {TOPIC, 2, 99},
+    .event_time = 1700000000999LL,
+    .config_version = 12,
+};
+static const sink_churn_reason_t REASONS[3] = {
+    {"silence_days", 40, 1.5}, {"visits_i", 0.2, 0.7}, {"trend", -1, 0.1}};
+static const sink_churn_score_t CHURN_SCORE = {
+    USER, sizeof(USER) - 1, 1700000000000LL, 0.75,
+    9,    "sweep",          {TOPIC, 1, 77},  21};
+static const sink_churn_alert_t CHURN_ALERT = {USER,
+                                               sizeof(USER) - 1,
+                                               1700000000001LL,
+                                               0.85,
+                                               0.5,
+                                               0.8,
+                                               3,
+                                               REASONS,
+                                               10,
+                                               {TOPIC, 1, 78},
+                                               22};
+static const sink_model_alert_t MODEL_ALERT = {"churn",
+                                               "page_hinkley",
+                                               210.5,
+                                               200,
+                                               1000,
+                                               5,
+                                               900,
+                                               300,
+                                               901,
+                                               1200,
+                                               "learning rate x5",
+                                               11,
+                                               1700000000002LL,
+                                               {TOPIC, 0, 79},
+                                               23};
+
 /* ctr-scores: the generic reader against conf/schemas/ctr_score.avsc,
  * with both branches of the nullable fields. */
 static void ctr_score_avro(void) {
-        sink_ctr_score_t c = {
-            .impression_id = "imp-1",
-            .impression_len = 5,
-            .user_id = USER,
-            .user_len = sizeof(USER) - 1,
-            .item_id = "item\"7",
-            .item_len = 6,
-            .campaign_id = NULL,
-            .p_click = 0.25,
-            .model_version = 1234,
-            .source = {TOPIC, 2, 99},
-            .event_time = 1700000000999LL,
-        };
+        sink_ctr_score_t c = CTR;
         avro_value_t f, branch;
         tern_buf_t b;
         adec_t a;
@@ -829,13 +908,15 @@ static void ctr_score_avro(void) {
         TEST_EQ_INT(aint(&a.v, "source_partition"), 2);
         TEST_EQ_INT(along(&a.v, "source_offset"), 99);
         TEST_EQ_INT(along(&a.v, "event_time"), 1700000000999LL);
+        TEST_EQ_INT(along(&a.v, "config_version"), 12);
         adec_free(&a);
         tern_buf_reset(&b);
         TEST_EQ_INT(sink_ctr_score_json(&c, &b), 0);
         tern_buf_put_u8(&b, 0);
         TEST_ASSERT(strstr((char *)b.data, "\"item_id\":\"item\\\"7\"") &&
                         strstr((char *)b.data, "\"campaign_id\":null") &&
-                        strstr((char *)b.data, "\"p_click\":0.25"),
+                        strstr((char *)b.data, "\"p_click\":0.25") &&
+                        strstr((char *)b.data, "\"config_version\":12}"),
                     "%s", (char *)b.data);
         tern_buf_free(&b);
 }
@@ -851,29 +932,9 @@ static double adouble(avro_value_t *rec, const char *name) {
 /* churn-scores, churn-alerts, model-alerts: the generic reader against
  * their schemas. */
 static void churn_records_avro(void) {
-        static const sink_churn_reason_t reasons[3] = {
-            {"silence_days", 40, 1.5},
-            {"visits_i", 0.2, 0.7},
-            {"trend", -1, 0.1}};
-        sink_churn_score_t sc = {USER, sizeof(USER) - 1, 1700000000000LL, 0.75,
-                                 9,    "sweep",          {TOPIC, 1, 77}};
-        sink_churn_alert_t al = {
-            USER, sizeof(USER) - 1, 1700000000001LL, 0.85, 0.5, 0.8, 3, reasons,
-            10,   {TOPIC, 1, 78}};
-        sink_model_alert_t ma = {"churn",
-                                 "page_hinkley",
-                                 210.5,
-                                 200,
-                                 1000,
-                                 5,
-                                 900,
-                                 300,
-                                 901,
-                                 1200,
-                                 "learning rate x5",
-                                 11,
-                                 1700000000002LL,
-                                 {TOPIC, 0, 79}};
+        sink_churn_score_t sc = CHURN_SCORE;
+        sink_churn_alert_t al = CHURN_ALERT;
+        sink_model_alert_t ma = MODEL_ALERT;
         avro_value_t arr, it;
         size_t cnt = 0;
         tern_buf_t b;
@@ -885,6 +946,7 @@ static void churn_records_avro(void) {
         TEST_ASSERT(adouble(&a.v, "risk") == 0.75, "risk");
         TEST_ASSERT(astr_is(&a.v, "trigger", "sweep", 5), "trigger");
         TEST_EQ_INT(along(&a.v, "source_offset"), 77);
+        TEST_EQ_INT(along(&a.v, "config_version"), 21);
         adec_free(&a);
         tern_buf_reset(&b);
         TEST_EQ_INT(sink_churn_alert_avro(&al, &b), 0);
@@ -897,6 +959,7 @@ static void churn_records_avro(void) {
         TEST_ASSERT(astr_is(&it, "feature", "silence_days", 12), "reason");
         TEST_ASSERT(adouble(&it, "contribution") == 1.5, "contribution");
         TEST_EQ_INT(along(&a.v, "model_version"), 10);
+        TEST_EQ_INT(along(&a.v, "config_version"), 22);
         adec_free(&a);
         tern_buf_reset(&b);
         TEST_EQ_INT(sink_model_alert_avro(&ma, &b), 0);
@@ -906,8 +969,114 @@ static void churn_records_avro(void) {
         TEST_EQ_INT(along(&a.v, "current_end_offset"), 1200);
         TEST_ASSERT(astr_is(&a.v, "action", "learning rate x5", 16), "action");
         TEST_EQ_INT(along(&a.v, "ts_ms"), 1700000000002LL);
+        TEST_EQ_INT(along(&a.v, "config_version"), 23);
         adec_free(&a);
         tern_buf_free(&b);
+}
+
+/* JSON of the churn outputs: config_version last, the source before it. */
+static void churn_records_json(void) {
+        tern_buf_t b;
+        jdoc_t d;
+        tern_buf_init(&b, 1 << 16);
+        TEST_EQ_INT(sink_churn_score_json(&CHURN_SCORE, &b), 0);
+        TEST_EQ_INT(jparse(&d, b.data, b.len), 0);
+        JSTR(&d, "trigger", "sweep");
+        JNUM(&d, "source_offset", 77);
+        JNUM(&d, "config_version", 21);
+        tern_buf_reset(&b);
+        TEST_EQ_INT(sink_churn_alert_json(&CHURN_ALERT, &b), 0);
+        TEST_EQ_INT(jparse(&d, b.data, b.len), 0);
+        JSTR(&d, "reasons[2].feature", "trend");
+        JNUM(&d, "model_version", 10);
+        JNUM(&d, "config_version", 22);
+        tern_buf_reset(&b);
+        TEST_EQ_INT(sink_model_alert_json(&MODEL_ALERT, &b), 0);
+        TEST_EQ_INT(jparse(&d, b.data, b.len), 0);
+        JSTR(&d, "action", "learning rate x5");
+        JNUM(&d, "source_offset", 79);
+        JNUM(&d, "config_version", 23);
+        tern_buf_free(&b);
+}
+
+/* The schema as it was before config_version: the field must be the last
+ * one, a long with default 0 (so a reader of this schema reads the old
+ * records); cut it out. */
+static int schema_without_cv(const char *schema, char *out, size_t size) {
+        static const char FIELD[] = "{\"name\": \"config_version\", \"type\": "
+                                    "\"long\", \"default\": 0,";
+        const char *f = strstr(schema, FIELD), *comma, *end;
+        if (!f || !(end = strchr(f, '}')) ||
+            strspn(end + 1, " \n]}") != strlen(end + 1))
+                return -1; /* missing, no default 0, or not last */
+        for (comma = f; comma > schema && *comma != ','; comma--)
+                ;
+        if ((size_t)(comma - schema) + 3 > size)
+                return -1;
+        memcpy(out, schema, (size_t)(comma - schema));
+        strcpy(out + (comma - schema), "]}");
+        return 0;
+}
+
+/* cv_big: the record with config_version 2^33 (a 5-byte varint); cv_0:
+ * the same with 0. A reader of the old schema reads cv_big (the field is
+ * skipped); cv_0 is the old layout plus one 0 byte. */
+static void check_cv_resolves(const char *name, const char *schema,
+                              const tern_buf_t *cv_big, const tern_buf_t *cv_0,
+                              int64_t source_offset) {
+        char old[4096];
+        avro_value_t f;
+        tern_buf_t cut;
+        adec_t a;
+        TEST_ASSERT(schema_without_cv(schema, old, sizeof(old)) == 0,
+                    "%s: config_version is not last with default 0", name);
+        TEST_EQ_INT(adec_read_as(&a, schema, old, cv_big), 0);
+        TEST_EQ_INT(along(&a.v, "source_offset"), source_offset);
+        TEST_ASSERT(avro_value_get_by_name(&a.v, "config_version", &f, NULL),
+                    "%s: the old reader has config_version", name);
+        adec_free(&a);
+        TEST_ASSERT(cv_0->len > 0 && cv_0->data[cv_0->len - 1] == 0,
+                    "%s: does not end with config_version 0", name);
+        tern_buf_init(&cut, 1 << 16);
+        tern_buf_append(&cut, cv_0->data, cv_0->len - 1);
+        TEST_EQ_INT(adec_read(&a, old, &cut), 0);
+        TEST_EQ_INT(along(&a.v, "source_offset"), source_offset);
+        adec_free(&a);
+        tern_buf_free(&cut);
+}
+
+#define CV_CASE(schema, enc, type, fixture, off)                               \
+        do {                                                                   \
+                type r_ = (fixture);                                           \
+                tern_buf_reset(&big);                                          \
+                tern_buf_reset(&zero);                                         \
+                r_.config_version = 1LL << 33;                                 \
+                TEST_EQ_INT(enc(&r_, &big), 0);                                \
+                r_.config_version = 0;                                         \
+                TEST_EQ_INT(enc(&r_, &zero), 0);                               \
+                check_cv_resolves(#enc, (schema), &big, &zero, (off));         \
+        } while (0)
+
+/* config_version was added to these records after they were published:
+ * old readers read new records, and new records are the old layout plus
+ * the field, which a reader honouring defaults (Java, Python, the Schema
+ * Registry's compatibility check) fills with 0 in old records. */
+static void config_version_resolves(void) {
+        tern_buf_t big, zero;
+        tern_buf_init(&big, 1 << 16);
+        tern_buf_init(&zero, 1 << 16);
+        CV_CASE(sink_dead_letter_schema, sink_dead_letter_avro,
+                sink_dead_letter_t, dl_fixture(), 42);
+        CV_CASE(sink_ctr_score_schema, sink_ctr_score_avro, sink_ctr_score_t,
+                CTR, 99);
+        CV_CASE(sink_churn_score_schema, sink_churn_score_avro,
+                sink_churn_score_t, CHURN_SCORE, 77);
+        CV_CASE(sink_churn_alert_schema, sink_churn_alert_avro,
+                sink_churn_alert_t, CHURN_ALERT, 78);
+        CV_CASE(sink_model_alert_schema, sink_model_alert_avro,
+                sink_model_alert_t, MODEL_ALERT, 79);
+        tern_buf_free(&big);
+        tern_buf_free(&zero);
 }
 
 TEST_MAIN(TEST_CASE(rec_avro_0_items), TEST_CASE(rec_avro_1_item),
@@ -917,4 +1086,5 @@ TEST_MAIN(TEST_CASE(rec_avro_0_items), TEST_CASE(rec_avro_1_item),
           TEST_CASE(rec_json_non_finite), TEST_CASE(dead_letter_json),
           TEST_CASE(producer_delivers), TEST_CASE(producer_delivery_failure),
           TEST_CASE(producer_bad_conf), TEST_CASE(ctr_score_avro),
-          TEST_CASE(churn_records_avro));
+          TEST_CASE(churn_records_avro), TEST_CASE(churn_records_json),
+          TEST_CASE(config_version_resolves));

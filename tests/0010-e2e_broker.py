@@ -91,6 +91,7 @@ class E2E(Tests):
             v = d["value"]
             assert v["source_topic"] == "behavior-events" and v["source_offset"] >= 0
             assert v["error"], "dead letter without error text"
+            assert v["config_version"] == 1, v
         garbage = [d for d in dlq if d["value"]["reason"] == "decode"][0]
         assert garbage["value_bytes_base64"]["raw"] == "AnRoaXMgaXMgbm90IGF2cm8=", garbage
 

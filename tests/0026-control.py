@@ -2,8 +2,9 @@
 
 `tern control` publishes a block and a boost; the next recommendation
 drops the blocked item, ranks the boosted one first and carries the new
-config_version. An invalid record written with kcat lands on the
-dead-letter topic with its reason and source offset and changes nothing.
+config_version, and so do the ctr-scores. An invalid record written with
+kcat lands on the dead-letter topic with its reason, source offset and the
+config_version of the time, and changes nothing.
 After a restart `tern inspect control` and the outputs keep the live
 config (a category boost then uses the item catalog stored with the
 state). SIGHUP applies a changed live key and refuses a changed non-live
@@ -83,6 +84,17 @@ class Control(Tests):
         assert len(recs) == 1, "%s: %d recommendation records" % (user, len(recs))
         return recs[0]
 
+    def impression(self, imp, seq):
+        """The config_version of the ctr-score of a new impression (event
+        time just after probe seq's)."""
+        self.produce([event("x%d" % seq, "z%d" % seq, "i9", "IMPRESSION",
+                            T0 + 100500 + seq * 1000, impression_id=imp)])
+        scores = [r["value"] for r in consume(self.brokers, "ctr-scores", "ctr_score.avsc",
+                                              idle_ms=1500)
+                  if r["value"]["impression_id"] == imp]
+        assert len(scores) == 1, "%s: %d ctr-scores" % (imp, len(scores))
+        return scores[0]["config_version"]
+
     def probe(self, user, seq):
         self.produce([event("p%d" % seq, user, "i1", "VIEW", T0 + 100000 + seq * 1000)])
         rec = self.recs_of(user)
@@ -93,6 +105,7 @@ class Control(Tests):
         self.produce_phase1_and_start()
         items, rec = self.probe("q1", 1)
         assert items == ["i2", "i3", "i4"] and rec["config_version"] == 1, rec
+        assert self.impression("imp-a", 1) == 1
 
         # Block i2, boost i4 x5: applied between batches, version 3.
         self.control("--block-item", "i2", "--by", "test")
@@ -115,6 +128,7 @@ class Control(Tests):
         assert items == ["i4", "i3"] and rec["config_version"] == 3, rec
         # s(i1,i4) = c / sqrt(n(i1) n(i4)) = 1 / sqrt(5 * 1) (q1, q2 viewed i1)
         assert abs(rec["items"][0]["score"] - 5 / 5 ** 0.5) < 1e-9, rec
+        assert self.impression("imp-b", 2) == 3
 
         dlq = [d["value"] for d in consume(self.brokers, "tern-dead-letter", "dead_letter.avsc",
                                            idle_ms=1500)]
@@ -123,6 +137,7 @@ class Control(Tests):
         assert d["reason"] == "control" and "factor" in d["error"], d
         assert d["source_topic"] == "tern-control" and d["source_offset"] == 2, d
         assert d["raw"] == '{"op":"boost","item":"i3","factor":-1}', d
+        assert d["config_version"] == 3, d  # after the block and boost before it
 
         # Restart: the live config comes back from the state.
         assert stop(self.proc) == 0
