@@ -76,7 +76,9 @@ const conf_prop_t conf_props[] = {
     {"topics.input", CP_STR, OFF(topic_input), 0, 0, "behavior-events", NULL,
      "Input: Avro tern.BehaviorEvent, keyed by user_id."},
     {"topics.recommendations", CP_STR, OFF(topic_recommendations), 0, 0,
-     "recommendations", NULL, "Output: each user's refreshed top-N."},
+     "recommendations", NULL,
+     "Output: each user's refreshed top-N. Every output record carries the\n"
+     "config_version it was made under (see topics.control)."},
     {"topics.dead_letter", CP_STR, OFF(topic_dead_letter), 0, 0,
      "tern-dead-letter", NULL,
      "Output: input records that could not be used, with the reason and\n"
@@ -87,7 +89,8 @@ const conf_prop_t conf_props[] = {
      "known."},
     {"topics.churn_scores", CP_STR, OFF(topic_churn_scores), 0, 0,
      "churn-scores", NULL,
-     "Output: each churn scoring point (user, ts_ms, risk, model_version)."},
+     "Output: each churn scoring point (user, ts_ms, risk, model_version,\n"
+     "config_version)."},
     {"topics.churn_alerts", CP_STR, OFF(topic_churn_alerts), 0, 0,
      "churn-alerts", NULL,
      "Output: a user's risk crossed churn.alert_threshold, with the top 3\n"
