@@ -413,12 +413,15 @@ static void emit_build(const metric_def_t *d, const rt_metrics_snap_t *s,
         tern_buf_printf(out, "%s{version=\"%s\"} 1\n", d->name, TERN_VERSION);
 }
 
-/* THE table: the formatter and `tern config --metrics` both read it. */
+/* THE table: the formatter and `tern config --metrics` both read it (and
+ * test 0031 checks deploy/ against the latter). labels: the label names,
+ * comma-separated, each followed by its values in parentheses when they
+ * are a fixed set. */
 static const metric_def_t metric_defs[] = {
     {"tern_records_in_total", "counter", "",
      "Kafka records consumed from the input topic.", emit_records},
     {"tern_events_in_total", "counter",
-     "type: view, click, cart, favorite, purchase, impression",
+     "type (view, click, cart, favorite, purchase, impression)",
      "Events decoded and applied, by event type.", emit_events},
     {"tern_dead_lettered_total", "counter", "",
      "Input records sent to the dead-letter topic.", emit_dead},
@@ -434,17 +437,17 @@ static const metric_def_t metric_defs[] = {
      "Messages behind the partition's high watermark (cached from fetch "
      "responses).",
      emit_lag},
-    {"tern_model_logloss", "gauge", "model: ctr, churn",
+    {"tern_model_logloss", "gauge", "model (ctr, churn)",
      "Progressive validation logloss of the published scores (NaN until "
      "labels arrive).",
      emit_logloss},
-    {"tern_model_auc", "gauge", "model: ctr, churn",
+    {"tern_model_auc", "gauge", "model (ctr, churn)",
      "Progressive validation AUC of the published scores (NaN until both "
      "classes are seen).",
      emit_auc},
-    {"tern_model_examples_total", "counter", "model: ctr, churn",
+    {"tern_model_examples_total", "counter", "model (ctr, churn)",
      "Labelled examples the model learned.", emit_examples},
-    {"tern_drift_events_total", "counter", "model: churn",
+    {"tern_drift_events_total", "counter", "model (churn)",
      "Drift detections (each published on model-alerts).", emit_drift},
     {"tern_churn_alerts_total", "counter", "", "Churn alerts published.",
      emit_alerts},
