@@ -114,6 +114,21 @@ static void collect_models(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         }
 }
 
+static void collect_control(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
+        s->registry = src->schemas != NULL;
+        if (src->schemas)
+                rt_schemas_stats(src->schemas, &s->schemas);
+        s->control = src->control != NULL;
+        if (src->control) {
+                rt_control_stats_t cs;
+                rt_control_stats(src->control, &cs);
+                s->control_applied = cs.applied;
+                s->control_rejected = cs.rejected;
+                s->control_last_partition = cs.last_partition;
+                s->control_last_offset = cs.last_offset;
+        }
+}
+
 static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         rt_metrics_snap_t *s = &m->work;
         rt_pipeline_stats_t st;
@@ -128,6 +143,7 @@ static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         collect_outputs(&m->src, s);
         collect_lag(&m->src, p, s);
         collect_models(&m->src, s);
+        collect_control(&m->src, s);
         if (final || now - m->size_read_ns >= SIZE_EVERY_NS) {
                 s->rocksdb_bytes = feat_store_size_bytes(m->src.store);
                 m->size_read_ns = now;
@@ -402,6 +418,58 @@ static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,
                         (long long)s->config_version);
 }
 
+static void emit_schema_requests(const metric_def_t *d,
+                                 const rt_metrics_snap_t *s, tern_buf_t *out) {
+        if (s->registry)
+                put_u64(out, d->name, s->schemas.requests);
+}
+
+/* Disjoint results: their sum is every lookup. */
+static void emit_schema_lookups(const metric_def_t *d,
+                                const rt_metrics_snap_t *s, tern_buf_t *out) {
+        const ingest_registry_stats_t *st = &s->schemas;
+        const struct {
+                const char *result;
+                uint64_t n;
+        } rows[] = {
+            {"memory", st->from_memory},
+            {"cache", st->from_cache},
+            {"registry", st->from_registry},
+            {"schema_dir", st->from_schema_dir},
+            {"failed", st->failed - st->failed_cached},
+            {"failed_cached", st->failed_cached},
+        };
+        if (!s->registry)
+                return;
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+                tern_buf_printf(out, "%s{result=\"%s\"} %llu\n", d->name,
+                                rows[i].result, (unsigned long long)rows[i].n);
+}
+
+static void emit_schema_cache(const metric_def_t *d, const rt_metrics_snap_t *s,
+                              tern_buf_t *out) {
+        if (s->registry)
+                put_u64(out, d->name, s->schemas.cache_write_failed);
+}
+
+static void emit_control(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        if (!s->control)
+                return;
+        tern_buf_printf(out, "%s{result=\"applied\"} %llu\n", d->name,
+                        (unsigned long long)s->control_applied);
+        tern_buf_printf(out, "%s{result=\"rejected\"} %llu\n", d->name,
+                        (unsigned long long)s->control_rejected);
+}
+
+static void emit_control_offset(const metric_def_t *d,
+                                const rt_metrics_snap_t *s, tern_buf_t *out) {
+        if (s->control && s->control_last_partition >= 0)
+                tern_buf_printf(out, "%s{partition=\"%d\"} %lld\n", d->name,
+                                (int)s->control_last_partition,
+                                (long long)s->control_last_offset);
+}
+
 static void emit_ready(const metric_def_t *d, const rt_metrics_snap_t *s,
                        tern_buf_t *out) {
         tern_buf_printf(out, "%s %d\n", d->name, s->ready ? 1 : 0);
@@ -456,6 +524,25 @@ static const metric_def_t metric_defs[] = {
      emit_rocksdb},
     {"tern_config_version", "gauge", "",
      "Configuration version stamped on outputs.", emit_config},
+    {"tern_schema_registry_requests_total", "counter", "",
+     "HTTP requests made to the Schema Registry (none without "
+     "input.schema_registry_url).",
+     emit_schema_requests},
+    {"tern_schema_registry_lookups_total", "counter",
+     "result (memory, cache, registry, schema_dir, failed, failed_cached)",
+     "Writer schemas looked up for unknown ids, by where they were found; "
+     "failed: nowhere, failed_cached: refused at once by the negative cache.",
+     emit_schema_lookups},
+    {"tern_schema_registry_cache_write_failures_total", "counter", "",
+     "Schemas fetched from the registry but not written to the disk cache.",
+     emit_schema_cache},
+    {"tern_control_records_total", "counter", "result (applied, rejected)",
+     "Control records applied or rejected (dead-lettered); kept with the "
+     "state.",
+     emit_control},
+    {"tern_control_last_applied_offset", "gauge", "partition",
+     "Offset of the last applied control record (absent until known).",
+     emit_control_offset},
     {"tern_ready", "gauge", "", "1 while /readyz answers 200.", emit_ready},
     {"tern_build_info", "gauge", "version", "Always 1; the build's version.",
      emit_build},

@@ -37,12 +37,14 @@ METRICS = {}
 HISTOGRAMS = set()
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"instance", "job"}
-# What the dashboard must show (the list).
+# What the dashboard must show (the list, then control and registry).
 DASHBOARD_NEEDS = [
     "tern_events_in_total", "tern_dead_lettered_total", "tern_outputs_total",
     "tern_batch_commit_seconds_bucket", "tern_consumer_lag", "tern_model_logloss",
     "tern_model_auc", "tern_drift_events_total", "tern_churn_alerts_total",
     "tern_rocksdb_size_bytes", "tern_config_version", "tern_ready",
+    "tern_control_records_total", "tern_control_last_applied_offset",
+    "tern_schema_registry_lookups_total", "tern_schema_registry_requests_total",
 ]
 
 def deploy_files(*exts):

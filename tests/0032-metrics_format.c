@@ -2,8 +2,10 @@
  * 0032-metrics_format: the Prometheus text of a hand-built snapshot
  * (rt_metrics_format) — every family with # HELP and # TYPE, label values
  * escaped, a model that is off without samples, NaN for undefined
- * figures, cumulative histogram buckets — and the probes' answers by
- * phase and heartbeat (rt_metrics_healthz, rt_metrics_readyz).
+ * figures, cumulative histogram buckets, the Schema Registry's and the
+ * control topic's counters (absent without either) — and the probes'
+ * answers by phase, heartbeat and assignment (rt_metrics_healthz,
+ * rt_metrics_readyz).
  * The end-to-end counterpart, against a live replay, is 0028-metrics.
  */
 #include <math.h>
@@ -85,6 +87,78 @@ static void test_format(void) {
         TEST_ASSERT(has_line(&b, "tern_ready 1"), "%s", b.data);
         TEST_ASSERT(has_line(&b, "# TYPE tern_batch_commit_seconds histogram"),
                     "%s", b.data);
+        TEST_ASSERT(!has_line(&b, "tern_schema_registry_requests_total 0") &&
+                        !strstr((const char *)b.data,
+                                "tern_schema_registry_lookups_total{"),
+                    "no registry but samples: %s", b.data);
+        TEST_ASSERT(
+            !strstr((const char *)b.data, "tern_control_records_total{"),
+            "no control but samples: %s", b.data);
+        tern_buf_free(&b);
+}
+
+static void test_registry_and_control(void) {
+        static rt_metrics_snap_t s;
+        tern_buf_t b;
+        memset(&s, 0, sizeof(s));
+        s.registry = 1;
+        s.schemas = (ingest_registry_stats_t){.requests = 4,
+                                              .from_memory = 1,
+                                              .from_cache = 2,
+                                              .from_registry = 3,
+                                              .from_schema_dir = 5,
+                                              .failed = 9,
+                                              .failed_cached = 7,
+                                              .cache_write_failed = 1};
+        s.control = 1;
+        s.control_applied = 12;
+        s.control_rejected = 2;
+        s.control_last_partition = 1;
+        s.control_last_offset = 41;
+        format(&s, &b);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_requests_total 4"), "%s",
+                    b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"memory\"} 1"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"cache\"} 2"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"registry\"} 3"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"schema_dir\"} 5"),
+                    "%s", b.data);
+        /* failed and failed_cached are disjoint: 9 failures, 7 cached */
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"failed\"} 2"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"failed_cached\"} 7"),
+                    "%s", b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_schema_registry_cache_write_failures_total 1"),
+            "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_control_records_total{result="
+                                 "\"applied\"} 12"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_control_records_total{result="
+                                 "\"rejected\"} 2"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_control_last_applied_offset{partition="
+                                 "\"1\"} 41"),
+                    "%s", b.data);
+        tern_buf_free(&b);
+        /* No record applied yet: counters, but no offset. */
+        s.control_last_partition = -1;
+        format(&s, &b);
+        TEST_ASSERT(has_line(&b, "tern_control_records_total{result="
+                                 "\"applied\"} 12"),
+                    "%s", b.data);
+        TEST_ASSERT(
+            !strstr((const char *)b.data, "tern_control_last_applied_offset{"),
+            "%s", b.data);
         tern_buf_free(&b);
 }
 
@@ -96,6 +170,7 @@ static void test_help_and_type(void) {
         int typed = 0, samples = 0;
         memset(&s, 0, sizeof(s));
         s.ctr.enabled = s.churn.enabled = 1;
+        s.registry = s.control = 1;
         format(&s, &b);
         for (char *line = strtok((char *)b.data, "\n"); line;
              line = strtok(NULL, "\n")) {
@@ -162,4 +237,5 @@ static void test_probes(void) {
 }
 
 TEST_MAIN(TEST_CASE(test_format), TEST_CASE(test_help_and_type),
-          TEST_CASE(test_bounded), TEST_CASE(test_probes));
+          TEST_CASE(test_registry_and_control), TEST_CASE(test_bounded),
+          TEST_CASE(test_probes));
