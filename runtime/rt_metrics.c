@@ -27,6 +27,7 @@ struct rt_metrics {
         rt_metrics_snap_t shared;
         _Atomic int64_t beat_ns; /* monotonic, the loop's last round */
         _Atomic int phase;       /* rt_metrics_phase_t */
+        _Atomic int unassigned;  /* a rebalance left no partition */
 };
 
 rt_metrics_t *rt_metrics_new(int64_t stall_seconds) {
@@ -133,7 +134,7 @@ static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         rt_metrics_snap_t *s = &m->work;
         rt_pipeline_stats_t st;
         int64_t now = rt_mono_ns();
-        if (!m->bound)
+        if (!m->bound || !p) /* no pipeline: only the unit test's probes */
                 return;
         rt_pipeline_stats(p, &st);
         s->records_in = st.records_in;
@@ -173,14 +174,32 @@ void rt_metrics_loop_start(rt_metrics_t *m, const rt_pipeline_t *p) {
         publish(m, p, 1);
 }
 
-static int assigned(const rt_metrics_t *m) {
+static int holds_partitions(rd_kafka_t *consumer) {
         rd_kafka_topic_partition_list_t *parts = NULL;
         int n;
-        if (!m->bound || rd_kafka_assignment(m->src.consumer, &parts) || !parts)
+        if (!consumer || rd_kafka_assignment(consumer, &parts) || !parts)
                 return 0;
         n = parts->cnt;
         rd_kafka_topic_partition_list_destroy(parts);
         return n > 0;
+}
+
+static int assigned(const rt_metrics_t *m) {
+        return m->bound && holds_partitions(m->src.consumer);
+}
+
+void rt_metrics_rebalanced(rt_metrics_t *m, rd_kafka_t *consumer) {
+        if (m)
+                atomic_store(&m->unassigned, !holds_partitions(consumer));
+}
+
+/* Ready: the phase says so and a rebalance has not taken every partition
+ * (a load balancer should send nothing to an instance that processes
+ * nothing; an eager rebalance shows as a short 503 between revoke and
+ * assign). */
+static int is_ready(rt_metrics_t *m) {
+        return rt_metrics_phase(m) == RT_PHASE_READY &&
+               !atomic_load(&m->unassigned);
 }
 
 void rt_metrics_tick(rt_metrics_t *m, const rt_pipeline_t *p) {
@@ -232,7 +251,7 @@ void rt_metrics_read(rt_metrics_t *m, rt_metrics_snap_t *out) {
         pthread_mutex_lock(&m->lock);
         *out = m->shared;
         pthread_mutex_unlock(&m->lock);
-        out->ready = rt_metrics_phase(m) == RT_PHASE_READY;
+        out->ready = is_ready(m);
 }
 
 static const char *const phase_names[] = {"starting", "ready", "stopping",
@@ -258,6 +277,10 @@ int rt_metrics_readyz(rt_metrics_t *m, tern_buf_t *body) {
          * balancer should stop sending at once. */
         if (rt_stop && ph == RT_PHASE_READY)
                 ph = RT_PHASE_STOPPING;
+        if (ph == RT_PHASE_READY && !is_ready(m)) {
+                tern_buf_printf(body, "{\"status\":\"unassigned\"}\n");
+                return 503;
+        }
         tern_buf_printf(body, "{\"status\":\"%s\"}\n", phase_names[ph]);
         return ph == RT_PHASE_READY ? 200 : 503;
 }

@@ -131,6 +131,11 @@ void rt_metrics_tick(rt_metrics_t *m, const struct rt_pipeline *p);
 /* A batch committed in took_ns (after the pipeline counted it). */
 void rt_metrics_committed(rt_metrics_t *m, const struct rt_pipeline *p,
                           int64_t took_ns);
+/* The consumer's assignment changed (its rebalance callback, after the
+ * assign or unassign): holding no partition after a rebalance took them
+ * all, the instance is not ready (/readyz 503 "unassigned", tern_ready 0)
+ * until partitions come back. */
+void rt_metrics_rebalanced(rt_metrics_t *m, rd_kafka_t *consumer);
 /* The loop is leaving (stop, drained or fatal): not ready any more. */
 void rt_metrics_loop_stopping(rt_metrics_t *m);
 /* run() is returning: the final snapshot, then not alive. */

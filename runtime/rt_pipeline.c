@@ -483,6 +483,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 assign_from_state(p, rk, parts);
+                rt_metrics_rebalanced(p->metrics, rk);
                 return;
         }
         /* Revoked (or lost): what we processed of those partitions must be
@@ -493,6 +494,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     rd_kafka_incremental_unassign(rk, parts));
         else
                 rd_kafka_assign(rk, NULL);
+        rt_metrics_rebalanced(p->metrics, rk); /* none left: not ready */
 }
 
 static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,

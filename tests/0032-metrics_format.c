@@ -5,7 +5,7 @@
  * figures, cumulative histogram buckets, the Schema Registry's and the
  * control topic's counters (absent without either) — and the probes'
  * answers by phase, heartbeat and assignment (rt_metrics_healthz,
- * rt_metrics_readyz).
+ * rt_metrics_readyz; a rebalance that leaves no partition is not ready).
  * The end-to-end counterpart, against a live replay, is 0028-metrics.
  */
 #include <math.h>
@@ -236,6 +236,52 @@ static void test_probes(void) {
         rt_metrics_destroy(m);
 }
 
+/* A rebalance that takes every partition withdraws readiness; partitions
+ * coming back restore it. A consumer without brokers: manual assignments
+ * stand in for the rebalance callback's. */
+static void test_unassigned(void) {
+        char errstr[512];
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        rt_metrics_t *m = rt_metrics_new(60);
+        rt_metrics_snap_t snap;
+        TEST_ASSERT(m != NULL, "new");
+        /* assign() needs a group, never joined without subscribe() */
+        rd_kafka_conf_set(kc, "group.id", "t", NULL, 0);
+        rd_kafka_conf_set(kc, "log_level", "0", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+        TEST_ASSERT(rk != NULL, "%s", errstr);
+        parts = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(parts, "in", 0);
+        rt_metrics_bind(m, &(rt_metrics_src_t){.consumer = rk});
+        rt_metrics_tick(m, NULL);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "starting"), 503);
+        rd_kafka_assign(rk, parts);
+        rt_metrics_rebalanced(m, rk);
+        rt_metrics_tick(m, NULL);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "ready"), 200);
+        rd_kafka_assign(rk, NULL); /* revoked, nothing assigned instead */
+        rt_metrics_rebalanced(m, rk);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "unassigned"), 503);
+        rt_metrics_read(m, &snap);
+        TEST_EQ_INT(snap.ready, 0);
+        TEST_EQ_INT(probe(rt_metrics_healthz, m, "ok"), 200); /* alive */
+        rd_kafka_assign(rk, parts);
+        rt_metrics_rebalanced(m, rk);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "ready"), 200);
+        rt_metrics_read(m, &snap);
+        TEST_EQ_INT(snap.ready, 1);
+        rd_kafka_assign(rk, NULL);
+        rt_metrics_rebalanced(m, rk);
+        rt_metrics_loop_stopping(m); /* stopping wins over unassigned */
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "stopping"), 503);
+        rt_metrics_bind(m, NULL);
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_destroy(rk);
+        rt_metrics_destroy(m);
+}
+
 TEST_MAIN(TEST_CASE(test_format), TEST_CASE(test_help_and_type),
-          TEST_CASE(test_registry_and_control), TEST_CASE(test_bounded),
-          TEST_CASE(test_probes));
+          TEST_CASE(test_unassigned), TEST_CASE(test_registry_and_control),
+          TEST_CASE(test_bounded), TEST_CASE(test_probes));
