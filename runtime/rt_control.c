@@ -55,7 +55,9 @@ struct rt_control {
         int64_t next_probe_ns;
         int64_t next[CTL_MAX_PARTS]; /* next offset per partition, -1 none */
         uint64_t applied, rejected, reloads;
-        tern_buf_t last; /* JSON of the last applied change, may be empty */
+        tern_buf_t last;   /* JSON of the last applied change, may be empty */
+        int32_t last_part; /* the last applied record's; -1 not known */
+        int64_t last_offset;
         int dirty;
         tern_buf_t rec, val, json;
 };
@@ -170,6 +172,27 @@ static void restore_live(rt_control_t *ctl, const char *path, uint32_t plen,
                              conf_live_get(ctl->base, (size_t)i));
 }
 
+/* Where the last applied control record was, read back from the stored
+ * last change (accepted() writes it first thing). Not known when the last
+ * change was a SIGHUP reload. */
+static void last_place(rt_control_t *ctl) {
+        char head[128];
+        int part;
+        long long off;
+        size_t n =
+            ctl->last.len < sizeof(head) - 1 ? ctl->last.len : sizeof(head) - 1;
+        memcpy(head, ctl->last.data ? (const char *)ctl->last.data : "", n);
+        head[n] = '\0';
+        if (sscanf(head,
+                   "{\"origin\":\"control\",\"partition\":%d,"
+                   "\"offset\":%lld",
+                   &part, &off) == 2 &&
+            part >= 0 && off >= 0) {
+                ctl->last_part = part;
+                ctl->last_offset = off;
+        }
+}
+
 static tern_code_t decode(rt_control_t *ctl, const uint8_t *v, size_t len,
                           char *errstr, size_t errstr_size) {
         tern_rd_t r;
@@ -212,6 +235,7 @@ static tern_code_t decode(rt_control_t *ctl, const uint8_t *v, size_t len,
         if (r.err || tern_rd_left(&r))
                 goto bad;
         tern_buf_append(&ctl->last, s, slen);
+        last_place(ctl);
         ctl->live->config_version = (int64_t)version;
         return TERN_OK;
 bad:
@@ -254,6 +278,8 @@ static rt_control_t *ctl_alloc(tern_conf_t *live, const tern_conf_t *base,
         ctl->boosts = model_boost_new();
         for (int i = 0; i < CTL_MAX_PARTS; i++)
                 ctl->next[i] = -1;
+        ctl->last_part = -1;
+        ctl->last_offset = -1;
         tern_buf_init(&ctl->last, CTL_LAST_MAX);
         tern_buf_init(&ctl->rec, CTL_REC_MAX);
         tern_buf_init(&ctl->val, CTL_DLQ_RAW_MAX + 4096);
@@ -431,6 +457,8 @@ static void accepted(rt_control_t *ctl, const rd_kafka_message_t *msg,
                      const rt_control_op_t *op) {
         ctl->live->config_version++;
         ctl->applied++;
+        ctl->last_part = msg->partition;
+        ctl->last_offset = msg->offset;
         tern_buf_reset(&ctl->last);
         tern_buf_printf(&ctl->last,
                         "{\"origin\":\"control\",\"partition\":%d,"
@@ -621,6 +649,8 @@ void rt_control_stats(const rt_control_t *ctl, rt_control_stats_t *out) {
         out->rejected = ctl->rejected;
         out->reloads = ctl->reloads;
         out->config_version = ctl->live->config_version;
+        out->last_partition = ctl->last_part;
+        out->last_offset = ctl->last_offset;
 }
 
 /* ---- documents ---- */

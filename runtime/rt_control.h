@@ -139,9 +139,15 @@ int rt_control_dirty(const rt_control_t *ctl);
 /* Every applied event: the item's category, for category boosts. */
 void rt_control_on_event(rt_control_t *ctl, const tern_event_t *ev);
 
+/* applied and rejected count control records and are kept with the
+ * state (they survive restarts); last_partition and last_offset place the
+ * last applied record (-1: none, or the last change was a SIGHUP reload
+ * before this process started). */
 typedef struct rt_control_stats {
         uint64_t applied, rejected, reloads;
         int64_t config_version;
+        int32_t last_partition;
+        int64_t last_offset;
 } rt_control_stats_t;
 void rt_control_stats(const rt_control_t *ctl, rt_control_stats_t *out);
 

@@ -27,6 +27,7 @@ struct rt_metrics {
         rt_metrics_snap_t shared;
         _Atomic int64_t beat_ns; /* monotonic, the loop's last round */
         _Atomic int phase;       /* rt_metrics_phase_t */
+        _Atomic int unassigned;  /* a rebalance left no partition */
 };
 
 rt_metrics_t *rt_metrics_new(int64_t stall_seconds) {
@@ -114,11 +115,26 @@ static void collect_models(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         }
 }
 
+static void collect_control(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
+        s->registry = src->schemas != NULL;
+        if (src->schemas)
+                rt_schemas_stats(src->schemas, &s->schemas);
+        s->control = src->control != NULL;
+        if (src->control) {
+                rt_control_stats_t cs;
+                rt_control_stats(src->control, &cs);
+                s->control_applied = cs.applied;
+                s->control_rejected = cs.rejected;
+                s->control_last_partition = cs.last_partition;
+                s->control_last_offset = cs.last_offset;
+        }
+}
+
 static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         rt_metrics_snap_t *s = &m->work;
         rt_pipeline_stats_t st;
         int64_t now = rt_mono_ns();
-        if (!m->bound)
+        if (!m->bound || !p) /* no pipeline: only the unit test's probes */
                 return;
         rt_pipeline_stats(p, &st);
         s->records_in = st.records_in;
@@ -128,6 +144,7 @@ static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         collect_outputs(&m->src, s);
         collect_lag(&m->src, p, s);
         collect_models(&m->src, s);
+        collect_control(&m->src, s);
         if (final || now - m->size_read_ns >= SIZE_EVERY_NS) {
                 s->rocksdb_bytes = feat_store_size_bytes(m->src.store);
                 m->size_read_ns = now;
@@ -157,14 +174,32 @@ void rt_metrics_loop_start(rt_metrics_t *m, const rt_pipeline_t *p) {
         publish(m, p, 1);
 }
 
-static int assigned(const rt_metrics_t *m) {
+static int holds_partitions(rd_kafka_t *consumer) {
         rd_kafka_topic_partition_list_t *parts = NULL;
         int n;
-        if (!m->bound || rd_kafka_assignment(m->src.consumer, &parts) || !parts)
+        if (!consumer || rd_kafka_assignment(consumer, &parts) || !parts)
                 return 0;
         n = parts->cnt;
         rd_kafka_topic_partition_list_destroy(parts);
         return n > 0;
+}
+
+static int assigned(const rt_metrics_t *m) {
+        return m->bound && holds_partitions(m->src.consumer);
+}
+
+void rt_metrics_rebalanced(rt_metrics_t *m, rd_kafka_t *consumer) {
+        if (m)
+                atomic_store(&m->unassigned, !holds_partitions(consumer));
+}
+
+/* Ready: the phase says so and a rebalance has not taken every partition
+ * (a load balancer should send nothing to an instance that processes
+ * nothing; an eager rebalance shows as a short 503 between revoke and
+ * assign). */
+static int is_ready(rt_metrics_t *m) {
+        return rt_metrics_phase(m) == RT_PHASE_READY &&
+               !atomic_load(&m->unassigned);
 }
 
 void rt_metrics_tick(rt_metrics_t *m, const rt_pipeline_t *p) {
@@ -216,7 +251,7 @@ void rt_metrics_read(rt_metrics_t *m, rt_metrics_snap_t *out) {
         pthread_mutex_lock(&m->lock);
         *out = m->shared;
         pthread_mutex_unlock(&m->lock);
-        out->ready = rt_metrics_phase(m) == RT_PHASE_READY;
+        out->ready = is_ready(m);
 }
 
 static const char *const phase_names[] = {"starting", "ready", "stopping",
@@ -242,6 +277,10 @@ int rt_metrics_readyz(rt_metrics_t *m, tern_buf_t *body) {
          * balancer should stop sending at once. */
         if (rt_stop && ph == RT_PHASE_READY)
                 ph = RT_PHASE_STOPPING;
+        if (ph == RT_PHASE_READY && !is_ready(m)) {
+                tern_buf_printf(body, "{\"status\":\"unassigned\"}\n");
+                return 503;
+        }
         tern_buf_printf(body, "{\"status\":\"%s\"}\n", phase_names[ph]);
         return ph == RT_PHASE_READY ? 200 : 503;
 }
@@ -402,6 +441,58 @@ static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,
                         (long long)s->config_version);
 }
 
+static void emit_schema_requests(const metric_def_t *d,
+                                 const rt_metrics_snap_t *s, tern_buf_t *out) {
+        if (s->registry)
+                put_u64(out, d->name, s->schemas.requests);
+}
+
+/* Disjoint results: their sum is every lookup. */
+static void emit_schema_lookups(const metric_def_t *d,
+                                const rt_metrics_snap_t *s, tern_buf_t *out) {
+        const ingest_registry_stats_t *st = &s->schemas;
+        const struct {
+                const char *result;
+                uint64_t n;
+        } rows[] = {
+            {"memory", st->from_memory},
+            {"cache", st->from_cache},
+            {"registry", st->from_registry},
+            {"schema_dir", st->from_schema_dir},
+            {"failed", st->failed - st->failed_cached},
+            {"failed_cached", st->failed_cached},
+        };
+        if (!s->registry)
+                return;
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+                tern_buf_printf(out, "%s{result=\"%s\"} %llu\n", d->name,
+                                rows[i].result, (unsigned long long)rows[i].n);
+}
+
+static void emit_schema_cache(const metric_def_t *d, const rt_metrics_snap_t *s,
+                              tern_buf_t *out) {
+        if (s->registry)
+                put_u64(out, d->name, s->schemas.cache_write_failed);
+}
+
+static void emit_control(const metric_def_t *d, const rt_metrics_snap_t *s,
+                         tern_buf_t *out) {
+        if (!s->control)
+                return;
+        tern_buf_printf(out, "%s{result=\"applied\"} %llu\n", d->name,
+                        (unsigned long long)s->control_applied);
+        tern_buf_printf(out, "%s{result=\"rejected\"} %llu\n", d->name,
+                        (unsigned long long)s->control_rejected);
+}
+
+static void emit_control_offset(const metric_def_t *d,
+                                const rt_metrics_snap_t *s, tern_buf_t *out) {
+        if (s->control && s->control_last_partition >= 0)
+                tern_buf_printf(out, "%s{partition=\"%d\"} %lld\n", d->name,
+                                (int)s->control_last_partition,
+                                (long long)s->control_last_offset);
+}
+
 static void emit_ready(const metric_def_t *d, const rt_metrics_snap_t *s,
                        tern_buf_t *out) {
         tern_buf_printf(out, "%s %d\n", d->name, s->ready ? 1 : 0);
@@ -413,12 +504,15 @@ static void emit_build(const metric_def_t *d, const rt_metrics_snap_t *s,
         tern_buf_printf(out, "%s{version=\"%s\"} 1\n", d->name, TERN_VERSION);
 }
 
-/* THE table: the formatter and `tern config --metrics` both read it. */
+/* THE table: the formatter and `tern config --metrics` both read it (and
+ * test 0031 checks deploy/ against the latter). labels: the label names,
+ * comma-separated, each followed by its values in parentheses when they
+ * are a fixed set. */
 static const metric_def_t metric_defs[] = {
     {"tern_records_in_total", "counter", "",
      "Kafka records consumed from the input topic.", emit_records},
     {"tern_events_in_total", "counter",
-     "type: view, click, cart, favorite, purchase, impression",
+     "type (view, click, cart, favorite, purchase, impression)",
      "Events decoded and applied, by event type.", emit_events},
     {"tern_dead_lettered_total", "counter", "",
      "Input records sent to the dead-letter topic.", emit_dead},
@@ -434,17 +528,17 @@ static const metric_def_t metric_defs[] = {
      "Messages behind the partition's high watermark (cached from fetch "
      "responses).",
      emit_lag},
-    {"tern_model_logloss", "gauge", "model: ctr, churn",
+    {"tern_model_logloss", "gauge", "model (ctr, churn)",
      "Progressive validation logloss of the published scores (NaN until "
      "labels arrive).",
      emit_logloss},
-    {"tern_model_auc", "gauge", "model: ctr, churn",
+    {"tern_model_auc", "gauge", "model (ctr, churn)",
      "Progressive validation AUC of the published scores (NaN until both "
      "classes are seen).",
      emit_auc},
-    {"tern_model_examples_total", "counter", "model: ctr, churn",
+    {"tern_model_examples_total", "counter", "model (ctr, churn)",
      "Labelled examples the model learned.", emit_examples},
-    {"tern_drift_events_total", "counter", "model: churn",
+    {"tern_drift_events_total", "counter", "model (churn)",
      "Drift detections (each published on model-alerts).", emit_drift},
     {"tern_churn_alerts_total", "counter", "", "Churn alerts published.",
      emit_alerts},
@@ -453,6 +547,25 @@ static const metric_def_t metric_defs[] = {
      emit_rocksdb},
     {"tern_config_version", "gauge", "",
      "Configuration version stamped on outputs.", emit_config},
+    {"tern_schema_registry_requests_total", "counter", "",
+     "HTTP requests made to the Schema Registry (none without "
+     "input.schema_registry_url).",
+     emit_schema_requests},
+    {"tern_schema_registry_lookups_total", "counter",
+     "result (memory, cache, registry, schema_dir, failed, failed_cached)",
+     "Writer schemas looked up for unknown ids, by where they were found; "
+     "failed: nowhere, failed_cached: refused at once by the negative cache.",
+     emit_schema_lookups},
+    {"tern_schema_registry_cache_write_failures_total", "counter", "",
+     "Schemas fetched from the registry but not written to the disk cache.",
+     emit_schema_cache},
+    {"tern_control_records_total", "counter", "result (applied, rejected)",
+     "Control records applied or rejected (dead-lettered); kept with the "
+     "state.",
+     emit_control},
+    {"tern_control_last_applied_offset", "gauge", "partition",
+     "Offset of the last applied control record (absent until known).",
+     emit_control_offset},
     {"tern_ready", "gauge", "", "1 while /readyz answers 200.", emit_ready},
     {"tern_build_info", "gauge", "version", "Always 1; the build's version.",
      emit_build},

@@ -34,9 +34,12 @@
 #include "../common/tern_buf.h"
 #include "../features/feat_store.h"
 #include "../ingest/ingest_event.h"
+#include "../ingest/ingest_registry.h"
 #include "../sinks/sink_producer.h"
 #include "rt_churn.h"
+#include "rt_control.h"
 #include "rt_ctr.h"
+#include "rt_schemas.h"
 
 #define RT_METRICS_BUCKETS    13 /* commit latency: 1 ms .. 10 s, then +Inf */
 #define RT_METRICS_MAX_TOPICS 16
@@ -85,6 +88,15 @@ typedef struct rt_metrics_snap {
         uint64_t churn_alerts;
         uint64_t rocksdb_bytes;
         int64_t config_version;
+        /* The Schema Registry's counters (registry: one is configured). */
+        int registry;
+        ingest_registry_stats_t schemas;
+        /* Control records (kept with the state across restarts); the last
+         * applied one's place, control_last_partition -1 when unknown. */
+        int control;
+        uint64_t control_applied, control_rejected;
+        int32_t control_last_partition;
+        int64_t control_last_offset;
         int ready; /* 0/1, filled by rt_metrics_read() from the phase */
 } rt_metrics_snap_t;
 
@@ -95,6 +107,8 @@ typedef struct rt_metrics_src {
         feat_store_t *store;
         const rt_ctr_t *ctr;     /* NULL when ctr.enabled is false */
         const rt_churn_t *churn; /* NULL when churn.enabled is false */
+        const rt_control_t *control;
+        const rt_schemas_t *schemas; /* NULL without a Schema Registry */
 } rt_metrics_src_t;
 
 typedef struct rt_metrics rt_metrics_t;
@@ -117,6 +131,11 @@ void rt_metrics_tick(rt_metrics_t *m, const struct rt_pipeline *p);
 /* A batch committed in took_ns (after the pipeline counted it). */
 void rt_metrics_committed(rt_metrics_t *m, const struct rt_pipeline *p,
                           int64_t took_ns);
+/* The consumer's assignment changed (its rebalance callback, after the
+ * assign or unassign): holding no partition after a rebalance took them
+ * all, the instance is not ready (/readyz 503 "unassigned", tern_ready 0)
+ * until partitions come back. */
+void rt_metrics_rebalanced(rt_metrics_t *m, rd_kafka_t *consumer);
 /* The loop is leaving (stop, drained or fatal): not ready any more. */
 void rt_metrics_loop_stopping(rt_metrics_t *m);
 /* run() is returning: the final snapshot, then not alive. */

@@ -503,6 +503,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 assign_from_state(p, rk, parts);
+                rt_metrics_rebalanced(p->metrics, rk);
                 return;
         }
         /* Revoked (or lost): what we processed of those partitions must be
@@ -513,6 +514,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                     rd_kafka_incremental_unassign(rk, parts));
         else
                 rd_kafka_assign(rk, NULL);
+        rt_metrics_rebalanced(p->metrics, rk); /* none left: not ready */
 }
 
 static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason,
@@ -661,7 +663,8 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         p->metrics = o->metrics;
         rt_metrics_bind(p->metrics,
                         &(rt_metrics_src_t){p->consumer, p->producer, p->store,
-                                            p->ctr, p->churn});
+                                            p->ctr, p->churn, p->control,
+                                            p->schemas});
         return p;
 fail:
         rt_pipeline_destroy(p);

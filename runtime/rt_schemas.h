@@ -8,14 +8,19 @@
  *
  * When it cannot be used the record is dead-lettered with one of:
  *   unknown_schema      the registry answered that the id does not exist
- *                       and no local copy has it (not retriable);
- *   schema_unavailable  the registry could not be asked (down, timeout,
- *                       5xx) and no local copy has it (retriable: the
- *                       record decodes once the registry is back);
- *   incompatible_schema the writer schema cannot be read as tern's reader
- *                       schema (a required field missing, a type that
- *                       does not resolve; not retriable — ids are
- *                       immutable, so the id is remembered as refused).
+ *                       (HTTP 404 with error_code 40403) and no local
+ *                       copy has it (not retriable);
+ *   schema_unavailable  the registry could not be asked or gave no
+ *                       usable answer (down, timeout, 5xx, 401/403, a 404
+ *                       without error_code 40403, a malformed answer) and
+ *                       no local copy has it (retriable: the record
+ *                       decodes once the registry, or its configuration,
+ *                       is back);
+ *   incompatible_schema the id's schema is not Avro, or the writer schema
+ *                       cannot be read as tern's reader schema (a
+ *                       required field missing, a type that does not
+ *                       resolve): not retriable — ids are immutable, so
+ *                       an id the decoder refused is remembered as such.
  * A failed lookup is not retried for input.schema_registry_retry_ms, so
  * a dead registry makes records fail fast instead of stalling the loop.
  *

@@ -8,12 +8,16 @@ config_version of the time, and changes nothing.
 After a restart `tern inspect control` and the outputs keep the live
 config (a category boost then uses the item catalog stored with the
 state). SIGHUP applies a changed live key and refuses a changed non-live
-one, naming key and file.
+one, naming key and file. /metrics counts the applied and rejected records
+and places the last applied one, across the restart too.
 """
 import json
 import os
+import re
 import signal
 import subprocess
+import time
+import urllib.request
 
 from ternlib import (Tests, committed, consume, event, inspect, run, start, start_broker,
                      stop, wait_until, workdir, write_jsonl)
@@ -47,7 +51,8 @@ class Control(Tests):
             f.write("kafka:\n  brokers: \"%s\"\n  session_timeout_ms: 6000\n"
                     "state:\n  dir: \"%s\"\nbatch:\n  max_ms: %d\n"
                     "recommendations:\n  ctr_weight: 0\n"
-                    "churn:\n  alert_threshold: %s\n" % (self.brokers, self.state, max_ms, threshold))
+                    "churn:\n  alert_threshold: %s\n"
+                    "http:\n  listen: 127.0.0.1:0\n" % (self.brokers, self.state, max_ms, threshold))
 
     def produce(self, events):
         path = os.path.join(self.work, "in%d.jsonl" % self.produced)
@@ -68,6 +73,33 @@ class Control(Tests):
             doc = json.loads(out.stdout)
             assert doc["topic"] == "tern-control" and doc["offset"] >= 0, doc
         return out
+
+    def metrics(self):
+        """The control samples of /metrics: {(name, labels text): value}."""
+        with open(self.log) as f:
+            port = re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read())
+        assert port, "no 'listening on' line in %s" % self.log
+        url = "http://127.0.0.1:%s/metrics" % port.group(1)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        return {m.group(1, 2): float(m.group(3)) for m in
+                re.finditer(r"^(tern_control_[a-z_]+)(\{[^}]*\})? (\S+)$", text, re.M)}
+
+    def wait_metrics(self, applied, rejected, offset):
+        want = {("tern_control_records_total", '{result="applied"}'): applied,
+                ("tern_control_records_total", '{result="rejected"}'): rejected,
+                ("tern_control_last_applied_offset", '{partition="0"}'): offset}
+        deadline = time.time() + 30
+        while True:
+            try:
+                got = self.metrics()
+            except (OSError, AssertionError):
+                got = {}
+            if got == want:
+                return
+            if time.time() > deadline:
+                raise AssertionError("/metrics control samples %s, want %s" % (got, want))
+            time.sleep(0.2)
 
     def live(self):
         return inspect(self.state, "control", check=False)
@@ -123,6 +155,7 @@ class Control(Tests):
         assert live["boosts"]["items"] == [{"id": "i4", "factor": 5, "until_ts_ms": UNTIL}], live
         assert live["control"]["offsets"] == [{"partition": 0, "next_offset": 3}], live
         assert live["last"]["record"]["op"] == "boost", live
+        self.wait_metrics(applied=2, rejected=1, offset=1)
 
         items, rec = self.probe("q2", 2)
         assert items == ["i4", "i3"] and rec["config_version"] == 3, rec
@@ -144,11 +177,13 @@ class Control(Tests):
         live = self.live()
         assert live["config_version"] == 3 and live["blocked"] == ["i2"], live
         self.start_tern()
+        self.wait_metrics(applied=2, rejected=1, offset=1)  # from the state
         # A category boost: i3 is in category cx (the catalog was stored).
         self.control("--boost-category", "cx", "--factor", "10", "--for", "1d")
         self.wait_version(4)
         items, rec = self.probe("q3", 3)
         assert items == ["i3", "i4"] and rec["config_version"] == 4, rec
+        self.wait_metrics(applied=3, rejected=1, offset=3)
 
         # SIGHUP: a live key applies, a non-live key is refused.
         self.write_conf(max_ms=60, threshold=0.65)

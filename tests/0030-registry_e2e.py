@@ -10,14 +10,18 @@ float->double, enum by symbol), one request per schema id, an
 incompatible schema and an unknown id dead-lettered with their reasons
 while the pipeline keeps going; then, with the registry gone, a restart
 served from the disk cache, input.schema_dir as local fallback, and an id
-found nowhere dead-lettered as retriable.
+found nowhere dead-lettered as retriable. Each run's /metrics counts its
+registry requests and where each lookup was answered.
 """
 import http.server
 import json
 import os
+import re
 import struct
 import subprocess
 import threading
+import time
+import urllib.request
 
 from ternlib import (Tests, committed, consume, inspect, start, start_broker, stop,
                      wait_until, workdir)
@@ -140,6 +144,16 @@ def ev(eid, user, item, etype, ts, **extra):
     return v
 
 
+def lookups(requests, **results):
+    """The registry's /metrics samples of one run."""
+    out = {("tern_schema_registry_requests_total", None): requests,
+           ("tern_schema_registry_cache_write_failures_total", None): 0}
+    for result in ("memory", "cache", "registry", "schema_dir", "failed", "failed_cached"):
+        out[("tern_schema_registry_lookups_total", '{result="%s"}' % result)] = \
+            results.get(result, 0)
+    return out
+
+
 class RegistryE2E(Tests):
     def produce(self, records, tag):
         paths = []
@@ -152,16 +166,36 @@ class RegistryE2E(Tests):
         subprocess.run(["kcat", "-P", "-b", self.brokers, "-t", "behavior-events", "-p", "0",
                         "-k", "k"] + paths, check=True, timeout=60)
 
-    def run_until(self, total, log, extra):
+    def run_until(self, total, log, extra, metrics):
+        """Run until total offsets are committed and /metrics shows the
+        registry samples metrics ({(name, labels text): value}, all of them)."""
         args = ["run", "-X", "kafka.brokers=" + self.brokers, "-X", "state.dir=" + self.state,
                 "-X", "kafka.session_timeout_ms=6000", "-X", "batch.max_ms=50",
-                "-X", "input.schema_registry_timeout_ms=2000"] + extra
+                "-X", "input.schema_registry_timeout_ms=2000",
+                "-X", "http.listen=127.0.0.1:0"] + extra
         proc = start(args, os.path.join(self.work, log))
         wait_until(lambda: committed(self.state) >= total, 120,
                    "offsets committed to reach %d" % total)
+        deadline = time.time() + 30
+        while True:
+            got = self.registry_metrics(log)
+            if got == metrics:
+                break
+            assert time.time() < deadline, "/metrics registry samples %s, want %s" % (got, metrics)
+            time.sleep(0.2)
         assert stop(proc) == 0, "tern run did not exit 0 on SIGTERM"
         with open(os.path.join(self.work, log)) as f:
             return f.read()
+
+    def registry_metrics(self, log):
+        with open(os.path.join(self.work, log)) as f:
+            port = re.search(r"listening on 127\.0\.0\.1:(\d+)", f.read())
+        assert port, "no 'listening on' line in " + log
+        with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port.group(1),
+                                    timeout=10) as r:
+            text = r.read().decode()
+        return {m.group(1, 2): float(m.group(3)) for m in
+                re.finditer(r"^(tern_schema_registry_[a-z_]+)(\{[^}]*\})? (\S+)$", text, re.M)}
 
     def dead_letters(self):
         return [d["value"] for d in consume(self.brokers, "tern-dead-letter", "dead_letter.avsc")]
@@ -181,7 +215,9 @@ class RegistryE2E(Tests):
                 framed(21, EVOLVED, ev("e6", "u4", "i2", "VIEW", 6000, price=0.5)),
             ], "phase1")
             url = ["-X", "input.schema_registry_url=" + reg.url]
-            self.run_until(6, "run1.log", url)
+            # 21, 22, 23 from the registry (23 then refused by the
+            # decoder), 24 not there: four requests.
+            self.run_until(6, "run1.log", url, lookups(requests=4, registry=3, failed=1))
         finally:
             reg.close()
         # one request per id, whatever the number of records
@@ -220,8 +256,10 @@ class RegistryE2E(Tests):
             framed(26, PLAIN, ev("e9", "u3", "i5", "VIEW", 9000, quantity=None)),
             framed(21, EVOLVED, ev("e10", "u3", "i6", "VIEW", 10000, price=1.0)),
         ], "phase2")
+        # Two requests attempted (25, 26): the cache answers 21 first.
         log = self.run_until(10, "run2.log", ["-X", "input.schema_registry_url=" + reg.url,
-                                              "-X", "input.schema_dir=" + local])
+                                              "-X", "input.schema_dir=" + local],
+                             lookups(requests=2, cache=1, schema_dir=1, failed=1))
         assert "schema id 21 added (from cache)" in log, log[-2000:]
         assert "schema id 25 added (from schema_dir)" in log, log[-2000:]
         u3 = inspect(self.state, "user", "u3")

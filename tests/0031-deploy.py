@@ -4,8 +4,8 @@ With what this machine has, offline: every YAML (multi-document) and JSON
 file parses, `yamllint -d relaxed` finds no error, `docker-compose config`
 accepts the compose file, `systemd-analyze verify` accepts the unit, the
 tern configs of compose and Kubernetes load with the real binary (`tern
-config --check`), the dashboard and alert rules use only the agreed metric
-names, and the Kubernetes objects, the compose services, the Dockerfile and
+config --check`, every key known), the dashboard and alert rules use only
+metrics and labels of the binary's table (`tern config --metrics`), and the Kubernetes objects, the compose services, the Dockerfile and
 the unit agree with those configs (state.dir, http.listen port, probes,
 shutdown timeout). A checker that is not installed is skipped with a
 message; everything else still runs.
@@ -30,48 +30,22 @@ DASHBOARD = os.path.join(DEPLOY, "grafana", "tern-dashboard.json")
 ALERTS = os.path.join(DEPLOY, "tern-alerts.yml")
 PROMETHEUS = os.path.join(DEPLOY, "prometheus.yml")
 
-# The metric names agreed for issue 6 (metric -> its label names). The
-# merger cross-checks this list with a real /metrics scrape.
-METRICS = {
-    "tern_records_in_total": set(),
-    "tern_events_in_total": {"type"},
-    "tern_dead_lettered_total": set(),
-    "tern_outputs_total": {"topic"},
-    "tern_batches_total": set(),
-    "tern_batch_commit_seconds": {"le"},
-    "tern_consumer_lag": {"topic", "partition"},
-    "tern_model_logloss": {"model"},
-    "tern_model_auc": {"model"},
-    "tern_model_examples_total": {"model"},
-    "tern_drift_events_total": {"model"},
-    "tern_churn_alerts_total": set(),
-    "tern_rocksdb_size_bytes": set(),
-    "tern_config_version": set(),
-    "tern_ready": set(),
-    "tern_build_info": {"version"},
-}
-HISTOGRAMS = {"tern_batch_commit_seconds"}
+# The metric names and their label names come from the built binary's
+# table (`tern config --metrics`, the one /metrics is formatted from):
+# metric_table() fills METRICS and HISTOGRAMS.
+METRICS = {}
+HISTOGRAMS = set()
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"instance", "job"}
-# What the dashboard must show (the issue's list).
+# What the dashboard must show (the issue's list, then control and registry).
 DASHBOARD_NEEDS = [
     "tern_events_in_total", "tern_dead_lettered_total", "tern_outputs_total",
     "tern_batch_commit_seconds_bucket", "tern_consumer_lag", "tern_model_logloss",
     "tern_model_auc", "tern_drift_events_total", "tern_churn_alerts_total",
     "tern_rocksdb_size_bytes", "tern_config_version", "tern_ready",
+    "tern_control_records_total", "tern_control_last_applied_offset",
+    "tern_schema_registry_lookups_total", "tern_schema_registry_requests_total",
 ]
-
-# Config keys that other issue-6 branches add (http.listen: metrics,
-# topics.control: control, input.schema_registry_url: registry). A binary
-# built before them refuses them as unknown; the deploy configs are then
-# checked without them, and say so. Once any key of the family exists in
-# the binary, the exact key must exist too (a renamed key fails here).
-PENDING_KEYS = {
-    "http.listen": "http.",
-    "topics.control": "topics.control",
-    "input.schema_registry_url": "input.schema_registry",
-}
-
 
 def deploy_files(*exts):
     out = []
@@ -91,70 +65,35 @@ def load_yaml_docs(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-def reference_keys():
-    proc = run(["config", "--reference"])
-    return set(re.findall(r"^\| `([a-z0-9_.]+)` \|", proc.stdout, re.M))
-
-
-def flatten(doc, prefix=""):
-    """{'a': {'b': 1}} -> {'a.b': 1} (maps of strings stay whole)."""
-    out = {}
-    for key, value in doc.items():
-        path = prefix + str(key)
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
-def drop_key(doc, dotted):
-    parts = dotted.split(".")
-    node = doc
-    for part in parts[:-1]:
-        node = node.get(part, {})
-    node.pop(parts[-1], None)
-    for part in parts[:-1]:  # drop a section left empty
-        if doc.get(part) == {}:
-            doc.pop(part)
-        break
+def metric_table():
+    """{metric: label names} and the histograms, from `tern config --metrics`.
+    A labels cell lists label names, each with its values in parentheses
+    when they are a fixed set: "type (view, click)", "topic, partition"."""
+    metrics, histograms = {}, set()
+    row = re.compile(r"^\| `(tern_[a-z0-9_]+)` \| (\w+) \| ([^|]*) \|", re.M)
+    for name, kind, labels in row.findall(run(["config", "--metrics"]).stdout):
+        labels = re.sub(r"\([^)]*\)", "", labels.strip())
+        names = {x.strip() for x in labels.split(",")} - {"", "-"}
+        for label in names:
+            assert re.fullmatch(r"[a-z_][a-z0-9_]*", label), \
+                "%s: unreadable label %r in `tern config --metrics`" % (name, label)
+        metrics[name] = names
+        if kind == "histogram":
+            histograms.add(name)
+            metrics[name] = names | {"le"}
+    assert len(metrics) >= len(DASHBOARD_NEEDS), metrics
+    return metrics, histograms
 
 
 def check_tern_config(text, name, work):
-    """Load a tern YAML with the binary; returns (effective config, notes)."""
+    """Load a tern YAML with the binary (every key must be known); returns
+    the effective config."""
     path = os.path.join(work, name)
     with open(path, "w") as f:
         f.write(text)
     proc = run(["config", "--check", "-c", path], check=False)
-    notes = []
-    if proc.returncode != 0:
-        known = reference_keys()
-        doc = yaml.safe_load(text)
-        keys = flatten(doc)
-        for key, family in PENDING_KEYS.items():
-            if key in keys and key not in known:
-                if any(k.startswith(family) for k in known):
-                    raise AssertionError("%s: %s: the binary has %s* keys but not this one"
-                                         % (name, key, family))
-                drop_key(doc, key)
-                notes.append(key)
-        if not notes:
-            raise AssertionError("%s refused:\n%s" % (name, proc.stderr))
-        with open(path, "w") as f:
-            yaml.safe_dump(doc, f, sort_keys=False)
-        proc = run(["config", "--check", "-c", path], check=False)
-        if proc.returncode != 0:
-            raise AssertionError("%s refused (without %s):\n%s"
-                                 % (name, ", ".join(notes), proc.stderr))
-        print("  note: %s checked without %s (not in this binary yet)"
-              % (name, ", ".join(notes)))
-    effective = yaml.safe_load(run(["config", "--print", "-c", path]).stdout)
-    # The pending keys as written, so the consistency checks still see them.
-    for key, value in flatten(yaml.safe_load(text)).items():
-        section, _, leaf = key.partition(".")
-        if key in notes:
-            effective.setdefault(section, {})[leaf] = value
-    return effective, notes
+    assert proc.returncode == 0, "%s refused:\n%s" % (name, proc.stderr)
+    return yaml.safe_load(run(["config", "--print", "-c", path]).stdout)
 
 
 def listen_port(conf):
@@ -227,6 +166,9 @@ def duration_seconds(text):
 class DeployTests(Tests):
     def __init__(self):
         self.work = workdir("deploy")
+        metrics, histograms = metric_table()
+        METRICS.update(metrics)
+        HISTOGRAMS.update(histograms)
 
     def test_yaml_and_json_parse(self):
         files = deploy_files(".yml", ".yaml")
@@ -276,7 +218,7 @@ class DeployTests(Tests):
         assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"], \
             "other containers cannot reach kafka:9092"
         assert services["schema-registry"]["image"].startswith("confluentinc/cp-schema-registry:")
-        conf, _ = check_tern_config(open(COMPOSE_CONF).read(), "tern.compose.yaml", self.work)
+        conf = check_tern_config(open(COMPOSE_CONF).read(), "tern.compose.yaml", self.work)
         assert conf["kafka"]["brokers"] == "kafka:9092", conf["kafka"]["brokers"]
         port = listen_port(conf)
         tern = services["tern"]
@@ -368,7 +310,7 @@ class DeployTests(Tests):
         for kind in ("ConfigMap", "StatefulSet", "Service"):
             assert kind in by_kind, "no %s" % kind
         cm = by_kind["ConfigMap"][0]
-        conf, _ = check_tern_config(cm["data"]["tern.yaml"], "k8s-tern.yaml", self.work)
+        conf = check_tern_config(cm["data"]["tern.yaml"], "k8s-tern.yaml", self.work)
         port = listen_port(conf)
 
         sts = by_kind["StatefulSet"][0]

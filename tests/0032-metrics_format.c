@@ -2,8 +2,10 @@
  * 0032-metrics_format: the Prometheus text of a hand-built snapshot
  * (rt_metrics_format) — every family with # HELP and # TYPE, label values
  * escaped, a model that is off without samples, NaN for undefined
- * figures, cumulative histogram buckets — and the probes' answers by
- * phase and heartbeat (rt_metrics_healthz, rt_metrics_readyz).
+ * figures, cumulative histogram buckets, the Schema Registry's and the
+ * control topic's counters (absent without either) — and the probes'
+ * answers by phase, heartbeat and assignment (rt_metrics_healthz,
+ * rt_metrics_readyz; a rebalance that leaves no partition is not ready).
  * The end-to-end counterpart, against a live replay, is 0028-metrics.
  */
 #include <math.h>
@@ -85,6 +87,78 @@ static void test_format(void) {
         TEST_ASSERT(has_line(&b, "tern_ready 1"), "%s", b.data);
         TEST_ASSERT(has_line(&b, "# TYPE tern_batch_commit_seconds histogram"),
                     "%s", b.data);
+        TEST_ASSERT(!has_line(&b, "tern_schema_registry_requests_total 0") &&
+                        !strstr((const char *)b.data,
+                                "tern_schema_registry_lookups_total{"),
+                    "no registry but samples: %s", b.data);
+        TEST_ASSERT(
+            !strstr((const char *)b.data, "tern_control_records_total{"),
+            "no control but samples: %s", b.data);
+        tern_buf_free(&b);
+}
+
+static void test_registry_and_control(void) {
+        static rt_metrics_snap_t s;
+        tern_buf_t b;
+        memset(&s, 0, sizeof(s));
+        s.registry = 1;
+        s.schemas = (ingest_registry_stats_t){.requests = 4,
+                                              .from_memory = 1,
+                                              .from_cache = 2,
+                                              .from_registry = 3,
+                                              .from_schema_dir = 5,
+                                              .failed = 9,
+                                              .failed_cached = 7,
+                                              .cache_write_failed = 1};
+        s.control = 1;
+        s.control_applied = 12;
+        s.control_rejected = 2;
+        s.control_last_partition = 1;
+        s.control_last_offset = 41;
+        format(&s, &b);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_requests_total 4"), "%s",
+                    b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"memory\"} 1"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"cache\"} 2"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"registry\"} 3"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"schema_dir\"} 5"),
+                    "%s", b.data);
+        /* failed and failed_cached are disjoint: 9 failures, 7 cached */
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"failed\"} 2"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_schema_registry_lookups_total{result="
+                                 "\"failed_cached\"} 7"),
+                    "%s", b.data);
+        TEST_ASSERT(
+            has_line(&b, "tern_schema_registry_cache_write_failures_total 1"),
+            "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_control_records_total{result="
+                                 "\"applied\"} 12"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_control_records_total{result="
+                                 "\"rejected\"} 2"),
+                    "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_control_last_applied_offset{partition="
+                                 "\"1\"} 41"),
+                    "%s", b.data);
+        tern_buf_free(&b);
+        /* No record applied yet: counters, but no offset. */
+        s.control_last_partition = -1;
+        format(&s, &b);
+        TEST_ASSERT(has_line(&b, "tern_control_records_total{result="
+                                 "\"applied\"} 12"),
+                    "%s", b.data);
+        TEST_ASSERT(
+            !strstr((const char *)b.data, "tern_control_last_applied_offset{"),
+            "%s", b.data);
         tern_buf_free(&b);
 }
 
@@ -96,6 +170,7 @@ static void test_help_and_type(void) {
         int typed = 0, samples = 0;
         memset(&s, 0, sizeof(s));
         s.ctr.enabled = s.churn.enabled = 1;
+        s.registry = s.control = 1;
         format(&s, &b);
         for (char *line = strtok((char *)b.data, "\n"); line;
              line = strtok(NULL, "\n")) {
@@ -161,5 +236,52 @@ static void test_probes(void) {
         rt_metrics_destroy(m);
 }
 
+/* A rebalance that takes every partition withdraws readiness; partitions
+ * coming back restore it. A consumer without brokers: manual assignments
+ * stand in for the rebalance callback's. */
+static void test_unassigned(void) {
+        char errstr[512];
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        rt_metrics_t *m = rt_metrics_new(60);
+        rt_metrics_snap_t snap;
+        TEST_ASSERT(m != NULL, "new");
+        /* assign() needs a group, never joined without subscribe() */
+        rd_kafka_conf_set(kc, "group.id", "t", NULL, 0);
+        rd_kafka_conf_set(kc, "log_level", "0", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+        TEST_ASSERT(rk != NULL, "%s", errstr);
+        parts = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(parts, "in", 0);
+        rt_metrics_bind(m, &(rt_metrics_src_t){.consumer = rk});
+        rt_metrics_tick(m, NULL);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "starting"), 503);
+        rd_kafka_assign(rk, parts);
+        rt_metrics_rebalanced(m, rk);
+        rt_metrics_tick(m, NULL);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "ready"), 200);
+        rd_kafka_assign(rk, NULL); /* revoked, nothing assigned instead */
+        rt_metrics_rebalanced(m, rk);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "unassigned"), 503);
+        rt_metrics_read(m, &snap);
+        TEST_EQ_INT(snap.ready, 0);
+        TEST_EQ_INT(probe(rt_metrics_healthz, m, "ok"), 200); /* alive */
+        rd_kafka_assign(rk, parts);
+        rt_metrics_rebalanced(m, rk);
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "ready"), 200);
+        rt_metrics_read(m, &snap);
+        TEST_EQ_INT(snap.ready, 1);
+        rd_kafka_assign(rk, NULL);
+        rt_metrics_rebalanced(m, rk);
+        rt_metrics_loop_stopping(m); /* stopping wins over unassigned */
+        TEST_EQ_INT(probe(rt_metrics_readyz, m, "stopping"), 503);
+        rt_metrics_bind(m, NULL);
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_destroy(rk);
+        rt_metrics_destroy(m);
+}
+
 TEST_MAIN(TEST_CASE(test_format), TEST_CASE(test_help_and_type),
+          TEST_CASE(test_unassigned), TEST_CASE(test_registry_and_control),
           TEST_CASE(test_bounded), TEST_CASE(test_probes));
