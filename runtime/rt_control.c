@@ -43,6 +43,7 @@ struct rt_control {
         tern_conf_t *base; /* the file (and -X) as last read */
         feat_store_t *st;
         feat_catalog_t *catalog;
+        feat_catalog_stats_t cat_seen; /* catalog figures already logged */
         model_boost_t *boosts;
         rt_emit_t emit;
         rt_control_hooks_t hooks;
@@ -313,8 +314,9 @@ rt_control_t *rt_control_new(tern_conf_t *live, const tern_conf_t *base,
         if (load(ctl, errstr, errstr_size) != TERN_OK)
                 goto fail;
         /* Inspection (no engine) needs no catalog. */
-        if (eng &&
-            !(ctl->catalog = feat_catalog_new(st, eng, errstr, errstr_size)))
+        if (eng && !(ctl->catalog = feat_catalog_new(
+                         st, eng, (uint64_t)live->max_cached_items, errstr,
+                         errstr_size)))
                 goto fail;
         if (eng && feat_engine_add_writer(
                        eng, &(feat_writer_t){ctl_write, ctl_done, ctl}) != 0) {
@@ -605,8 +607,31 @@ tern_code_t rt_control_start(rt_control_t *ctl, const char *brokers,
         return open_consumer(ctl, brokers, errstr, errstr_size);
 }
 
+/* The catalog's bound is not silent: its first eviction and any failed
+ * store read (a category boost missed) are logged. */
+static void catalog_log(rt_control_t *ctl) {
+        feat_catalog_stats_t s;
+        if (!ctl->catalog)
+                return;
+        feat_catalog_stats(ctl->catalog, &s);
+        if (s.evicted && !ctl->cat_seen.evicted)
+                RT_LOG(RT_LOG_INFO, "control",
+                       "item catalog over state.max_cached_items (%lld): the "
+                       "least recently seen items leave memory, category "
+                       "boosts read theirs from the state",
+                       (long long)ctl->live->max_cached_items);
+        if (s.read_errors > ctl->cat_seen.read_errors)
+                RT_LOG(RT_LOG_WARN, "control",
+                       "item catalog: %llu state read(s) failed: those items "
+                       "got no category boost",
+                       (unsigned long long)(s.read_errors -
+                                            ctl->cat_seen.read_errors));
+        ctl->cat_seen = s;
+}
+
 uint32_t rt_control_poll(rt_control_t *ctl) {
         uint32_t n = 0;
+        catalog_log(ctl);
         if (!ctl->rk)
                 return 0;
         if (!ctl->assigned) {
