@@ -17,7 +17,6 @@
 #define CTL_KEY         "control"
 #define CTL_REC_VERSION 1
 #define CTL_MAX_PARTS   256
-#define CTL_REC_MAX     (64u << 20)
 #define CTL_LAST_MAX    (RT_CONTROL_MAX_RECORD + 1024)
 #define CTL_DLQ_RAW_MAX (512u << 10)
 #define CTL_PROBE_NS    (5 * 1000000000LL) /* look for the topic again */
@@ -254,7 +253,7 @@ static tern_code_t ctl_write(void *opaque, feat_store_t *st, feat_batch_t *b,
         if (ctl->rec.overflow)
                 return tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
                                  "live control record larger than %u bytes",
-                                 CTL_REC_MAX);
+                                 RT_CONTROL_MAX_STATE);
         feat_batch_put(b, st, FEAT_CF_META, CTL_KEY, strlen(CTL_KEY),
                        ctl->rec.data, ctl->rec.len);
         return TERN_OK;
@@ -282,7 +281,7 @@ static rt_control_t *ctl_alloc(tern_conf_t *live, const tern_conf_t *base,
         ctl->last_part = -1;
         ctl->last_offset = -1;
         tern_buf_init(&ctl->last, CTL_LAST_MAX);
-        tern_buf_init(&ctl->rec, CTL_REC_MAX);
+        tern_buf_init(&ctl->rec, RT_CONTROL_MAX_STATE);
         tern_buf_init(&ctl->val, CTL_DLQ_RAW_MAX + 4096);
         tern_buf_init(&ctl->json, 2 * CTL_DLQ_RAW_MAX + 4096);
         if (!ctl->base || !ctl->boosts) {

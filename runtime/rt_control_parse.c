@@ -487,9 +487,30 @@ tern_code_t rt_control_parse(const char *json, size_t len, rt_control_op_t *op,
         return rc;
 }
 
+/* A new entry must leave the stored live state within its bound. */
+static tern_code_t boost_room(const rt_control_op_t *op,
+                              model_boost_kind_t kind,
+                              const model_boost_t *boosts, char *errstr,
+                              size_t errstr_size) {
+        if (model_boost_get(boosts, kind, op->id, op->id_len) ||
+            model_boost_encoded_max(boosts) + op->id_len +
+                    MODEL_BOOST_ENTRY_OVERHEAD <=
+                RT_CONTROL_MAX_BOOSTS)
+                return TERN_OK;
+        return tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
+                         "boosts and blocks would take more than %u MiB of "
+                         "stored state: unboost or unblock first",
+                         RT_CONTROL_MAX_BOOSTS >> 20);
+}
+
 tern_code_t rt_control_apply_op(const rt_control_op_t *op, tern_conf_t *live,
                                 model_boost_t *boosts, char *errstr,
                                 size_t errstr_size) {
+        model_boost_kind_t kind =
+            op->kind == RT_CTL_BLOCK ? MODEL_BOOST_BLOCKED : op->target;
+        if ((op->kind == RT_CTL_BOOST || op->kind == RT_CTL_BLOCK) &&
+            boost_room(op, kind, boosts, errstr, errstr_size) != TERN_OK)
+                return TERN_ERR_LIMIT;
         switch (op->kind) {
         case RT_CTL_BOOST:
                 if (model_boost_set(boosts, op->target, op->id, op->id_len,

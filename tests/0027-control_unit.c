@@ -220,6 +220,41 @@ static void apply_and_boost_table(void) {
         conf_destroy(conf);
 }
 
+/* Blocks of long ids until the stored state's bound: the one that would
+ * pass it is refused (and changes nothing), the record it leaves fits,
+ * re-blocking a blocked item still works. */
+static void boosts_bounded_by_stored_state(void) {
+        tern_conf_t *conf = conf_new();
+        model_boost_t *b = model_boost_new();
+        rt_control_op_t op = {.kind = RT_CTL_BLOCK,
+                              .target = MODEL_BOOST_ITEM,
+                              .id_len = MODEL_BOOST_MAX_ID};
+        char errstr[512];
+        uint32_t n = 0;
+        tern_buf_t buf;
+        tern_code_t rc;
+        memset(op.id, 'x', MODEL_BOOST_MAX_ID);
+        do {
+                snprintf(op.id, sizeof(op.id), "%08u", n);
+                op.id[8] = 'x'; /* keep the id MODEL_BOOST_MAX_ID long */
+                rc = rt_control_apply_op(&op, conf, b, errstr, sizeof(errstr));
+        } while (rc == TERN_OK && ++n < MODEL_BOOST_MAX_ENTRIES);
+        TEST_EQ_INT(rc, TERN_ERR_LIMIT);
+        TEST_ASSERT(strstr(errstr, "MiB of stored state"), "%s", errstr);
+        TEST_EQ_INT(model_boost_count(b, MODEL_BOOST_BLOCKED), n);
+        tern_buf_init(&buf, RT_CONTROL_MAX_BOOSTS);
+        model_boost_encode(b, &buf);
+        TEST_ASSERT(!buf.overflow && buf.len <= model_boost_encoded_max(b),
+                    "encoded %zu bytes", buf.len);
+        tern_buf_free(&buf);
+        snprintf(op.id, sizeof(op.id), "%08u", 0);
+        op.id[8] = 'x';
+        TEST_EQ_INT(rt_control_apply_op(&op, conf, b, errstr, sizeof(errstr)),
+                    TERN_OK);
+        model_boost_destroy(b);
+        conf_destroy(conf);
+}
+
 /* ---- ranking with the hooks ---- */
 
 static feat_neighbor_t nbs[3] = {
@@ -466,6 +501,7 @@ static void live_keys_and_diff(void) {
 }
 
 TEST_MAIN(TEST_CASE(parse_valid), TEST_CASE(parse_rejects),
-          TEST_CASE(apply_and_boost_table), TEST_CASE(ranking_hooks),
+          TEST_CASE(apply_and_boost_table),
+          TEST_CASE(boosts_bounded_by_stored_state), TEST_CASE(ranking_hooks),
           TEST_CASE(state_survives_reopen), TEST_CASE(catalog_bounded),
           TEST_CASE(live_keys_and_diff));
