@@ -77,6 +77,15 @@
 #define RT_CONTROL_MAX_STATE  (64u << 20)
 #define RT_CONTROL_MAX_BOOSTS (RT_CONTROL_MAX_STATE - (1u << 20))
 
+/* The values the set ops (blend, churn, model) set, in one table that the
+ * validator, `tern control`'s flags and `tern inspect control` read: the
+ * record's op (and model), its key, the config key it sets, the flag. */
+typedef struct rt_control_field {
+        const char *op, *model, *key, *path, *flag;
+} rt_control_field_t;
+#define RT_CONTROL_N_FIELDS 11
+extern const rt_control_field_t rt_control_fields[RT_CONTROL_N_FIELDS];
+
 typedef enum rt_control_kind {
         RT_CTL_BOOST = 0,
         RT_CTL_UNBOOST,

@@ -289,23 +289,25 @@ tail:
 
 /* ---- the op table ---- */
 
-/* Set ops: which keys each takes, and the config key each one sets. */
-static const struct {
-        const char *op, *model, *key, *path;
-} set_fields[] = {
-    {"blend", NULL, "similarity_weight", "recommendations.similarity_weight"},
-    {"blend", NULL, "ctr_weight", "recommendations.ctr_weight"},
-    {"churn", NULL, "alert_threshold", "churn.alert_threshold"},
-    {"churn", NULL, "alert_rearm_threshold", "churn.alert_rearm_threshold"},
-    {"churn", NULL, "alert_cooldown_days", "churn.alert_cooldown_days"},
-    {"model", "ctr", "alpha", "ctr.alpha"},
-    {"model", "ctr", "beta", "ctr.beta"},
-    {"model", "ctr", "l1", "ctr.l1"},
-    {"model", "ctr", "l2", "ctr.l2"},
-    {"model", "churn", "learning_rate", "churn.learning_rate"},
-    {"model", "churn", "l2", "churn.l2"},
+/* Blend first: `tern control --blend SIM,CTR` fills entries 0 and 1. */
+const rt_control_field_t rt_control_fields[RT_CONTROL_N_FIELDS] = {
+    {"blend", NULL, "similarity_weight", "recommendations.similarity_weight",
+     "similarity-weight"},
+    {"blend", NULL, "ctr_weight", "recommendations.ctr_weight", "ctr-weight"},
+    {"churn", NULL, "alert_threshold", "churn.alert_threshold",
+     "churn-threshold"},
+    {"churn", NULL, "alert_rearm_threshold", "churn.alert_rearm_threshold",
+     "churn-rearm"},
+    {"churn", NULL, "alert_cooldown_days", "churn.alert_cooldown_days",
+     "churn-cooldown-days"},
+    {"model", "ctr", "alpha", "ctr.alpha", "ctr-alpha"},
+    {"model", "ctr", "beta", "ctr.beta", "ctr-beta"},
+    {"model", "ctr", "l1", "ctr.l1", "ctr-l1"},
+    {"model", "ctr", "l2", "ctr.l2", "ctr-l2"},
+    {"model", "churn", "learning_rate", "churn.learning_rate",
+     "churn-learning-rate"},
+    {"model", "churn", "l2", "churn.l2", "churn-l2"},
 };
-#define N_SET_FIELDS (sizeof(set_fields) / sizeof(set_fields[0]))
 
 static const char *const op_names[] = {"boost", "unboost", "block", "unblock",
                                        "blend", "churn",   "model"};
@@ -388,19 +390,19 @@ static tern_code_t parse_set(member_t *mem, uint32_t n, const char *op_name,
                 }
                 model = m->str;
         }
-        for (size_t i = 0; i < N_SET_FIELDS; i++) {
+        for (size_t i = 0; i < RT_CONTROL_N_FIELDS; i++) {
                 member_t *m;
                 int live;
-                if (strcmp(set_fields[i].op, op_name) ||
-                    (model && strcmp(set_fields[i].model, model)) ||
-                    !(m = take(mem, n, set_fields[i].key)))
+                if (strcmp(rt_control_fields[i].op, op_name) ||
+                    (model && strcmp(rt_control_fields[i].model, model)) ||
+                    !(m = take(mem, n, rt_control_fields[i].key)))
                         continue;
                 if (m->type != J_NUM)
                         BAD("%s: %s: expected a number", op_name, m->key);
-                live = conf_live_find(set_fields[i].path);
+                live = conf_live_find(rt_control_fields[i].path);
                 if (live < 0)
                         BAD("%s: %s is not live in this build", op_name,
-                            set_fields[i].path);
+                            rt_control_fields[i].path);
                 if (conf_live_check((size_t)live, m->num, errstr,
                                     errstr_size) != TERN_OK)
                         return TERN_ERR_INVALID_ARG;
