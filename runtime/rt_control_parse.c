@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ingest/ingest_jwalk.h"
 #include "rt_control.h"
 
 #define MAX_MEMBERS 16
@@ -36,45 +37,35 @@ static void skip_ws(jreader_t *r) {
                 r->p++;
 }
 
-static int hex4(const char *p, unsigned *out) {
-        unsigned v = 0;
-        for (int i = 0; i < 4; i++) {
-                int c = p[i];
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (unsigned)(c - 'A' + 10);
-                else
-                        return -1;
+/* One escape at r->p (the backslash) appended to out, decoded by
+ * ingest_jwalk (never longer than the escape's text). \u0000 is refused:
+ * ids are C strings. */
+static int read_escape(jreader_t *r, char *out, size_t *n) {
+        uint32_t cp;
+        size_t used;
+        int byte;
+        const char *why;
+        if (r->end - r->p < 2)
+                return r->err = "unterminated string", -1;
+        if (r->p[1] != 'u') {
+                if ((byte = jw_escape_byte(r->p[1])) < 0)
+                        return r->err = "bad escape in a string", -1;
+                out[(*n)++] = (char)byte;
+                r->p += 2;
+                return 0;
         }
-        *out = v;
+        if ((why = jw_unicode_escape(r->p + 2, r->end, &cp, &used)))
+                return r->err = why, -1;
+        if (cp == 0)
+                return r->err = "\\u0000 in a string", -1;
+        *n += jw_utf8(cp, out + *n);
+        r->p += 2 + used;
         return 0;
-}
-
-static void put_utf8(char *o, size_t *n, unsigned cp) {
-        if (cp < 0x80) {
-                o[(*n)++] = (char)cp;
-        } else if (cp < 0x800) {
-                o[(*n)++] = (char)(0xC0 | cp >> 6);
-                o[(*n)++] = (char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-                o[(*n)++] = (char)(0xE0 | cp >> 12);
-                o[(*n)++] = (char)(0x80 | (cp >> 6 & 0x3F));
-                o[(*n)++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-                o[(*n)++] = (char)(0xF0 | cp >> 18);
-                o[(*n)++] = (char)(0x80 | (cp >> 12 & 0x3F));
-                o[(*n)++] = (char)(0x80 | (cp >> 6 & 0x3F));
-                o[(*n)++] = (char)(0x80 | (cp & 0x3F));
-        }
 }
 
 /* A string at r->p (the opening quote) decoded into the scratch. Escaped
  * output never exceeds the input, so the scratch (sized to the record)
- * always has room. \u0000 is refused: ids are C strings. */
+ * always has room. */
 static char *read_string(jreader_t *r, uint32_t *len) {
         char *out = r->scratch + r->scratch_len;
         size_t n = 0;
@@ -88,59 +79,8 @@ static char *read_string(jreader_t *r, uint32_t *len) {
                         r->p++;
                         continue;
                 }
-                if (r->end - r->p < 2)
-                        return r->err = "unterminated string", NULL;
-                switch (r->p[1]) {
-                case '"':
-                        out[n++] = '"';
-                        break;
-                case '\\':
-                        out[n++] = '\\';
-                        break;
-                case '/':
-                        out[n++] = '/';
-                        break;
-                case 'b':
-                        out[n++] = '\b';
-                        break;
-                case 'f':
-                        out[n++] = '\f';
-                        break;
-                case 'n':
-                        out[n++] = '\n';
-                        break;
-                case 'r':
-                        out[n++] = '\r';
-                        break;
-                case 't':
-                        out[n++] = '\t';
-                        break;
-                case 'u': {
-                        unsigned cp, lo;
-                        if (r->end - r->p < 6 || hex4(r->p + 2, &cp))
-                                return r->err = "bad \\u escape", NULL;
-                        r->p += 4;
-                        if (cp >= 0xD800 && cp < 0xDC00) {
-                                if (r->end - r->p < 8 || r->p[2] != '\\' ||
-                                    r->p[3] != 'u' || hex4(r->p + 4, &lo) ||
-                                    lo < 0xDC00 || lo > 0xDFFF)
-                                        return r->err = "bad surrogate pair",
-                                               NULL;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) +
-                                     (lo - 0xDC00);
-                                r->p += 6;
-                        } else if (cp >= 0xDC00 && cp < 0xE000) {
-                                return r->err = "bad surrogate pair", NULL;
-                        }
-                        if (cp == 0)
-                                return r->err = "\\u0000 in a string", NULL;
-                        put_utf8(out, &n, cp);
-                        break;
-                }
-                default:
-                        return r->err = "bad escape in a string", NULL;
-                }
-                r->p += 2;
+                if (read_escape(r, out, &n))
+                        return NULL;
         }
         if (r->p >= r->end)
                 return r->err = "unterminated string", NULL;
