@@ -130,6 +130,14 @@ int tern_buf_printf(tern_buf_t *b, const char *fmt, ...) {
         return 0;
 }
 
+int tern_buf_put_num(tern_buf_t *b, double v) {
+        char s[32];
+        snprintf(s, sizeof(s), "%.15g", v);
+        if (strtod(s, NULL) != v)
+                snprintf(s, sizeof(s), "%.17g", v);
+        return tern_buf_printf(b, "%s", s);
+}
+
 int tern_buf_put_json_str(tern_buf_t *b, const char *s, size_t n) {
         static const char hex[] = "0123456789abcdef";
         size_t run = 0;

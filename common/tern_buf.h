@@ -48,6 +48,9 @@ int tern_buf_printf(tern_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append s as the body of a JSON string (escaped, no quotes). */
 int tern_buf_put_json_str(tern_buf_t *b, const char *s, size_t n);
+/* A finite double as the shorter of %.15g and %.17g that reads back as v
+ * (0.9, not 0.90000000000000002): for JSON a person reads. */
+int tern_buf_put_num(tern_buf_t *b, double v);
 
 typedef struct tern_rd {
         const uint8_t *p;

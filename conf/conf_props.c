@@ -184,6 +184,12 @@ const conf_prop_t conf_props[] = {
      "and reloaded from RocksDB on demand (results do not change)."},
     {"state.max_cached_pairs", CP_INT, OFF(max_cached_pairs), 1, 1e10,
      "20000000", NULL, "Co-occurrence pairs kept in memory between commits."},
+    {"state.max_cached_items", CP_INT, OFF(max_cached_items), 1, 1e9, "1000000",
+     NULL,
+     "Item -> category entries kept in memory for category boosts (about\n"
+     "150 bytes each); past this the least recently seen are dropped after\n"
+     "a commit and read back from RocksDB when a category boost needs them\n"
+     "(boosts do not change)."},
     /* batch */
     {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "10000",
      NULL,

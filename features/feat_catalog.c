@@ -12,6 +12,7 @@ typedef struct entry {
         char *mem;
         uint32_t len, clen;
         uint64_t hash;
+        uint64_t seen; /* the catalog's tick at the last observe or get */
         int dirty;
 } entry_t;
 
@@ -19,9 +20,13 @@ struct feat_catalog {
         feat_store_t *st;
         entry_t *slots;
         uint64_t cap, n; /* cap: power of two, load <= 1/2 */
+        uint64_t max;    /* entries kept after a commit */
+        uint64_t tick;   /* unique, increasing: orders entries by use */
+        int partial;     /* the store holds items memory does not */
         uint32_t *dirty; /* slot indexes changed since the last commit */
         uint64_t n_dirty, dirty_cap;
-        tern_buf_t key;
+        feat_catalog_stats_t st_;
+        tern_buf_t key, val;
 };
 
 static uint64_t hash_of(const char *s, uint32_t len) {
@@ -42,18 +47,27 @@ static entry_t *slot_of(const feat_catalog_t *c, const char *item, uint32_t len,
         }
 }
 
-static int grow(feat_catalog_t *c) {
+/* Moves every entry into a table of cap slots, dropping (and freeing)
+ * those seen at or before drop_upto (0: none). */
+static int rehash(feat_catalog_t *c, uint64_t cap, uint64_t drop_upto) {
         entry_t *old = c->slots;
-        uint64_t old_cap = c->cap, cap = c->cap ? c->cap * 2 : 1024;
+        uint64_t old_cap = c->cap;
         entry_t *slots = calloc(cap, sizeof(*slots));
         if (!slots)
                 return -1;
         c->slots = slots;
         c->cap = cap;
-        for (uint64_t i = 0; i < old_cap; i++)
-                if (old[i].mem)
-                        *slot_of(c, old[i].mem, old[i].len, old[i].hash) =
-                            old[i];
+        for (uint64_t i = 0; i < old_cap; i++) {
+                if (!old[i].mem)
+                        continue;
+                if (old[i].seen <= drop_upto) {
+                        free(old[i].mem);
+                        c->n--;
+                        c->st_.evicted++;
+                        continue;
+                }
+                *slot_of(c, old[i].mem, old[i].len, old[i].hash) = old[i];
+        }
         free(old);
         /* Slot indexes moved: re-list the dirty entries. */
         c->n_dirty = 0;
@@ -61,6 +75,10 @@ static int grow(feat_catalog_t *c) {
                 if (slots[i].mem && slots[i].dirty)
                         c->dirty[c->n_dirty++] = (uint32_t)i;
         return 0;
+}
+
+static int grow(feat_catalog_t *c) {
+        return rehash(c, c->cap ? c->cap * 2 : 1024, 0);
 }
 
 static int mark_dirty(feat_catalog_t *c, entry_t *e) {
@@ -88,8 +106,10 @@ static int put(feat_catalog_t *c, const char *item, uint32_t len,
         if ((c->n + 1) * 2 > c->cap && grow(c))
                 return -1;
         e = slot_of(c, item, len, h);
-        if (e->mem && e->clen == clen && !memcmp(e->mem + len, cat, clen))
+        if (e->mem && e->clen == clen && !memcmp(e->mem + len, cat, clen)) {
+                e->seen = ++c->tick;
                 return 0; /* unchanged: the common case */
+        }
         if (!(mem = malloc((size_t)len + clen + 1)))
                 return -1;
         memcpy(mem, item, len);
@@ -101,6 +121,7 @@ static int put(feat_catalog_t *c, const char *item, uint32_t len,
         e->len = len;
         e->clen = clen;
         e->hash = h;
+        e->seen = ++c->tick;
         return dirty ? mark_dirty(c, e) : 0;
 }
 
@@ -114,20 +135,51 @@ void feat_catalog_observe(feat_catalog_t *c, const char *item, uint32_t len,
         (void)put(c, item, len, category, clen, 1);
 }
 
-const char *feat_catalog_get(const feat_catalog_t *c, const char *item,
-                             uint32_t len, uint32_t *clen) {
-        const entry_t *e;
-        if (!c->n)
+static void key_of(feat_catalog_t *c, const char *item, uint32_t len) {
+        tern_buf_reset(&c->key);
+        tern_buf_append(&c->key, CAT_PREFIX, CAT_PREFIX_LEN);
+        tern_buf_append(&c->key, item, len);
+}
+
+/* An item memory does not hold: the store may (it was dropped, or did
+ * not fit at load). Kept in memory as a clean entry once read. */
+static const char *get_stored(feat_catalog_t *c, const char *item, uint32_t len,
+                              uint32_t *clen) {
+        char errstr[256];
+        int found = 0;
+        uint32_t vlen;
+        if (len > FEAT_CATALOG_MAX_ID)
                 return NULL;
-        e = slot_of(c, item, len, hash_of(item, len));
+        c->st_.store_reads++;
+        key_of(c, item, len);
+        if (feat_store_get(c->st, FEAT_CF_META, c->key.data, c->key.len,
+                           &c->val, &found, errstr,
+                           sizeof(errstr)) != TERN_OK) {
+                c->st_.read_errors++;
+                return NULL;
+        }
+        if (!found || c->val.len < 2 || c->val.data[0] != CAT_VERSION)
+                return NULL;
+        vlen = (uint32_t)c->val.len - 1;
+        if (put(c, item, len, (const char *)c->val.data + 1, vlen, 0) == 0)
+                return feat_catalog_get(c, item, len, clen);
+        *clen = vlen; /* out of memory: answer from the read buffer */
+        return (const char *)c->val.data + 1;
+}
+
+const char *feat_catalog_get(feat_catalog_t *c, const char *item, uint32_t len,
+                             uint32_t *clen) {
+        entry_t *e = slot_of(c, item, len, hash_of(item, len));
         if (!e->mem)
-                return NULL;
+                return c->partial ? get_stored(c, item, len, clen) : NULL;
+        e->seen = ++c->tick;
         *clen = e->clen;
         return e->mem + e->len;
 }
 
-uint64_t feat_catalog_size(const feat_catalog_t *c) {
-        return c->n;
+void feat_catalog_stats(const feat_catalog_t *c, feat_catalog_stats_t *out) {
+        *out = c->st_;
+        out->size = c->n;
 }
 
 /* ---- persistence ---- */
@@ -141,9 +193,7 @@ static tern_code_t cat_write(void *opaque, feat_store_t *st, feat_batch_t *b,
         tern_buf_init(&val, 2 * FEAT_CATALOG_MAX_ID);
         for (uint64_t i = 0; i < c->n_dirty; i++) {
                 const entry_t *e = &c->slots[c->dirty[i]];
-                tern_buf_reset(&c->key);
-                tern_buf_append(&c->key, CAT_PREFIX, CAT_PREFIX_LEN);
-                tern_buf_append(&c->key, e->mem, e->len);
+                key_of(c, e->mem, e->len);
                 tern_buf_reset(&val);
                 tern_buf_put_u8(&val, CAT_VERSION);
                 tern_buf_append(&val, e->mem + e->len, e->clen);
@@ -154,6 +204,30 @@ static tern_code_t cat_write(void *opaque, feat_store_t *st, feat_batch_t *b,
         return TERN_OK;
 }
 
+static int seen_cmp(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Over the bound with every entry in the store: drop the least recently
+ * seen down to 7/8 of it. Out of memory: tried again at the next commit. */
+static void evict(feat_catalog_t *c) {
+        uint64_t keep = c->max - c->max / 8, drop = c->n - keep, cap = 1024;
+        uint64_t *seen = malloc(c->n * sizeof(*seen)), k = 0, cut;
+        if (!seen)
+                return;
+        for (uint64_t i = 0; i < c->cap; i++)
+                if (c->slots[i].mem)
+                        seen[k++] = c->slots[i].seen;
+        qsort(seen, k, sizeof(*seen), seen_cmp);
+        cut = seen[drop - 1]; /* ticks are unique: exactly drop entries */
+        free(seen);
+        while (cap < 2 * keep)
+                cap *= 2;
+        if (rehash(c, cap, cut) == 0)
+                c->partial = 1;
+}
+
 static void cat_done(void *opaque, int written) {
         feat_catalog_t *c = opaque;
         if (!written)
@@ -161,6 +235,8 @@ static void cat_done(void *opaque, int written) {
         for (uint64_t i = 0; i < c->n_dirty; i++)
                 c->slots[c->dirty[i]].dirty = 0;
         c->n_dirty = 0;
+        if (c->n > c->max)
+                evict(c);
 }
 
 static tern_code_t load(feat_catalog_t *c, char *errstr, size_t errstr_size) {
@@ -173,6 +249,10 @@ static tern_code_t load(feat_catalog_t *c, char *errstr, size_t errstr_size) {
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "catalog: out of memory");
         while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                if (c->n >= c->max) {
+                        c->partial = 1; /* the rest is read on demand */
+                        break;
+                }
                 if (vlen < 2 || v[0] != CAT_VERSION || klen <= CAT_PREFIX_LEN ||
                     klen - CAT_PREFIX_LEN > FEAT_CATALOG_MAX_ID)
                         continue;
@@ -191,7 +271,8 @@ static tern_code_t load(feat_catalog_t *c, char *errstr, size_t errstr_size) {
 }
 
 feat_catalog_t *feat_catalog_new(feat_store_t *st, feat_engine_t *eng,
-                                 char *errstr, size_t errstr_size) {
+                                 uint64_t max_items, char *errstr,
+                                 size_t errstr_size) {
         feat_catalog_t *c = calloc(1, sizeof(*c));
         if (!c) {
                 tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
@@ -199,7 +280,9 @@ feat_catalog_t *feat_catalog_new(feat_store_t *st, feat_engine_t *eng,
                 return NULL;
         }
         c->st = st;
+        c->max = max_items ? max_items : UINT64_MAX;
         tern_buf_init(&c->key, CAT_PREFIX_LEN + FEAT_CATALOG_MAX_ID);
+        tern_buf_init(&c->val, 1 + FEAT_CATALOG_MAX_ID);
         if (grow(c)) {
                 tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                           "catalog: out of memory");
@@ -227,5 +310,6 @@ void feat_catalog_destroy(feat_catalog_t *c) {
         free(c->slots);
         free(c->dirty);
         tern_buf_free(&c->key);
+        tern_buf_free(&c->val);
         free(c);
 }

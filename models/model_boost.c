@@ -9,6 +9,7 @@
 typedef struct table {
         model_boost_entry_t *e; /* sorted by id */
         uint32_t n, cap;
+        size_t bytes; /* sum of len + MODEL_BOOST_ENTRY_OVERHEAD */
 } table_t;
 
 struct model_boost {
@@ -46,6 +47,7 @@ static void table_clear(table_t *t) {
         for (uint32_t i = 0; i < t->n; i++)
                 free((char *)t->e[i].id);
         t->n = 0;
+        t->bytes = 0;
 }
 
 void model_boost_clear(model_boost_t *b) {
@@ -93,6 +95,7 @@ int model_boost_set(model_boost_t *b, model_boost_kind_t kind, const char *id,
                 (t->n - (uint32_t)at) * sizeof(*t->e));
         t->e[at] = (model_boost_entry_t){copy, len, factor, until_ts_ms};
         t->n++;
+        t->bytes += len + MODEL_BOOST_ENTRY_OVERHEAD;
         return 0;
 }
 
@@ -102,6 +105,7 @@ int model_boost_remove(model_boost_t *b, model_boost_kind_t kind,
         int64_t at = find(t, id, len);
         if (at < 0)
                 return 0;
+        t->bytes -= t->e[at].len + MODEL_BOOST_ENTRY_OVERHEAD;
         free((char *)t->e[at].id);
         memmove(&t->e[at], &t->e[at + 1],
                 (t->n - (uint32_t)at - 1) * sizeof(*t->e));
@@ -145,6 +149,13 @@ int model_boost_blocked(const model_boost_t *b, const char *item,
                         uint32_t len) {
         return b->t[MODEL_BOOST_BLOCKED].n &&
                find(&b->t[MODEL_BOOST_BLOCKED], item, len) >= 0;
+}
+
+size_t model_boost_encoded_max(const model_boost_t *b) {
+        size_t n = 1; /* the version */
+        for (int k = 0; k < MODEL_BOOST__KINDS; k++)
+                n += 10 + b->t[k].bytes; /* varint count, entries */
+        return n;
 }
 
 void model_boost_encode(const model_boost_t *b, tern_buf_t *out) {

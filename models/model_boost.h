@@ -19,6 +19,7 @@
 #ifndef MODEL_BOOST_H
 #define MODEL_BOOST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../common/tern_buf.h"
@@ -72,6 +73,12 @@ double model_boost_factor(const model_boost_t *b, const char *item,
                           uint32_t len, const char *category, uint32_t clen,
                           int64_t now_ms);
 int model_boost_blocked(const model_boost_t *b, const char *item, uint32_t len);
+
+/* At least the bytes model_boost_encode() writes (each entry counted at
+ * its id plus MODEL_BOOST_ENTRY_OVERHEAD): what a caller that stores the
+ * record checks a new entry against before adding it. */
+#define MODEL_BOOST_ENTRY_OVERHEAD 28 /* varint length, double, long */
+size_t model_boost_encoded_max(const model_boost_t *b);
 
 /* [u8 version=1] then per kind: [varint n] n x {Avro string id, double
  * factor, Avro long until}. Decoding replaces b's content; TERN_ERR_DECODE

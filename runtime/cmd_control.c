@@ -68,32 +68,14 @@ enum {
         O_RAW,
         O_ID,
         O_BY,
-        O_SET /* O_SET + k: set_opts[k] */
+        O_SET /* O_SET + k: rt_control_fields[k] */
 };
-
-/* Flags that set one value of a set op. */
-static const struct {
-        const char *flag, *op, *model, *key;
-} set_opts[] = {
-    {"similarity-weight", "blend", NULL, "similarity_weight"},
-    {"ctr-weight", "blend", NULL, "ctr_weight"},
-    {"churn-threshold", "churn", NULL, "alert_threshold"},
-    {"churn-rearm", "churn", NULL, "alert_rearm_threshold"},
-    {"churn-cooldown-days", "churn", NULL, "alert_cooldown_days"},
-    {"ctr-alpha", "model", "ctr", "alpha"},
-    {"ctr-beta", "model", "ctr", "beta"},
-    {"ctr-l1", "model", "ctr", "l1"},
-    {"ctr-l2", "model", "ctr", "l2"},
-    {"churn-learning-rate", "model", "churn", "learning_rate"},
-    {"churn-l2", "model", "churn", "l2"},
-};
-#define N_SET_OPTS (sizeof(set_opts) / sizeof(set_opts[0]))
 
 typedef struct ctl_args {
         const char *op, *model; /* the op being built */
         const char *id_key, *id;
         const char *factor, *until, *dur, *raw, *audit_id, *audit_by;
-        const char *set_val[N_SET_OPTS];
+        const char *set_val[RT_CONTROL_N_FIELDS];
         int dry_run;
 } ctl_args_t;
 
@@ -150,16 +132,6 @@ static int64_t parse_duration_ms(const char *s) {
         return v > 9e15 ? -1 : (int64_t)v;
 }
 
-/* The shortest of %.15g / %.17g that reads back as v (0.9, not
- * 0.90000000000000002). */
-static void put_num(tern_buf_t *b, double v) {
-        char s[32];
-        snprintf(s, sizeof(s), "%.15g", v);
-        if (strtod(s, NULL) != v)
-                snprintf(s, sizeof(s), "%.17g", v);
-        tern_buf_printf(b, "%s", s);
-}
-
 /* A number flag's text as a JSON number, or the text itself quoted so the
  * validator names the key ("expected a number"). */
 static void put_number(tern_buf_t *b, const char *text) {
@@ -168,7 +140,7 @@ static void put_number(tern_buf_t *b, const char *text) {
         errno = 0;
         v = strtod(text, &end);
         if (!errno && end != text && !*end && isfinite(v))
-                put_num(b, v);
+                tern_buf_put_num(b, v);
         else {
                 tern_buf_printf(b, "\"");
                 tern_buf_put_json_str(b, text, strlen(text));
@@ -215,9 +187,10 @@ static int build(const ctl_args_t *a, tern_buf_t *b) {
                 tern_buf_printf(b, ",\"until_ts_ms\":%lld",
                                 (long long)(rt_wall_ms() + ms));
         }
-        for (size_t k = 0; k < N_SET_OPTS; k++)
+        for (size_t k = 0; k < RT_CONTROL_N_FIELDS; k++)
                 if (a->set_val[k]) {
-                        tern_buf_printf(b, ",\"%s\":", set_opts[k].key);
+                        tern_buf_printf(b,
+                                        ",\"%s\":", rt_control_fields[k].key);
                         put_number(b, a->set_val[k]);
                 }
         if (a->audit_id)
@@ -285,10 +258,10 @@ static int take_opt(ctl_args_t *a, int c, const char *arg) {
                 a->dry_run = 1;
                 return 0;
         default:
-                if (c >= O_SET && c < O_SET + (int)N_SET_OPTS) {
+                if (c >= O_SET && c < O_SET + (int)RT_CONTROL_N_FIELDS) {
                         a->set_val[c - O_SET] = arg;
-                        return set_op(a, set_opts[c - O_SET].op,
-                                      set_opts[c - O_SET].model);
+                        return set_op(a, rt_control_fields[c - O_SET].op,
+                                      rt_control_fields[c - O_SET].model);
                 }
                 return 1;
         }
@@ -393,7 +366,7 @@ out:
 }
 
 static int control_main(int argc, char **argv) {
-        struct option opts[32 + N_SET_OPTS] = {
+        struct option opts[32 + RT_CONTROL_N_FIELDS] = {
             {"config", required_argument, NULL, 'c'},
             {"brokers", required_argument, NULL, 'b'},
             {"boost-item", required_argument, NULL, O_BOOST_ITEM},
@@ -417,9 +390,10 @@ static int control_main(int argc, char **argv) {
         rt_common_opts_t co = {0};
         const char *brokers = NULL;
         int c;
-        for (size_t k = 0; k < N_SET_OPTS; k++)
-                opts[n_opts++] = (struct option){
-                    set_opts[k].flag, required_argument, NULL, O_SET + (int)k};
+        for (size_t k = 0; k < RT_CONTROL_N_FIELDS; k++)
+                opts[n_opts++] =
+                    (struct option){rt_control_fields[k].flag,
+                                    required_argument, NULL, O_SET + (int)k};
         opts[n_opts] = (struct option){NULL, 0, NULL, 0};
         while ((c = getopt_long(argc, argv, "c:X:b:nh", opts, NULL)) != -1) {
                 int taken = rt_common_opt(&co, c, optarg);

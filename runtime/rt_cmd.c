@@ -20,6 +20,9 @@ static void on_hup(int sig) {
 void rt_signals_install_reload(void) {
         struct sigaction sa = {0};
         sa.sa_handler = on_hup;
+        /* The flag is polled between batches: nothing needs waking, and a
+         * reload must not fail a system call (EINTR) on the way. */
+        sa.sa_flags = SA_RESTART;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGHUP, &sa, NULL);
 }

@@ -17,21 +17,10 @@
 #define CTL_KEY         "control"
 #define CTL_REC_VERSION 1
 #define CTL_MAX_PARTS   256
-#define CTL_REC_MAX     (64u << 20)
 #define CTL_LAST_MAX    (RT_CONTROL_MAX_RECORD + 1024)
 #define CTL_DLQ_RAW_MAX (512u << 10)
 #define CTL_PROBE_NS    (5 * 1000000000LL) /* look for the topic again */
 #define CTL_POLL_MAX    10000 /* records applied per batch boundary */
-
-/* The shortest of %.15g / %.17g that reads back as v (0.9, not
- * 0.90000000000000002). */
-static void put_num(tern_buf_t *b, double v) {
-        char s[32];
-        snprintf(s, sizeof(s), "%.15g", v);
-        if (strtod(s, NULL) != v)
-                snprintf(s, sizeof(s), "%.17g", v);
-        tern_buf_printf(b, "%s", s);
-}
 
 typedef struct pending {
         size_t live;
@@ -43,6 +32,7 @@ struct rt_control {
         tern_conf_t *base; /* the file (and -X) as last read */
         feat_store_t *st;
         feat_catalog_t *catalog;
+        feat_catalog_stats_t cat_seen; /* catalog figures already logged */
         model_boost_t *boosts;
         rt_emit_t emit;
         rt_control_hooks_t hooks;
@@ -253,7 +243,7 @@ static tern_code_t ctl_write(void *opaque, feat_store_t *st, feat_batch_t *b,
         if (ctl->rec.overflow)
                 return tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
                                  "live control record larger than %u bytes",
-                                 CTL_REC_MAX);
+                                 RT_CONTROL_MAX_STATE);
         feat_batch_put(b, st, FEAT_CF_META, CTL_KEY, strlen(CTL_KEY),
                        ctl->rec.data, ctl->rec.len);
         return TERN_OK;
@@ -281,7 +271,7 @@ static rt_control_t *ctl_alloc(tern_conf_t *live, const tern_conf_t *base,
         ctl->last_part = -1;
         ctl->last_offset = -1;
         tern_buf_init(&ctl->last, CTL_LAST_MAX);
-        tern_buf_init(&ctl->rec, CTL_REC_MAX);
+        tern_buf_init(&ctl->rec, RT_CONTROL_MAX_STATE);
         tern_buf_init(&ctl->val, CTL_DLQ_RAW_MAX + 4096);
         tern_buf_init(&ctl->json, 2 * CTL_DLQ_RAW_MAX + 4096);
         if (!ctl->base || !ctl->boosts) {
@@ -313,8 +303,9 @@ rt_control_t *rt_control_new(tern_conf_t *live, const tern_conf_t *base,
         if (load(ctl, errstr, errstr_size) != TERN_OK)
                 goto fail;
         /* Inspection (no engine) needs no catalog. */
-        if (eng &&
-            !(ctl->catalog = feat_catalog_new(st, eng, errstr, errstr_size)))
+        if (eng && !(ctl->catalog = feat_catalog_new(
+                         st, eng, (uint64_t)live->max_cached_items, errstr,
+                         errstr_size)))
                 goto fail;
         if (eng && feat_engine_add_writer(
                        eng, &(feat_writer_t){ctl_write, ctl_done, ctl}) != 0) {
@@ -372,7 +363,7 @@ static void file_change(rt_control_t *ctl, const char *origin,
                 double v = conf_live_get(ctl->live, keys[i]);
                 tern_buf_printf(&ctl->last, "%s\"%s\":", i ? "," : "",
                                 conf_live_path(keys[i]));
-                put_num(&ctl->last, v);
+                tern_buf_put_num(&ctl->last, v);
                 if (len < sizeof(line))
                         len += (size_t)snprintf(line + len, sizeof(line) - len,
                                                 " %s=%g",
@@ -605,8 +596,31 @@ tern_code_t rt_control_start(rt_control_t *ctl, const char *brokers,
         return open_consumer(ctl, brokers, errstr, errstr_size);
 }
 
+/* The catalog's bound is not silent: its first eviction and any failed
+ * store read (a category boost missed) are logged. */
+static void catalog_log(rt_control_t *ctl) {
+        feat_catalog_stats_t s;
+        if (!ctl->catalog)
+                return;
+        feat_catalog_stats(ctl->catalog, &s);
+        if (s.evicted && !ctl->cat_seen.evicted)
+                RT_LOG(RT_LOG_INFO, "control",
+                       "item catalog over state.max_cached_items (%lld): the "
+                       "least recently seen items leave memory, category "
+                       "boosts read theirs from the state",
+                       (long long)ctl->live->max_cached_items);
+        if (s.read_errors > ctl->cat_seen.read_errors)
+                RT_LOG(RT_LOG_WARN, "control",
+                       "item catalog: %llu state read(s) failed: those items "
+                       "got no category boost",
+                       (unsigned long long)(s.read_errors -
+                                            ctl->cat_seen.read_errors));
+        ctl->cat_seen = s;
+}
+
 uint32_t rt_control_poll(rt_control_t *ctl) {
         uint32_t n = 0;
+        catalog_log(ctl);
         if (!ctl->rk)
                 return 0;
         if (!ctl->assigned) {
@@ -655,14 +669,20 @@ void rt_control_stats(const rt_control_t *ctl, rt_control_stats_t *out) {
 
 /* ---- documents ---- */
 
-static void json_values(tern_buf_t *out, const tern_conf_t *c,
-                        const char *const *paths, const char *const *names,
-                        size_t n) {
+/* The values of one set op (and model), named as a record names them. */
+static void json_values(tern_buf_t *out, const tern_conf_t *c, const char *op,
+                        const char *model) {
+        int first = 1;
         tern_buf_printf(out, "{");
-        for (size_t i = 0; i < n; i++) {
-                int k = conf_live_find(paths[i]);
-                tern_buf_printf(out, "%s\"%s\":", i ? "," : "", names[i]);
-                put_num(out, k >= 0 ? conf_live_get(c, (size_t)k) : 0.0);
+        for (size_t i = 0; i < RT_CONTROL_N_FIELDS; i++) {
+                const rt_control_field_t *f = &rt_control_fields[i];
+                int k = conf_live_find(f->path);
+                if (strcmp(f->op, op) || (model && strcmp(f->model, model)))
+                        continue;
+                tern_buf_printf(out, "%s\"%s\":", first ? "" : ",", f->key);
+                tern_buf_put_num(out,
+                                 k >= 0 ? conf_live_get(c, (size_t)k) : 0.0);
+                first = 0;
         }
         tern_buf_printf(out, "}");
 }
@@ -682,7 +702,7 @@ static void json_boosts(tern_buf_t *out, const model_boost_t *b,
                 tern_buf_printf(out, "{\"id\":\"");
                 tern_buf_put_json_str(out, e->id, e->len);
                 tern_buf_printf(out, "\",\"factor\":");
-                put_num(out, e->factor);
+                tern_buf_put_num(out, e->factor);
                 tern_buf_printf(out, ",\"until_ts_ms\":");
                 if (e->until_ts_ms == MODEL_BOOST_FOREVER)
                         tern_buf_printf(out, "null}");
@@ -694,30 +714,16 @@ static void json_boosts(tern_buf_t *out, const model_boost_t *b,
 }
 
 void rt_control_json(const rt_control_t *ctl, tern_buf_t *out) {
-        static const char *const blend_p[] = {
-            "recommendations.similarity_weight", "recommendations.ctr_weight"};
-        static const char *const blend_n[] = {"similarity_weight",
-                                              "ctr_weight"};
-        static const char *const churn_p[] = {"churn.alert_threshold",
-                                              "churn.alert_rearm_threshold",
-                                              "churn.alert_cooldown_days"};
-        static const char *const churn_n[] = {
-            "alert_threshold", "alert_rearm_threshold", "alert_cooldown_days"};
-        static const char *const ctr_p[] = {"ctr.alpha", "ctr.beta", "ctr.l1",
-                                            "ctr.l2"};
-        static const char *const ctr_n[] = {"alpha", "beta", "l1", "l2"};
-        static const char *const mch_p[] = {"churn.learning_rate", "churn.l2"};
-        static const char *const mch_n[] = {"learning_rate", "l2"};
         int first = 1;
         tern_buf_printf(out, "{\"config_version\":%lld,\"blend\":",
                         (long long)ctl->live->config_version);
-        json_values(out, ctl->live, blend_p, blend_n, 2);
+        json_values(out, ctl->live, "blend", NULL);
         tern_buf_printf(out, ",\"churn\":");
-        json_values(out, ctl->live, churn_p, churn_n, 3);
+        json_values(out, ctl->live, "churn", NULL);
         tern_buf_printf(out, ",\"model\":{\"ctr\":");
-        json_values(out, ctl->live, ctr_p, ctr_n, 4);
+        json_values(out, ctl->live, "model", "ctr");
         tern_buf_printf(out, ",\"churn\":");
-        json_values(out, ctl->live, mch_p, mch_n, 2);
+        json_values(out, ctl->live, "model", "churn");
         tern_buf_printf(out, "},\"boosts\":{\"items\":");
         json_boosts(out, ctl->boosts, MODEL_BOOST_ITEM);
         tern_buf_printf(out, ",\"categories\":");

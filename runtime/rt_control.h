@@ -68,6 +68,23 @@
 #define RT_CONTROL_MAX_RECORD (64u << 10) /* larger records are rejected */
 #define RT_CONTROL_MAX_SETS   8
 #define RT_CONTROL_MAX_AUDIT  128 /* bytes of "id" and "by" */
+/* The stored live state is one record of at most RT_CONTROL_MAX_STATE
+ * bytes, the boosts and blocks at most RT_CONTROL_MAX_BOOSTS of it (the
+ * rest: live keys, offsets, the last change). A boost or block that would
+ * pass it is rejected (TERN_ERR_LIMIT, dead-lettered): accepted, it would
+ * fail every commit, and the replay of the same record after a restart
+ * would fail again. */
+#define RT_CONTROL_MAX_STATE  (64u << 20)
+#define RT_CONTROL_MAX_BOOSTS (RT_CONTROL_MAX_STATE - (1u << 20))
+
+/* The values the set ops (blend, churn, model) set, in one table that the
+ * validator, `tern control`'s flags and `tern inspect control` read: the
+ * record's op (and model), its key, the config key it sets, the flag. */
+typedef struct rt_control_field {
+        const char *op, *model, *key, *path, *flag;
+} rt_control_field_t;
+#define RT_CONTROL_N_FIELDS 11
+extern const rt_control_field_t rt_control_fields[RT_CONTROL_N_FIELDS];
 
 typedef enum rt_control_kind {
         RT_CTL_BOOST = 0,
@@ -97,7 +114,8 @@ tern_code_t rt_control_parse(const char *json, size_t len, rt_control_op_t *op,
                              char *errstr, size_t errstr_size);
 
 /* Apply a parsed op to a live config and a boost table; TERN_ERR_LIMIT
- * when a table is full (then nothing changed). */
+ * when a table is full or RT_CONTROL_MAX_BOOSTS would be passed (then
+ * nothing changed). */
 tern_code_t rt_control_apply_op(const rt_control_op_t *op, tern_conf_t *live,
                                 model_boost_t *boosts, char *errstr,
                                 size_t errstr_size);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ingest/ingest_jwalk.h"
 #include "rt_control.h"
 
 #define MAX_MEMBERS 16
@@ -36,45 +37,35 @@ static void skip_ws(jreader_t *r) {
                 r->p++;
 }
 
-static int hex4(const char *p, unsigned *out) {
-        unsigned v = 0;
-        for (int i = 0; i < 4; i++) {
-                int c = p[i];
-                v <<= 4;
-                if (c >= '0' && c <= '9')
-                        v |= (unsigned)(c - '0');
-                else if (c >= 'a' && c <= 'f')
-                        v |= (unsigned)(c - 'a' + 10);
-                else if (c >= 'A' && c <= 'F')
-                        v |= (unsigned)(c - 'A' + 10);
-                else
-                        return -1;
+/* One escape at r->p (the backslash) appended to out, decoded by
+ * ingest_jwalk (never longer than the escape's text). \u0000 is refused:
+ * ids are C strings. */
+static int read_escape(jreader_t *r, char *out, size_t *n) {
+        uint32_t cp;
+        size_t used;
+        int byte;
+        const char *why;
+        if (r->end - r->p < 2)
+                return r->err = "unterminated string", -1;
+        if (r->p[1] != 'u') {
+                if ((byte = jw_escape_byte(r->p[1])) < 0)
+                        return r->err = "bad escape in a string", -1;
+                out[(*n)++] = (char)byte;
+                r->p += 2;
+                return 0;
         }
-        *out = v;
+        if ((why = jw_unicode_escape(r->p + 2, r->end, &cp, &used)))
+                return r->err = why, -1;
+        if (cp == 0)
+                return r->err = "\\u0000 in a string", -1;
+        *n += jw_utf8(cp, out + *n);
+        r->p += 2 + used;
         return 0;
-}
-
-static void put_utf8(char *o, size_t *n, unsigned cp) {
-        if (cp < 0x80) {
-                o[(*n)++] = (char)cp;
-        } else if (cp < 0x800) {
-                o[(*n)++] = (char)(0xC0 | cp >> 6);
-                o[(*n)++] = (char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-                o[(*n)++] = (char)(0xE0 | cp >> 12);
-                o[(*n)++] = (char)(0x80 | (cp >> 6 & 0x3F));
-                o[(*n)++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-                o[(*n)++] = (char)(0xF0 | cp >> 18);
-                o[(*n)++] = (char)(0x80 | (cp >> 12 & 0x3F));
-                o[(*n)++] = (char)(0x80 | (cp >> 6 & 0x3F));
-                o[(*n)++] = (char)(0x80 | (cp & 0x3F));
-        }
 }
 
 /* A string at r->p (the opening quote) decoded into the scratch. Escaped
  * output never exceeds the input, so the scratch (sized to the record)
- * always has room. \u0000 is refused: ids are C strings. */
+ * always has room. */
 static char *read_string(jreader_t *r, uint32_t *len) {
         char *out = r->scratch + r->scratch_len;
         size_t n = 0;
@@ -88,59 +79,8 @@ static char *read_string(jreader_t *r, uint32_t *len) {
                         r->p++;
                         continue;
                 }
-                if (r->end - r->p < 2)
-                        return r->err = "unterminated string", NULL;
-                switch (r->p[1]) {
-                case '"':
-                        out[n++] = '"';
-                        break;
-                case '\\':
-                        out[n++] = '\\';
-                        break;
-                case '/':
-                        out[n++] = '/';
-                        break;
-                case 'b':
-                        out[n++] = '\b';
-                        break;
-                case 'f':
-                        out[n++] = '\f';
-                        break;
-                case 'n':
-                        out[n++] = '\n';
-                        break;
-                case 'r':
-                        out[n++] = '\r';
-                        break;
-                case 't':
-                        out[n++] = '\t';
-                        break;
-                case 'u': {
-                        unsigned cp, lo;
-                        if (r->end - r->p < 6 || hex4(r->p + 2, &cp))
-                                return r->err = "bad \\u escape", NULL;
-                        r->p += 4;
-                        if (cp >= 0xD800 && cp < 0xDC00) {
-                                if (r->end - r->p < 8 || r->p[2] != '\\' ||
-                                    r->p[3] != 'u' || hex4(r->p + 4, &lo) ||
-                                    lo < 0xDC00 || lo > 0xDFFF)
-                                        return r->err = "bad surrogate pair",
-                                               NULL;
-                                cp = 0x10000 + ((cp - 0xD800) << 10) +
-                                     (lo - 0xDC00);
-                                r->p += 6;
-                        } else if (cp >= 0xDC00 && cp < 0xE000) {
-                                return r->err = "bad surrogate pair", NULL;
-                        }
-                        if (cp == 0)
-                                return r->err = "\\u0000 in a string", NULL;
-                        put_utf8(out, &n, cp);
-                        break;
-                }
-                default:
-                        return r->err = "bad escape in a string", NULL;
-                }
-                r->p += 2;
+                if (read_escape(r, out, &n))
+                        return NULL;
         }
         if (r->p >= r->end)
                 return r->err = "unterminated string", NULL;
@@ -289,23 +229,25 @@ tail:
 
 /* ---- the op table ---- */
 
-/* Set ops: which keys each takes, and the config key each one sets. */
-static const struct {
-        const char *op, *model, *key, *path;
-} set_fields[] = {
-    {"blend", NULL, "similarity_weight", "recommendations.similarity_weight"},
-    {"blend", NULL, "ctr_weight", "recommendations.ctr_weight"},
-    {"churn", NULL, "alert_threshold", "churn.alert_threshold"},
-    {"churn", NULL, "alert_rearm_threshold", "churn.alert_rearm_threshold"},
-    {"churn", NULL, "alert_cooldown_days", "churn.alert_cooldown_days"},
-    {"model", "ctr", "alpha", "ctr.alpha"},
-    {"model", "ctr", "beta", "ctr.beta"},
-    {"model", "ctr", "l1", "ctr.l1"},
-    {"model", "ctr", "l2", "ctr.l2"},
-    {"model", "churn", "learning_rate", "churn.learning_rate"},
-    {"model", "churn", "l2", "churn.l2"},
+/* Blend first: `tern control --blend SIM,CTR` fills entries 0 and 1. */
+const rt_control_field_t rt_control_fields[RT_CONTROL_N_FIELDS] = {
+    {"blend", NULL, "similarity_weight", "recommendations.similarity_weight",
+     "similarity-weight"},
+    {"blend", NULL, "ctr_weight", "recommendations.ctr_weight", "ctr-weight"},
+    {"churn", NULL, "alert_threshold", "churn.alert_threshold",
+     "churn-threshold"},
+    {"churn", NULL, "alert_rearm_threshold", "churn.alert_rearm_threshold",
+     "churn-rearm"},
+    {"churn", NULL, "alert_cooldown_days", "churn.alert_cooldown_days",
+     "churn-cooldown-days"},
+    {"model", "ctr", "alpha", "ctr.alpha", "ctr-alpha"},
+    {"model", "ctr", "beta", "ctr.beta", "ctr-beta"},
+    {"model", "ctr", "l1", "ctr.l1", "ctr-l1"},
+    {"model", "ctr", "l2", "ctr.l2", "ctr-l2"},
+    {"model", "churn", "learning_rate", "churn.learning_rate",
+     "churn-learning-rate"},
+    {"model", "churn", "l2", "churn.l2", "churn-l2"},
 };
-#define N_SET_FIELDS (sizeof(set_fields) / sizeof(set_fields[0]))
 
 static const char *const op_names[] = {"boost", "unboost", "block", "unblock",
                                        "blend", "churn",   "model"};
@@ -388,19 +330,19 @@ static tern_code_t parse_set(member_t *mem, uint32_t n, const char *op_name,
                 }
                 model = m->str;
         }
-        for (size_t i = 0; i < N_SET_FIELDS; i++) {
+        for (size_t i = 0; i < RT_CONTROL_N_FIELDS; i++) {
                 member_t *m;
                 int live;
-                if (strcmp(set_fields[i].op, op_name) ||
-                    (model && strcmp(set_fields[i].model, model)) ||
-                    !(m = take(mem, n, set_fields[i].key)))
+                if (strcmp(rt_control_fields[i].op, op_name) ||
+                    (model && strcmp(rt_control_fields[i].model, model)) ||
+                    !(m = take(mem, n, rt_control_fields[i].key)))
                         continue;
                 if (m->type != J_NUM)
                         BAD("%s: %s: expected a number", op_name, m->key);
-                live = conf_live_find(set_fields[i].path);
+                live = conf_live_find(rt_control_fields[i].path);
                 if (live < 0)
                         BAD("%s: %s is not live in this build", op_name,
-                            set_fields[i].path);
+                            rt_control_fields[i].path);
                 if (conf_live_check((size_t)live, m->num, errstr,
                                     errstr_size) != TERN_OK)
                         return TERN_ERR_INVALID_ARG;
@@ -487,9 +429,30 @@ tern_code_t rt_control_parse(const char *json, size_t len, rt_control_op_t *op,
         return rc;
 }
 
+/* A new entry must leave the stored live state within its bound. */
+static tern_code_t boost_room(const rt_control_op_t *op,
+                              model_boost_kind_t kind,
+                              const model_boost_t *boosts, char *errstr,
+                              size_t errstr_size) {
+        if (model_boost_get(boosts, kind, op->id, op->id_len) ||
+            model_boost_encoded_max(boosts) + op->id_len +
+                    MODEL_BOOST_ENTRY_OVERHEAD <=
+                RT_CONTROL_MAX_BOOSTS)
+                return TERN_OK;
+        return tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
+                         "boosts and blocks would take more than %u MiB of "
+                         "stored state: unboost or unblock first",
+                         RT_CONTROL_MAX_BOOSTS >> 20);
+}
+
 tern_code_t rt_control_apply_op(const rt_control_op_t *op, tern_conf_t *live,
                                 model_boost_t *boosts, char *errstr,
                                 size_t errstr_size) {
+        model_boost_kind_t kind =
+            op->kind == RT_CTL_BLOCK ? MODEL_BOOST_BLOCKED : op->target;
+        if ((op->kind == RT_CTL_BOOST || op->kind == RT_CTL_BLOCK) &&
+            boost_room(op, kind, boosts, errstr, errstr_size) != TERN_OK)
+                return TERN_ERR_LIMIT;
         switch (op->kind) {
         case RT_CTL_BOOST:
                 if (model_boost_set(boosts, op->target, op->id, op->id_len,

@@ -220,6 +220,41 @@ static void apply_and_boost_table(void) {
         conf_destroy(conf);
 }
 
+/* Blocks of long ids until the stored state's bound: the one that would
+ * pass it is refused (and changes nothing), the record it leaves fits,
+ * re-blocking a blocked item still works. */
+static void boosts_bounded_by_stored_state(void) {
+        tern_conf_t *conf = conf_new();
+        model_boost_t *b = model_boost_new();
+        rt_control_op_t op = {.kind = RT_CTL_BLOCK,
+                              .target = MODEL_BOOST_ITEM,
+                              .id_len = MODEL_BOOST_MAX_ID};
+        char errstr[512];
+        uint32_t n = 0;
+        tern_buf_t buf;
+        tern_code_t rc;
+        memset(op.id, 'x', MODEL_BOOST_MAX_ID);
+        do {
+                snprintf(op.id, sizeof(op.id), "%08u", n);
+                op.id[8] = 'x'; /* keep the id MODEL_BOOST_MAX_ID long */
+                rc = rt_control_apply_op(&op, conf, b, errstr, sizeof(errstr));
+        } while (rc == TERN_OK && ++n < MODEL_BOOST_MAX_ENTRIES);
+        TEST_EQ_INT(rc, TERN_ERR_LIMIT);
+        TEST_ASSERT(strstr(errstr, "MiB of stored state"), "%s", errstr);
+        TEST_EQ_INT(model_boost_count(b, MODEL_BOOST_BLOCKED), n);
+        tern_buf_init(&buf, RT_CONTROL_MAX_BOOSTS);
+        model_boost_encode(b, &buf);
+        TEST_ASSERT(!buf.overflow && buf.len <= model_boost_encoded_max(b),
+                    "encoded %zu bytes", buf.len);
+        tern_buf_free(&buf);
+        snprintf(op.id, sizeof(op.id), "%08u", 0);
+        op.id[8] = 'x';
+        TEST_EQ_INT(rt_control_apply_op(&op, conf, b, errstr, sizeof(errstr)),
+                    TERN_OK);
+        model_boost_destroy(b);
+        conf_destroy(conf);
+}
+
 /* ---- ranking with the hooks ---- */
 
 static feat_neighbor_t nbs[3] = {
@@ -366,7 +401,7 @@ static void state_survives_reopen(void) {
         TEST_ASSERT(live->recs_ctr_weight == 0.125, "restored");
         {
                 feat_catalog_t *cat =
-                    feat_catalog_new(st, NULL, errstr, sizeof(errstr));
+                    feat_catalog_new(st, NULL, 0, errstr, sizeof(errstr));
                 const char *c = feat_catalog_get(cat, "i1", 2, &clen);
                 TEST_ASSERT(c && clen == 2 && !memcmp(c, "c7", 2),
                             "catalog restored");
@@ -389,6 +424,64 @@ static void state_survives_reopen(void) {
         free(dir);
 }
 
+/* state.max_cached_items: memory stays bounded after each commit, and an
+ * item that left memory still has its category (read from the store). */
+static void catalog_bounded(void) {
+        char *dir = test_tmpdir("control-catalog");
+        char errstr[512], item[16], cat[16];
+        feat_conf_t fc;
+        feat_store_t *st = open_store(dir);
+        feat_engine_t *eng;
+        feat_catalog_t *c;
+        feat_catalog_stats_t s;
+        const char *got;
+        uint32_t clen = 0;
+        feat_conf_default(&fc);
+        eng = feat_engine_new(st, &fc, errstr, sizeof(errstr));
+        c = feat_catalog_new(st, eng, 8, errstr, sizeof(errstr));
+        TEST_ASSERT(c, "%s", errstr);
+        for (int i = 0; i < 20; i++) {
+                snprintf(item, sizeof(item), "i%d", i);
+                snprintf(cat, sizeof(cat), "c%d", i % 3);
+                feat_catalog_observe(c, item, (uint32_t)strlen(item), cat,
+                                     (uint32_t)strlen(cat));
+        }
+        feat_catalog_stats(c, &s);
+        TEST_EQ_INT(s.size, 20); /* nothing leaves before it is stored */
+        TEST_EQ_INT(feat_engine_commit(eng, NULL, 0, errstr, sizeof(errstr)),
+                    TERN_OK);
+        feat_catalog_stats(c, &s);
+        TEST_EQ_INT(s.size, 7); /* 7/8 of the bound */
+        TEST_EQ_INT(s.evicted, 13);
+        /* the oldest left memory, its category did not */
+        got = feat_catalog_get(c, "i0", 2, &clen);
+        TEST_ASSERT(got && clen == 2 && !memcmp(got, "c0", 2), "i0 -> c0");
+        got = feat_catalog_get(c, "i19", 3, &clen);
+        TEST_ASSERT(got && clen == 2 && !memcmp(got, "c1", 2), "i19 -> c1");
+        TEST_ASSERT(!feat_catalog_get(c, "nope", 4, &clen), "unknown item");
+        feat_catalog_stats(c, &s);
+        TEST_EQ_INT(s.store_reads, 2);
+        TEST_EQ_INT(s.read_errors, 0);
+        feat_catalog_destroy(c);
+        /* a reopen loads at most the bound and reads the rest on demand */
+        c = feat_catalog_new(st, NULL, 4, errstr, sizeof(errstr));
+        TEST_ASSERT(c, "%s", errstr);
+        feat_catalog_stats(c, &s);
+        TEST_EQ_INT(s.size, 4);
+        for (int i = 0; i < 20; i++) {
+                snprintf(item, sizeof(item), "i%d", i);
+                snprintf(cat, sizeof(cat), "c%d", i % 3);
+                got = feat_catalog_get(c, item, (uint32_t)strlen(item), &clen);
+                TEST_ASSERT(got && clen == strlen(cat) &&
+                                !memcmp(got, cat, clen),
+                            "%s after reopen", item);
+        }
+        feat_catalog_destroy(c);
+        feat_engine_destroy(eng);
+        feat_store_close(st);
+        free(dir);
+}
+
 static void live_keys_and_diff(void) {
         tern_conf_t *a = conf_new(), *b = conf_copy(a);
         char errstr[256];
@@ -408,5 +501,7 @@ static void live_keys_and_diff(void) {
 }
 
 TEST_MAIN(TEST_CASE(parse_valid), TEST_CASE(parse_rejects),
-          TEST_CASE(apply_and_boost_table), TEST_CASE(ranking_hooks),
-          TEST_CASE(state_survives_reopen), TEST_CASE(live_keys_and_diff));
+          TEST_CASE(apply_and_boost_table),
+          TEST_CASE(boosts_bounded_by_stored_state), TEST_CASE(ranking_hooks),
+          TEST_CASE(state_survives_reopen), TEST_CASE(catalog_bounded),
+          TEST_CASE(live_keys_and_diff));

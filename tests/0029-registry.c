@@ -27,6 +27,7 @@
 #include "ingest/ingest_registry.h"
 #include "runtime/rt_schemas.h"
 #include "test.h"
+#include "test_avro.h"
 
 /* ---------------------------------------------------------------------- */
 /* The loopback registry.                                                  */
@@ -236,63 +237,23 @@ static const char minimal[] =
     "{\"type\":\"record\",\"name\":\"BehaviorEvent\",\"namespace\":\"tern\","
     "\"fields\":[" BASE_FIELDS "{\"name\":\"ts_ms\",\"type\":\"long\"}]}";
 
-typedef struct aw {
-        avro_schema_t s;
-        avro_value_iface_t *iface;
-        avro_value_t v;
-} aw_t;
-
-static int aw_begin(aw_t *a, const char *json) {
-        if (avro_schema_from_json_length(json, strlen(json), &a->s))
-                return -1;
-        a->iface = avro_generic_class_from_schema(a->s);
-        return avro_generic_value_new(a->iface, &a->v);
-}
-
 /* Confluent frame: 0x00, id (big-endian), then the Avro body. */
-static size_t aw_end(aw_t *a, int32_t id, uint8_t *out, size_t cap) {
-        avro_writer_t w =
-            avro_writer_memory((const char *)out + 5, (int64_t)cap - 5);
+static size_t aw_frame(aw_t *a, int32_t id, uint8_t *out, size_t cap) {
         size_t len;
         out[0] = 0;
         out[1] = (uint8_t)(id >> 24);
         out[2] = (uint8_t)(id >> 16);
         out[3] = (uint8_t)(id >> 8);
         out[4] = (uint8_t)id;
-        if (avro_value_write(w, &a->v))
+        if (aw_end(a, out + 5, cap - 5, &len))
                 abort();
-        len = 5 + (size_t)avro_writer_tell(w);
-        avro_writer_free(w);
-        avro_value_decref(&a->v);
-        avro_value_iface_decref(a->iface);
-        avro_schema_decref(a->s);
-        return len;
-}
-
-static avro_value_t fld(avro_value_t *rec, const char *name) {
-        avro_value_t f = {0};
-        avro_value_get_by_name(rec, name, &f, NULL);
-        return f;
-}
-
-static void set_str(avro_value_t *rec, const char *name, const char *s) {
-        avro_value_t f = fld(rec, name);
-        avro_value_set_string(&f, s);
+        return 5 + len;
 }
 
 static void set_enum(avro_value_t *rec, const char *sym) {
         avro_value_t f = fld(rec, "event_type");
         avro_schema_t es = avro_value_get_schema(&f);
         avro_value_set_enum(&f, avro_schema_enum_get_by_name(es, sym));
-}
-
-static void set_opt_str(avro_value_t *rec, const char *name, const char *s) {
-        avro_value_t f = fld(rec, name), br;
-        avro_value_set_branch(&f, s ? 1 : 0, &br);
-        if (s)
-                avro_value_set_string(&br, s);
-        else
-                avro_value_set_null(&br);
 }
 
 static size_t evolved_record(int32_t id, uint8_t *out, size_t cap) {
@@ -309,7 +270,7 @@ static size_t evolved_record(int32_t id, uint8_t *out, size_t cap) {
         avro_value_set_int(&f, 1700000000);
         f = fld(&a.v, "price");
         avro_value_set_float(&f, 2.5f);
-        return aw_end(&a, id, out, cap);
+        return aw_frame(&a, id, out, cap);
 }
 
 static size_t minimal_record(int32_t id, uint8_t *out, size_t cap) {
@@ -321,7 +282,7 @@ static size_t minimal_record(int32_t id, uint8_t *out, size_t cap) {
         set_str(&a.v, "user_id", "u2");
         f = fld(&a.v, "ts_ms");
         avro_value_set_long(&f, 1700000000123LL);
-        return aw_end(&a, id, out, cap);
+        return aw_frame(&a, id, out, cap);
 }
 
 /* A record as `tern produce` writes it: id 1, the built-in schema. */
