@@ -10,6 +10,7 @@
 typedef struct cand {
         const char *item;
         uint32_t len;
+        uint32_t seen; /* in the user's window or recent items */
         double score;
 } cand_t;
 
@@ -95,7 +96,9 @@ static int cand_reserve(model_recs_t *r, uint32_t want) {
         r->n_used = 0;
         for (uint32_t k = 0; k < old_n; k++) {
                 const cand_t *c = &old_slots[old_used[k]];
-                cand_find(r, c->item, c->len, 1)->score = c->score;
+                cand_t *n = cand_find(r, c->item, c->len, 1);
+                n->score = c->score;
+                n->seen = c->seen;
         }
         free(old_slots);
         free(old_used);
@@ -113,6 +116,7 @@ static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
                                 return NULL;
                         c->item = item;
                         c->len = len;
+                        c->seen = 0;
                         c->score = 0;
                         r->used[r->n_used++] = i;
                         return c;
@@ -231,6 +235,21 @@ static void pick_trending(uint32_t top, const feat_user_t *u,
         out->strategy = "trending";
 }
 
+/* Flag the candidates the user has seen: one table lookup per seen item
+ * rather than a scan of every seen item per candidate (is_seen()). */
+static void mark_seen(model_recs_t *r, const feat_user_t *u) {
+        cand_t *c;
+        if (r->n_used == 0)
+                return;
+        for (uint32_t k = 0; k < u->n_window; k++)
+                if ((c = cand_find(r, u->window[k].item, u->window[k].len, 0)))
+                        c->seen = 1;
+        for (uint32_t k = 0; k < u->profile.n_recent; k++)
+                if ((c = cand_find(r, u->profile.recent[k].item,
+                                   u->profile.recent[k].len, 0)))
+                        c->seen = 1;
+}
+
 /* The best `top` candidates by co-occurrence score (or trending). */
 static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
                         const model_nb_source_t *src, uint32_t top,
@@ -241,19 +260,21 @@ static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
         rc = score_neighbors(r, user, src, errstr, errstr_size);
         if (rc != TERN_OK)
                 return rc;
+        mark_seen(r, user);
         for (uint32_t k = 0; k < r->n_used; k++) {
                 const cand_t *c = &r->slots[r->used[k]];
                 model_rec_item_t it = {c->item, c->len, c->score};
                 if (src->boost)
                         it.score *= src->boost(src->opaque, c->item, c->len,
                                                user->profile.last_ts_ms);
-                /* The exclusion scan (seen, blocked) is the costly test:
-                 * only candidates that would enter the top pay for it. */
-                if (it.score <= 0 ||
+                /* The blocked test is the costly one: only candidates that
+                 * would enter the top pay for it. */
+                if (c->seen || it.score <= 0 ||
                     (out->n == top &&
                      !rec_better(&it, &out->items[out->n - 1])))
                         continue;
-                if (!excluded(user, src, c->item, c->len))
+                if (!(src->blocked &&
+                      src->blocked(src->opaque, c->item, c->len)))
                         top_offer(out, top, &it);
         }
         if (out->n == 0)
