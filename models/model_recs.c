@@ -10,8 +10,9 @@
 typedef struct cand {
         const char *item;
         uint32_t len;
-        uint32_t seen; /* in the user's window or recent items */
+        uint32_t hash; /* item_hash's low bits: most collisions end here */
         double score;
+        uint32_t seen; /* in the user's window or recent items */
 } cand_t;
 
 struct model_recs {
@@ -108,20 +109,24 @@ static int cand_reserve(model_recs_t *r, uint32_t want) {
 static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
                          int insert) {
         uint32_t mask = r->cap - 1;
-        uint32_t i = (uint32_t)item_hash(item, len) & mask;
-        for (;; i = (i + 1) & mask) {
+        uint32_t h = (uint32_t)item_hash(item, len);
+        for (uint32_t i = h & mask;; i = (i + 1) & mask) {
                 cand_t *c = &r->slots[i];
                 if (!c->item) {
                         if (!insert)
                                 return NULL;
                         c->item = item;
                         c->len = len;
+                        c->hash = h;
                         c->seen = 0;
                         c->score = 0;
                         r->used[r->n_used++] = i;
                         return c;
                 }
-                if (c->len == len && memcmp(c->item, item, len) == 0)
+                /* The feature engine hands out one string per item id, so
+                 * a pointer match is the common hit; bytes decide. */
+                if (c->item == item || (c->hash == h && c->len == len &&
+                                        memcmp(c->item, item, len) == 0))
                         return c;
         }
 }
