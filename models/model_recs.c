@@ -152,19 +152,29 @@ static int rec_better(const model_rec_item_t *a, const model_rec_item_t *b) {
         return item_cmp(a->item, a->len, b->item, b->len) < 0;
 }
 
-/* Keep out->items as the best top_n seen so far (insertion into a short
- * sorted array: top_n is small). */
+/* Keep out->items as the best top_n seen so far: binary search for the
+ * place (rec_better is a strict total order: ids are distinct), one
+ * memmove for the shift. */
 static void top_offer(model_recs_result_t *out, uint32_t top_n,
                       const model_rec_item_t *it) {
-        uint32_t pos;
-        if (out->n == top_n && !rec_better(it, &out->items[top_n - 1]))
-                return;
-        pos = out->n < top_n ? out->n++ : top_n - 1;
-        while (pos > 0 && rec_better(it, &out->items[pos - 1])) {
-                out->items[pos] = out->items[pos - 1];
-                pos--;
+        uint32_t lo = 0, hi;
+        if (out->n == top_n) {
+                if (!rec_better(it, &out->items[top_n - 1]))
+                        return;
+                out->n--; /* the last one drops out */
         }
-        out->items[pos] = *it;
+        hi = out->n;
+        while (lo < hi) {
+                uint32_t mid = (lo + hi) / 2;
+                if (rec_better(it, &out->items[mid]))
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        memmove(&out->items[lo + 1], &out->items[lo],
+                (out->n - lo) * sizeof(*it));
+        out->items[lo] = *it;
+        out->n++;
 }
 
 static int is_seen(const feat_user_t *u, const char *item, uint32_t len) {
