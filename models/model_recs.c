@@ -63,15 +63,32 @@ void model_recs_destroy(model_recs_t *r) {
         free(r);
 }
 
+/* The table's hash, a word at a time (ids are short). Nothing ranked
+ * depends on it: candidates are visited in insertion order and the top-N
+ * is a total order, so only its speed and spread matter. */
 static uint64_t item_hash(const char *s, uint32_t len) {
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-        for (uint32_t i = 0; i < len; i++)
-                h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
-        return h;
+        const uint64_t k = 0x9e3779b97f4a7c15ULL;
+        uint64_t h = (uint64_t)len * k;
+        for (; len >= 8; s += 8, len -= 8) {
+                uint64_t w;
+                memcpy(&w, s, 8);
+                h = (h ^ w) * k;
+                h ^= h >> 29;
+        }
+        if (len >= 4) {
+                uint32_t w;
+                memcpy(&w, s, 4);
+                h = (h ^ w) * k;
+                s += 4;
+                len -= 4;
+        }
+        for (; len; s++, len--)
+                h = (h ^ (uint8_t)*s) * k;
+        return h ^ (h >> 32);
 }
 
-static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
-                         int insert);
+static inline cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
+                                int insert);
 
 /* Grow to hold `want` candidates at a load of 1/2, keeping every score
  * accumulated so far: what a ranking computes must not depend on how warm
