@@ -123,8 +123,10 @@ static int cand_reserve(model_recs_t *r, uint32_t want) {
         return 0;
 }
 
-static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
-                         int insert) {
+/* Inlined: ~180 calls per ranking, where a call's register saves cost
+ * as much as the probe. */
+static inline __attribute__((always_inline)) cand_t *
+cand_find(model_recs_t *r, const char *item, uint32_t len, int insert) {
         uint32_t mask = r->cap - 1;
         uint32_t h = (uint32_t)item_hash(item, len);
         for (uint32_t i = h & mask;; i = (i + 1) & mask) {
