@@ -66,7 +66,8 @@ void model_recs_destroy(model_recs_t *r) {
 /* The table's hash, a word at a time (ids are short). Nothing ranked
  * depends on it: candidates are visited in insertion order and the top-N
  * is a total order, so only its speed and spread matter. */
-static uint64_t item_hash(const char *s, uint32_t len) {
+static inline __attribute__((always_inline)) uint64_t item_hash(const char *s,
+                                                                uint32_t len) {
         const uint64_t k = 0x9e3779b97f4a7c15ULL;
         uint64_t h = (uint64_t)len * k;
         for (; len >= 8; s += 8, len -= 8) {
