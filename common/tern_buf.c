@@ -16,7 +16,7 @@ void tern_buf_free(tern_buf_t *b) {
         b->len = b->cap = 0;
 }
 
-int tern_buf_reserve(tern_buf_t *b, size_t n) {
+int tern_buf_grow(tern_buf_t *b, size_t n) {
         size_t want, cap;
         uint8_t *grown;
         if (b->overflow)
@@ -51,7 +51,10 @@ int tern_buf_append(tern_buf_t *b, const void *p, size_t n) {
 }
 
 int tern_buf_put_u8(tern_buf_t *b, uint8_t v) {
-        return tern_buf_append(b, &v, 1);
+        if (tern_buf_reserve(b, 1))
+                return -1;
+        b->data[b->len++] = v;
+        return 0;
 }
 
 int tern_buf_put_u32be(tern_buf_t *b, uint32_t v) {
@@ -67,15 +70,24 @@ int tern_buf_put_u64be(tern_buf_t *b, uint64_t v) {
         return tern_buf_append(b, o, 8);
 }
 
+/* The fixed-size and varint writers store in place after one reserve of
+ * exactly their size: the same bytes, and the same overflow point, as an
+ * append of a staged copy. */
 int tern_buf_put_varint(tern_buf_t *b, uint64_t v) {
-        uint8_t o[10];
-        size_t n = 0;
+        size_t n = 1;
+        uint8_t *o;
+        for (uint64_t t = v; t >= 0x80; t >>= 7)
+                n++;
+        if (tern_buf_reserve(b, n))
+                return -1;
+        o = b->data + b->len;
         while (v >= 0x80) {
-                o[n++] = (uint8_t)(v | 0x80);
+                *o++ = (uint8_t)(v | 0x80);
                 v >>= 7;
         }
-        o[n++] = (uint8_t)v;
-        return tern_buf_append(b, o, n);
+        *o = (uint8_t)v;
+        b->len += n;
+        return 0;
 }
 
 int tern_buf_put_long(tern_buf_t *b, int64_t v) {
@@ -84,20 +96,28 @@ int tern_buf_put_long(tern_buf_t *b, int64_t v) {
 
 int tern_buf_put_double(tern_buf_t *b, double v) {
         uint64_t u;
-        uint8_t o[8];
+        uint8_t *o;
         memcpy(&u, &v, 8);
+        if (tern_buf_reserve(b, 8))
+                return -1;
+        o = b->data + b->len;
         for (int i = 0; i < 8; i++)
                 o[i] = (uint8_t)(u >> (8 * i));
-        return tern_buf_append(b, o, 8);
+        b->len += 8;
+        return 0;
 }
 
 int tern_buf_put_float(tern_buf_t *b, float v) {
         uint32_t u;
-        uint8_t o[4];
+        uint8_t *o;
         memcpy(&u, &v, 4);
+        if (tern_buf_reserve(b, 4))
+                return -1;
+        o = b->data + b->len;
         for (int i = 0; i < 4; i++)
                 o[i] = (uint8_t)(u >> (8 * i));
-        return tern_buf_append(b, o, 4);
+        b->len += 4;
+        return 0;
 }
 
 int tern_buf_put_str(tern_buf_t *b, const char *s, size_t n) {

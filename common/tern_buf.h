@@ -32,8 +32,15 @@ static inline void tern_buf_reset(tern_buf_t *b) {
         b->len = 0;
         b->overflow = 0;
 }
-/* Make room for n more bytes; -1 past the maximum or on allocation failure. */
-int tern_buf_reserve(tern_buf_t *b, size_t n);
+/* tern_buf_reserve()'s slow path: grow, or fail past the maximum. */
+int tern_buf_grow(tern_buf_t *b, size_t n);
+/* Make room for n more bytes; -1 past the maximum or on allocation failure.
+ * Inline: the encoders call it for every field, and it almost always fits. */
+static inline int tern_buf_reserve(tern_buf_t *b, size_t n) {
+        if (!b->overflow && n <= b->cap - b->len && n <= b->max - b->len)
+                return 0;
+        return tern_buf_grow(b, n);
+}
 int tern_buf_append(tern_buf_t *b, const void *p, size_t n);
 int tern_buf_put_u8(tern_buf_t *b, uint8_t v);
 int tern_buf_put_u32be(tern_buf_t *b, uint32_t v);

@@ -458,11 +458,15 @@ tern_code_t feat_engine_top_neighbors(feat_engine_t *eng, const char *item,
         if ((code = feat_item_load_n(eng, id, errstr, errstr_size)) ||
             (code = feat_item_load_pairs(eng, id, errstr, errstr_size)))
                 return code;
-        for (uint32_t i = 0; i < eng->cooc.items[id].n_top; i++)
-                if ((code = feat_item_load_n(eng, eng->cooc.items[id].top[i].id,
-                                             errstr, errstr_size)))
-                        return code;
         it = &eng->cooc.items[id];
+        /* Loading n(j) leaves the item table where it is. Most neighbours
+         * are loaded already: test that here, not in a call each. */
+        for (uint32_t i = 0; i < it->n_top; i++) {
+                uint32_t j = it->top[i].id;
+                if (!eng->cooc.items[j].n_loaded &&
+                    (code = feat_item_load_n(eng, j, errstr, errstr_size)))
+                        return code;
+        }
         for (uint32_t i = 0; i < it->n_top; i++) {
                 const feat_item_t *j = &eng->cooc.items[it->top[i].id];
                 feat_neighbor_t *o = &eng->nb_out[i];

@@ -10,7 +10,9 @@
 typedef struct cand {
         const char *item;
         uint32_t len;
+        uint32_t hash; /* item_hash's low bits: most collisions end here */
         double score;
+        uint32_t seen; /* in the user's window or recent items */
 } cand_t;
 
 struct model_recs {
@@ -61,15 +63,33 @@ void model_recs_destroy(model_recs_t *r) {
         free(r);
 }
 
-static uint64_t item_hash(const char *s, uint32_t len) {
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-        for (uint32_t i = 0; i < len; i++)
-                h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
-        return h;
+/* The table's hash, a word at a time (ids are short). Nothing ranked
+ * depends on it: candidates are visited in insertion order and the top-N
+ * is a total order, so only its speed and spread matter. */
+static inline __attribute__((always_inline)) uint64_t item_hash(const char *s,
+                                                                uint32_t len) {
+        const uint64_t k = 0x9e3779b97f4a7c15ULL;
+        uint64_t h = (uint64_t)len * k;
+        for (; len >= 8; s += 8, len -= 8) {
+                uint64_t w;
+                memcpy(&w, s, 8);
+                h = (h ^ w) * k;
+                h ^= h >> 29;
+        }
+        if (len >= 4) {
+                uint32_t w;
+                memcpy(&w, s, 4);
+                h = (h ^ w) * k;
+                s += 4;
+                len -= 4;
+        }
+        for (; len; s++, len--)
+                h = (h ^ (uint8_t)*s) * k;
+        return h ^ (h >> 32);
 }
 
-static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
-                         int insert);
+static inline cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
+                                int insert);
 
 /* Grow to hold `want` candidates at a load of 1/2, keeping every score
  * accumulated so far: what a ranking computes must not depend on how warm
@@ -95,29 +115,38 @@ static int cand_reserve(model_recs_t *r, uint32_t want) {
         r->n_used = 0;
         for (uint32_t k = 0; k < old_n; k++) {
                 const cand_t *c = &old_slots[old_used[k]];
-                cand_find(r, c->item, c->len, 1)->score = c->score;
+                cand_t *n = cand_find(r, c->item, c->len, 1);
+                n->score = c->score;
+                n->seen = c->seen;
         }
         free(old_slots);
         free(old_used);
         return 0;
 }
 
-static cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
-                         int insert) {
+/* Inlined: ~180 calls per ranking, where a call's register saves cost
+ * as much as the probe. */
+static inline __attribute__((always_inline)) cand_t *
+cand_find(model_recs_t *r, const char *item, uint32_t len, int insert) {
         uint32_t mask = r->cap - 1;
-        uint32_t i = (uint32_t)item_hash(item, len) & mask;
-        for (;; i = (i + 1) & mask) {
+        uint32_t h = (uint32_t)item_hash(item, len);
+        for (uint32_t i = h & mask;; i = (i + 1) & mask) {
                 cand_t *c = &r->slots[i];
                 if (!c->item) {
                         if (!insert)
                                 return NULL;
                         c->item = item;
                         c->len = len;
+                        c->hash = h;
+                        c->seen = 0;
                         c->score = 0;
                         r->used[r->n_used++] = i;
                         return c;
                 }
-                if (c->len == len && memcmp(c->item, item, len) == 0)
+                /* The feature engine hands out one string per item id, so
+                 * a pointer match is the common hit; bytes decide. */
+                if (c->item == item || (c->hash == h && c->len == len &&
+                                        memcmp(c->item, item, len) == 0))
                         return c;
         }
 }
@@ -143,19 +172,29 @@ static int rec_better(const model_rec_item_t *a, const model_rec_item_t *b) {
         return item_cmp(a->item, a->len, b->item, b->len) < 0;
 }
 
-/* Keep out->items as the best top_n seen so far (insertion into a short
- * sorted array: top_n is small). */
+/* Keep out->items as the best top_n seen so far: binary search for the
+ * place (rec_better is a strict total order: ids are distinct), one
+ * memmove for the shift. */
 static void top_offer(model_recs_result_t *out, uint32_t top_n,
                       const model_rec_item_t *it) {
-        uint32_t pos;
-        if (out->n == top_n && !rec_better(it, &out->items[top_n - 1]))
-                return;
-        pos = out->n < top_n ? out->n++ : top_n - 1;
-        while (pos > 0 && rec_better(it, &out->items[pos - 1])) {
-                out->items[pos] = out->items[pos - 1];
-                pos--;
+        uint32_t lo = 0, hi;
+        if (out->n == top_n) {
+                if (!rec_better(it, &out->items[top_n - 1]))
+                        return;
+                out->n--; /* the last one drops out */
         }
-        out->items[pos] = *it;
+        hi = out->n;
+        while (lo < hi) {
+                uint32_t mid = (lo + hi) / 2;
+                if (rec_better(it, &out->items[mid]))
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        memmove(&out->items[lo + 1], &out->items[lo],
+                (out->n - lo) * sizeof(*it));
+        out->items[lo] = *it;
+        out->n++;
 }
 
 static int is_seen(const feat_user_t *u, const char *item, uint32_t len) {
@@ -231,6 +270,21 @@ static void pick_trending(uint32_t top, const feat_user_t *u,
         out->strategy = "trending";
 }
 
+/* Flag the candidates the user has seen: one table lookup per seen item
+ * rather than a scan of every seen item per candidate (is_seen()). */
+static void mark_seen(model_recs_t *r, const feat_user_t *u) {
+        cand_t *c;
+        if (r->n_used == 0)
+                return;
+        for (uint32_t k = 0; k < u->n_window; k++)
+                if ((c = cand_find(r, u->window[k].item, u->window[k].len, 0)))
+                        c->seen = 1;
+        for (uint32_t k = 0; k < u->profile.n_recent; k++)
+                if ((c = cand_find(r, u->profile.recent[k].item,
+                                   u->profile.recent[k].len, 0)))
+                        c->seen = 1;
+}
+
 /* The best `top` candidates by co-occurrence score (or trending). */
 static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
                         const model_nb_source_t *src, uint32_t top,
@@ -241,19 +295,21 @@ static tern_code_t rank(model_recs_t *r, const feat_user_t *user,
         rc = score_neighbors(r, user, src, errstr, errstr_size);
         if (rc != TERN_OK)
                 return rc;
+        mark_seen(r, user);
         for (uint32_t k = 0; k < r->n_used; k++) {
                 const cand_t *c = &r->slots[r->used[k]];
                 model_rec_item_t it = {c->item, c->len, c->score};
                 if (src->boost)
                         it.score *= src->boost(src->opaque, c->item, c->len,
                                                user->profile.last_ts_ms);
-                /* The exclusion scan (seen, blocked) is the costly test:
-                 * only candidates that would enter the top pay for it. */
-                if (it.score <= 0 ||
+                /* The blocked test is the costly one: only candidates that
+                 * would enter the top pay for it. */
+                if (c->seen || it.score <= 0 ||
                     (out->n == top &&
                      !rec_better(&it, &out->items[out->n - 1])))
                         continue;
-                if (!excluded(user, src, c->item, c->len))
+                if (!(src->blocked &&
+                      src->blocked(src->opaque, c->item, c->len)))
                         top_offer(out, top, &it);
         }
         if (out->n == 0)
