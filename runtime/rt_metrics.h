@@ -32,6 +32,7 @@
 #include <stdio.h>
 
 #include "../common/tern_buf.h"
+#include "../features/feat_engine.h"
 #include "../features/feat_store.h"
 #include "../ingest/ingest_event.h"
 #include "../sinks/sink_producer.h"
@@ -84,6 +85,12 @@ typedef struct rt_metrics_snap {
         uint64_t drift_events; /* churn */
         uint64_t churn_alerts;
         uint64_t rocksdb_bytes;
+        /* What holds memory (read with rocksdb_bytes, at most once a
+         * second): RocksDB's memtables, block cache and table readers;
+         * the feature engine's in-memory mirrors (0 without an engine). */
+        feat_store_mem_t rocksdb_mem;
+        uint64_t cached_users, cached_items, cached_pairs;
+        uint64_t churn_users, churn_pending, churn_timers;
         int64_t config_version;
         int ready; /* 0/1, filled by rt_metrics_read() from the phase */
 } rt_metrics_snap_t;
@@ -93,8 +100,9 @@ typedef struct rt_metrics_src {
         rd_kafka_t *consumer;
         const sink_producer_t *producer;
         feat_store_t *store;
-        const rt_ctr_t *ctr;     /* NULL when ctr.enabled is false */
-        const rt_churn_t *churn; /* NULL when churn.enabled is false */
+        const rt_ctr_t *ctr;         /* NULL when ctr.enabled is false */
+        const rt_churn_t *churn;     /* NULL when churn.enabled is false */
+        const feat_engine_t *engine; /* NULL: no cache counts */
 } rt_metrics_src_t;
 
 typedef struct rt_metrics rt_metrics_t;
