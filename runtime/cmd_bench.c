@@ -49,6 +49,7 @@ typedef struct bench {
         uint64_t seed;
         int json;
         double latency_seconds, rate, soak_seconds, sample_seconds;
+        int64_t wait_ms; /* soak: linger and fetch waits, SOAK_WAIT_MS */
         const char *brokers;
         const char *remote;    /* --brokers: a broker of its own process */
         rt_broker_t *broker;   /* NULL with --brokers */
@@ -78,8 +79,9 @@ static void bench_usage(FILE *out) {
             "usage: tern bench [--events N] [--partitions P] [--seed S] "
             "[--json]\n"
             "                  [--latency-seconds S] [--rate EPS]\n"
-            "                  [--seconds N [--sample-seconds S]] "
-            "[--brokers ADDR]\n"
+            "                  [--seconds N [--sample-seconds S] "
+            "[--wait-ms W]]\n"
+            "                  [--brokers ADDR]\n"
             "                  [-c FILE] [-X key=value]...\n"
             "\n"
             "Generate N events (default 1000000: 100k users, 50k Zipf-skewed "
@@ -104,11 +106,17 @@ static void bench_usage(FILE *out) {
             "\n"
             "Soak: --seconds N runs only the pipeline, fed at EPS (default "
             "10000)\n"
-            "for N seconds, and prints RSS every S seconds (default 10) and "
-            "its growth,\n"
-            "with what holds it (RocksDB memtables, block cache, table "
-            "readers,\n"
-            "cached users and pairs).\n"
+            "for N seconds, and prints RSS every S seconds (default 10) with "
+            "what holds\n"
+            "it (RocksDB memtables, block cache, table readers; cached users "
+            "and pairs;\n"
+            "churn users, points, timers), its growth and the latency. The "
+            "paced\n"
+            "producer lingers and both consumers wait up to W ms per fetch "
+            "(default 20:\n"
+            "the embedded broker walks its whole log per fetch once full); "
+            "--wait-ms 1\n"
+            "for latency figures.\n"
             "\n"
             "--brokers ADDR uses a broker of its own process instead of the "
             "embedded\n"
@@ -347,8 +355,9 @@ static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
                               .warmup_s = 2,
                               .seconds = seconds,
                               .sample_every_s = sample_s,
-                              .linger_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
-                              .fetch_wait_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
+                              .linger_ms = sample_s > 0 ? (int)b->wait_ms : 1,
+                              .fetch_wait_ms =
+                                  sample_s > 0 ? (int)b->wait_ms : 1,
                               .label = label,
                               .metrics = b->metrics},
             p, errstr, size);
@@ -700,8 +709,32 @@ static int bench_opt(bench_t *b, int c, const char *arg, int64_t *seed) {
         case 'B':
                 b->remote = arg;
                 return !*arg;
+        case 'w':
+                return rt_parse_i64(arg, &b->wait_ms) || b->wait_ms < 0 ||
+                       b->wait_ms > 1000;
         }
         return -1;
+}
+
+/* Soak (see SOAK_WAIT_MS): the pipeline's consumer waits --wait-ms too
+ * (read before the options are parsed, so that -X still overrides it). */
+static void soak_fetch_wait(rt_common_opts_t *co, int argc, char **argv) {
+        static char kv[64]; /* overrides keep the pointer */
+        const char *wait = NULL;
+        int soak = 0;
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--seconds"))
+                        soak = 1;
+                else if (!strcmp(argv[i], "--wait-ms") && i + 1 < argc)
+                        wait = argv[i + 1];
+                else if (!strncmp(argv[i], "--wait-ms=", 10))
+                        wait = argv[i] + 10;
+        }
+        if (!soak)
+                return;
+        snprintf(kv, sizeof(kv), "kafka.consumer.fetch.wait.max.ms=%d",
+                 wait ? atoi(wait) : SOAK_WAIT_MS);
+        rt_overrides_add(&co->ov, kv);
 }
 
 static int bench_main(int argc, char **argv) {
@@ -715,13 +748,15 @@ static int bench_main(int argc, char **argv) {
             {"sample-seconds", required_argument, NULL, 'i'},
             {"json", no_argument, NULL, 'j'},
             {"brokers", required_argument, NULL, 'B'},
+            {"wait-ms", required_argument, NULL, 'w'},
             {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         bench_t b = {.events = 1000000,
                      .seed = 1,
                      .latency_seconds = 10,
-                     .sample_seconds = 10};
+                     .sample_seconds = 10,
+                     .wait_ms = SOAK_WAIT_MS};
         rt_common_opts_t co = {0};
         int64_t seed = 1;
         int c, status;
@@ -730,10 +765,7 @@ static int bench_main(int argc, char **argv) {
          * meanwhile, which Kafka does not: the latency would measure
          * that. -X may set it back. */
         rt_overrides_add(&co.ov, "kafka.consumer.fetch.wait.max.ms=1");
-        for (int i = 1; i < argc; i++) /* see SOAK_WAIT_MS */
-                if (!strcmp(argv[i], "--seconds"))
-                        rt_overrides_add(&co.ov,
-                                         "kafka.consumer.fetch.wait.max.ms=20");
+        soak_fetch_wait(&co, argc, argv);
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
                 int taken = rt_common_opt(&co, c, optarg);
                 if (taken < 0)

@@ -201,6 +201,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.churn_users = m->churn_users;
                         s.churn_pending = m->churn_pending;
                         s.churn_timers = m->churn_timers;
+                        for (uint32_t i = 0; i < m->n_lag; i++)
+                                s.lag += m->lag[i].messages;
                         free(m);
                 }
         }
@@ -210,7 +212,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
                 "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
                 "users %llu  pairs %llu  churn users %llu points %llu "
-                "timers %llu  in %5.0f ev/s  recs %llu  "
+                "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
                 "p99 %.2f ms\n",
                 pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb,
                 s.memtables_mb, s.block_cache_mb, s.table_readers_mb,
@@ -218,7 +220,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 (unsigned long long)s.cached_pairs,
                 (unsigned long long)s.churn_users,
                 (unsigned long long)s.churn_pending,
-                (unsigned long long)s.churn_timers, s.eps,
+                (unsigned long long)s.churn_timers, s.eps, (long long)s.lag,
                 (unsigned long long)atomic_load(&pc->measured), s.p99_ms);
         *last_sent = pc->sent;
         *last_ns = now;
