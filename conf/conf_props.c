@@ -71,7 +71,10 @@ const conf_prop_t conf_props[] = {
     {"kafka.consumer", CP_MAP, OFF(consumer_props), 0, 0, "{}", NULL,
      "librdkafka properties for the consumer only."},
     {"kafka.producer", CP_MAP, OFF(producer_props), 0, 0, "{}", NULL,
-     "librdkafka properties for the producer only (idempotence is always on)."},
+     "librdkafka properties for the producer only (idempotence is always "
+     "on;\n"
+     "linger.ms is 0 unless set here or in kafka.properties: outputs are\n"
+     "latency-bound)."},
     /* topics */
     {"topics.input", CP_STR, OFF(topic_input), 0, 0, "behavior-events", NULL,
      "Input: Avro tern.BehaviorEvent, keyed by user_id."},

@@ -491,6 +491,28 @@ uint64_t feat_store_size_bytes(feat_store_t *st) {
         return total;
 }
 
+void feat_store_memory(feat_store_t *st, feat_store_mem_t *out) {
+        uint64_t v;
+        *out = (feat_store_mem_t){0};
+        for (int i = 0; i <= FEAT_CF__CNT; i++) {
+                if (!st->cf[i])
+                        continue;
+                if (!rocksdb_property_int_cf(st->db, st->cf[i],
+                                             "rocksdb.size-all-mem-tables", &v))
+                        out->memtables += v;
+                if (!rocksdb_property_int_cf(
+                        st->db, st->cf[i], "rocksdb.estimate-table-readers-mem",
+                        &v))
+                        out->table_readers += v;
+        }
+        /* One cache shared by every column family: count it once. */
+        if (st->cache) {
+                out->block_cache = rocksdb_cache_get_usage(st->cache);
+                out->block_cache_pinned =
+                    rocksdb_cache_get_pinned_usage(st->cache);
+        }
+}
+
 void feat_store_close(feat_store_t *st) {
         if (!st)
                 return;

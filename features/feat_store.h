@@ -99,6 +99,15 @@ void feat_batch_offset_put(feat_batch_t *b, feat_store_t *st, const char *topic,
  * pipeline reads it at most once a second). */
 uint64_t feat_store_size_bytes(feat_store_t *st);
 
+/* Memory RocksDB holds, bytes, summed over the column families (RocksDB
+ * properties, same cost as feat_store_size_bytes()): memtables (active,
+ * immutable and pinned), the shared block cache's usage and pinned part,
+ * index and filter readers of the open table files (outside the cache). */
+typedef struct feat_store_mem {
+        uint64_t memtables, block_cache, block_cache_pinned, table_readers;
+} feat_store_mem_t;
+void feat_store_memory(feat_store_t *st, feat_store_mem_t *out);
+
 /* Iterate keys of cf that start with prefix (plen may be 0: all keys),
  * in key order. */
 feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,

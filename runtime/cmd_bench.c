@@ -31,6 +31,7 @@
 #include "rt_feed.h"
 #include "rt_kafka.h"
 #include "rt_log.h"
+#include "rt_metrics.h"
 #include "rt_pipeline.h"
 
 #define BENCH_IN       "bench-in"
@@ -48,8 +49,11 @@ typedef struct bench {
         uint64_t seed;
         int json;
         double latency_seconds, rate, soak_seconds, sample_seconds;
+        int64_t wait_ms; /* soak: linger and fetch waits, SOAK_WAIT_MS */
         const char *brokers;
-        rt_broker_t *broker;
+        const char *remote;    /* --brokers: a broker of its own process */
+        rt_broker_t *broker;   /* NULL with --brokers */
+        rt_metrics_t *metrics; /* what holds memory, for the soak lines */
         tern_conf_t *conf;
         ingest_gen_t *gen;
         char state_dir[64];
@@ -75,7 +79,9 @@ static void bench_usage(FILE *out) {
             "usage: tern bench [--events N] [--partitions P] [--seed S] "
             "[--json]\n"
             "                  [--latency-seconds S] [--rate EPS]\n"
-            "                  [--seconds N [--sample-seconds S]]\n"
+            "                  [--seconds N [--sample-seconds S] "
+            "[--wait-ms W]]\n"
+            "                  [--brokers ADDR]\n"
             "                  [-c FILE] [-X key=value]...\n"
             "\n"
             "Generate N events (default 1000000: 100k users, 50k Zipf-skewed "
@@ -100,8 +106,26 @@ static void bench_usage(FILE *out) {
             "\n"
             "Soak: --seconds N runs only the pipeline, fed at EPS (default "
             "10000)\n"
-            "for N seconds, and prints RSS every S seconds (default 10) and "
-            "its growth.\n");
+            "for N seconds, and prints RSS every S seconds (default 10) with "
+            "what holds\n"
+            "it (RocksDB memtables, block cache, table readers; cached users "
+            "and pairs;\n"
+            "churn users, points, timers), its growth and the latency. The "
+            "paced\n"
+            "producer lingers and both consumers wait up to W ms per fetch "
+            "(default 20:\n"
+            "the embedded broker walks its whole log per fetch once full); "
+            "--wait-ms 1\n"
+            "for latency figures.\n"
+            "\n"
+            "--brokers ADDR uses a broker of its own process instead of the "
+            "embedded\n"
+            "one, so the RSS is tern's alone. Start it with the bench's "
+            "topics:\n"
+            "  tern broker --topic bench-in:P --topic bench-out:P "
+            "--topic bench-latency-in:P\n"
+            "              --topic bench-latency-recommendations:P   "
+            "(P: --partitions, 4)\n");
 }
 
 static double cpu_s(clockid_t id) {
@@ -262,7 +286,8 @@ static rt_pipeline_t *open_pipeline(bench_t *b, const char *group, char *errstr,
         return rt_pipeline_new(&(rt_pipeline_opts_t){.conf = b->conf,
                                                      .brokers = b->brokers,
                                                      .state_dir = b->state_dir,
-                                                     .group_id = group},
+                                                     .group_id = group,
+                                                     .metrics = b->metrics},
                                errstr, size);
 }
 
@@ -330,9 +355,11 @@ static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
                               .warmup_s = 2,
                               .seconds = seconds,
                               .sample_every_s = sample_s,
-                              .linger_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
-                              .fetch_wait_ms = sample_s > 0 ? SOAK_WAIT_MS : 1,
-                              .label = label},
+                              .linger_ms = sample_s > 0 ? (int)b->wait_ms : 1,
+                              .fetch_wait_ms =
+                                  sample_s > 0 ? (int)b->wait_ms : 1,
+                              .label = label,
+                              .metrics = b->metrics},
             p, errstr, size);
         if (!pc) {
                 rt_pipeline_destroy(p);
@@ -513,9 +540,50 @@ static void print_soak(const bench_t *b) {
 
 /* ---- phases ---- */
 
+/* librdkafka's mock broker (2.0) answers no CreateTopics: with --brokers
+ * the topics come from `tern broker --topic` (see the usage); this only
+ * says which one is missing. */
+static int check_remote_topics(bench_t *b, char *errstr, size_t size) {
+        const char *need[] = {BENCH_IN, BENCH_OUT, BENCH_LAT_IN,
+                              BENCH_LAT_RECS};
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_t *rk;
+        int rc = 0;
+        rd_kafka_conf_set(kc, "bootstrap.servers", b->brokers, NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, size);
+        if (!rk)
+                return -1;
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 10000)) {
+                snprintf(errstr, size, "no metadata from %s", b->brokers);
+                rd_kafka_destroy(rk);
+                return -1;
+        }
+        for (size_t i = 0; i < sizeof(need) / sizeof(need[0]) && !rc; i++) {
+                int found = 0;
+                for (int t = 0; t < md->topic_cnt; t++)
+                        if (!strcmp(md->topics[t].topic, need[i]))
+                                found = md->topics[t].partition_cnt ==
+                                        (int)b->partitions;
+                if (!found) {
+                        snprintf(errstr, size,
+                                 "%s has no topic %s with %lld partitions "
+                                 "(tern broker --topic %s:%lld)",
+                                 b->brokers, need[i], (long long)b->partitions,
+                                 need[i], (long long)b->partitions);
+                        rc = -1;
+                }
+        }
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_destroy(rk);
+        return rc;
+}
+
 static int make_topics(bench_t *b, char *errstr, size_t size) {
         int parts = (int)b->partitions;
         use_topics(b, BENCH_IN, NULL);
+        if (!b->broker)
+                return check_remote_topics(b, errstr, size);
         return rt_broker_create_topics(b->broker, b->conf, parts, errstr,
                                        size) ||
                rt_broker_create_topic(b->broker, BENCH_OUT, parts, errstr,
@@ -578,23 +646,32 @@ static int bench_exec(bench_t *b) {
         ingest_gen_conf_default(&gc);
         gc.seed = b->seed;
         b->gen = ingest_gen_new(&gc);
-        b->broker = rt_broker_new(1, errstr, sizeof(errstr));
+        snprintf(errstr, sizeof(errstr), "out of memory");
+        /* Soak only: a snapshot per commit would weigh on (c). */
+        if (b->soak_seconds > 0)
+                b->metrics = rt_metrics_new(0);
+        if (!b->remote)
+                b->broker = rt_broker_new(1, errstr, sizeof(errstr));
         snprintf(b->state_dir, sizeof(b->state_dir), "/tmp/tern-bench-XXXXXX");
-        if (!b->gen || !b->broker || !mkdtemp(b->state_dir)) {
-                if (b->gen && b->broker)
+        if (!b->gen || (b->soak_seconds > 0 && !b->metrics) ||
+            (!b->remote && !b->broker) || !mkdtemp(b->state_dir)) {
+                if (b->gen && (b->metrics || b->soak_seconds <= 0) &&
+                    (b->remote || b->broker))
                         snprintf(errstr, sizeof(errstr), "mkdtemp: %m");
                 b->state_dir[0] = 0;
                 goto out;
         }
+        b->brokers = b->broker ? rt_broker_bootstraps(b->broker) : b->remote;
         if (make_topics(b, errstr, sizeof(errstr)))
                 goto out;
-        b->brokers = rt_broker_bootstraps(b->broker);
         rc = b->soak_seconds > 0 ? soak(b, errstr, sizeof(errstr))
                                  : measure(b, errstr, sizeof(errstr));
 out:
         if (rc)
                 fprintf(stderr, "tern bench: %s\n", errstr);
-        rt_broker_destroy(b->broker);
+        if (b->broker)
+                rt_broker_destroy(b->broker);
+        rt_metrics_destroy(b->metrics);
         ingest_gen_destroy(b->gen);
         remove_state(b);
         return rc ? RT_EXIT_FAIL : RT_EXIT_OK;
@@ -629,8 +706,35 @@ static int bench_opt(bench_t *b, int c, const char *arg, int64_t *seed) {
         case 'j':
                 b->json = 1;
                 return 0;
+        case 'B':
+                b->remote = arg;
+                return !*arg;
+        case 'w':
+                return rt_parse_i64(arg, &b->wait_ms) || b->wait_ms < 0 ||
+                       b->wait_ms > 1000;
         }
         return -1;
+}
+
+/* Soak (see SOAK_WAIT_MS): the pipeline's consumer waits --wait-ms too
+ * (read before the options are parsed, so that -X still overrides it). */
+static void soak_fetch_wait(rt_common_opts_t *co, int argc, char **argv) {
+        static char kv[64]; /* overrides keep the pointer */
+        const char *wait = NULL;
+        int soak = 0;
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--seconds"))
+                        soak = 1;
+                else if (!strcmp(argv[i], "--wait-ms") && i + 1 < argc)
+                        wait = argv[i + 1];
+                else if (!strncmp(argv[i], "--wait-ms=", 10))
+                        wait = argv[i] + 10;
+        }
+        if (!soak)
+                return;
+        snprintf(kv, sizeof(kv), "kafka.consumer.fetch.wait.max.ms=%d",
+                 wait ? atoi(wait) : SOAK_WAIT_MS);
+        rt_overrides_add(&co->ov, kv);
 }
 
 static int bench_main(int argc, char **argv) {
@@ -643,13 +747,16 @@ static int bench_main(int argc, char **argv) {
             {"seconds", required_argument, NULL, 'S'},
             {"sample-seconds", required_argument, NULL, 'i'},
             {"json", no_argument, NULL, 'j'},
+            {"brokers", required_argument, NULL, 'B'},
+            {"wait-ms", required_argument, NULL, 'w'},
             {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         bench_t b = {.events = 1000000,
                      .seed = 1,
                      .latency_seconds = 10,
-                     .sample_seconds = 10};
+                     .sample_seconds = 10,
+                     .wait_ms = SOAK_WAIT_MS};
         rt_common_opts_t co = {0};
         int64_t seed = 1;
         int c, status;
@@ -658,10 +765,7 @@ static int bench_main(int argc, char **argv) {
          * meanwhile, which Kafka does not: the latency would measure
          * that. -X may set it back. */
         rt_overrides_add(&co.ov, "kafka.consumer.fetch.wait.max.ms=1");
-        for (int i = 1; i < argc; i++) /* see SOAK_WAIT_MS */
-                if (!strcmp(argv[i], "--seconds"))
-                        rt_overrides_add(&co.ov,
-                                         "kafka.consumer.fetch.wait.max.ms=20");
+        soak_fetch_wait(&co, argc, argv);
         while ((c = getopt_long(argc, argv, "c:X:h", opts, NULL)) != -1) {
                 int taken = rt_common_opt(&co, c, optarg);
                 if (taken < 0)

@@ -12,7 +12,7 @@ static void broker_usage(FILE *out) {
         fprintf(
             out,
             "usage: tern broker [-c FILE] [-X key=value]... [--brokers N]\n"
-            "                   [--bootstrap-file PATH]\n"
+            "                   [--bootstrap-file PATH] [--topic NAME[:N]]...\n"
             "\n"
             "Start librdkafka's mock cluster (the real Kafka protocol over TCP "
             "on\n"
@@ -27,6 +27,10 @@ static void broker_usage(FILE *out) {
             "      --brokers N         number of brokers (default 1)\n"
             "      --bootstrap-file P  also write the address to P (for "
             "scripts)\n"
+            "      --topic NAME[:N]    also create NAME with N partitions "
+            "(default 4;\n"
+            "                          repeatable; e.g. for tern bench "
+            "--brokers)\n"
             "  -h, --help\n");
 }
 
@@ -45,14 +49,40 @@ static int write_bootstrap_file(const char *path, const char *addr) {
         return 0;
 }
 
+#define MAX_EXTRA_TOPICS 32
+
+static int create_extra(rt_broker_t *b, char *const *names, const int *parts,
+                        int n, char *errstr, size_t size) {
+        for (int i = 0; i < n; i++)
+                if (rt_broker_create_topic(b, names[i], parts[i], errstr, size))
+                        return -1;
+        return 0;
+}
+
+/* NAME[:N] -> name (in arg, cut at ':') and partitions; -1 if bad. */
+static int parse_topic(char *arg, int *partitions) {
+        char *colon = strrchr(arg, ':');
+        int64_t n = 4;
+        if (colon) {
+                *colon = 0;
+                if (rt_parse_i64(colon + 1, &n) || n < 1 || n > 1024)
+                        return -1;
+        }
+        *partitions = (int)n;
+        return *arg ? 0 : -1;
+}
+
 static int broker_main(int argc, char **argv) {
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'},
             {"brokers", required_argument, NULL, 'n'},
             {"bootstrap-file", required_argument, NULL, 'f'},
+            {"topic", required_argument, NULL, 't'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         const char *bootstrap_file = NULL;
+        char *topics[MAX_EXTRA_TOPICS];
+        int topic_parts[MAX_EXTRA_TOPICS], n_topics = 0;
         int64_t n_brokers = 1;
         rt_common_opts_t co = {0};
         char errstr[512];
@@ -77,6 +107,16 @@ static int broker_main(int argc, char **argv) {
                 case 'f':
                         bootstrap_file = optarg;
                         break;
+                case 't':
+                        if (n_topics == MAX_EXTRA_TOPICS ||
+                            parse_topic(optarg, &topic_parts[n_topics])) {
+                                fprintf(stderr, "tern broker: bad --topic "
+                                                "(NAME[:1..1024], at most "
+                                                "32)\n");
+                                return RT_EXIT_USAGE;
+                        }
+                        topics[n_topics++] = optarg;
+                        break;
                 case 'h':
                         broker_usage(stdout);
                         return RT_EXIT_OK;
@@ -97,6 +137,8 @@ static int broker_main(int argc, char **argv) {
         }
         if (rt_broker_create_topics(b, conf, (int)conf->input_partitions,
                                     errstr, sizeof(errstr)) ||
+            create_extra(b, topics, topic_parts, n_topics, errstr,
+                         sizeof(errstr)) ||
             (bootstrap_file &&
              write_bootstrap_file(bootstrap_file, rt_broker_bootstraps(b)))) {
                 fprintf(stderr, "tern broker: %s\n", errstr);

@@ -14,7 +14,10 @@
  * once everything fed is committed. The first warmup_s seconds are fed at
  * the same rate but not measured (the pipeline's consumer starts fetching
  * about a second after its assignment). Every `sample_every_s` the feeder logs
- * RSS, rate and latency so far to stderr and keeps the sample (soak mode).
+ * RSS (anonymous and file-backed), rate and latency so far to stderr and
+ * keeps the sample (soak mode); with a metrics snapshot also RocksDB's
+ * memtables, block cache and table readers, and the feature engine's
+ * cached users and pairs: the parts config bounds.
  * Memory: fixed at start (rings of 32768 offsets per partition, one
  * histogram), whatever the duration.
  *
@@ -34,6 +37,7 @@
 #include "../common/tern_err.h"
 #include "../conf/conf.h"
 #include "../ingest/ingest_gen.h"
+#include "rt_metrics.h"
 #include "rt_pipeline.h"
 
 #define RT_PACE_MAX_SAMPLES 4096
@@ -52,10 +56,17 @@ typedef struct rt_pace_opts {
         int linger_ms;           /* of the paced producer */
         int fetch_wait_ms;       /* of the latency consumer */
         const char *label;       /* prefix of the progress lines */
+        /* The pipeline's snapshot (NULL: RSS only): what holds memory. */
+        rt_metrics_t *metrics;
 } rt_pace_opts_t;
 
 typedef struct rt_pace_sample {
         double t_s, rss_mb, eps, p99_ms;
+        double anon_mb, file_mb; /* RSS split (smaps_rollup) */
+        double memtables_mb, block_cache_mb, table_readers_mb;
+        uint64_t cached_users, cached_pairs;
+        uint64_t churn_users, churn_pending, churn_timers;
+        int64_t lag; /* input messages not yet read by the pipeline */
 } rt_pace_sample_t;
 
 typedef struct rt_pace_result {
@@ -78,6 +89,10 @@ void rt_pace_join(rt_pace_t *pc, rt_pace_result_t *out);
 
 /* Resident set size now and its peak (VmHWM), MiB; 0 when unknown. */
 double rt_bench_rss_mb(void);
+/* RSS split into anonymous (heap, arenas, RocksDB, caches) and file-backed
+ * (binary and libraries, mapped SST files) pages, MiB, from
+ * /proc/self/smaps_rollup; 0 when unknown. */
+void rt_bench_rss_split(double *anon_mb, double *file_mb);
 double rt_bench_hwm_mb(void);
 
 typedef struct rt_decode_cmp {

@@ -130,6 +130,24 @@ double rt_bench_hwm_mb(void) {
         return proc_status_mb("VmHWM:");
 }
 
+void rt_bench_rss_split(double *anon_mb, double *file_mb) {
+        char line[256];
+        double anon = 0, file = 0;
+        FILE *f = fopen("/proc/self/smaps_rollup", "r");
+        *anon_mb = *file_mb = 0;
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                if (!strncmp(line, "Anonymous:", 10))
+                        anon = strtod(line + 10, NULL);
+                else if (!strncmp(line, "Pss_File:", 9))
+                        file = strtod(line + 9, NULL);
+        }
+        fclose(f);
+        *anon_mb = anon / 1024.0;
+        *file_mb = file / 1024.0;
+}
+
 /* ---- feeder ---- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -167,12 +185,42 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                    ((double)(now - *last_ns) / 1e9),
             .p99_ms = hist_quantile_ms(pc, 0.99),
         };
+        rt_bench_rss_split(&s.anon_mb, &s.file_mb);
+        if (pc->o.metrics) {
+                rt_metrics_snap_t *m = malloc(sizeof(*m)); /* ~300 KiB */
+                if (m) {
+                        rt_metrics_read(pc->o.metrics, m);
+                        s.memtables_mb =
+                            (double)m->rocksdb_mem.memtables / 1048576.0;
+                        s.block_cache_mb =
+                            (double)m->rocksdb_mem.block_cache / 1048576.0;
+                        s.table_readers_mb =
+                            (double)m->rocksdb_mem.table_readers / 1048576.0;
+                        s.cached_users = m->cached_users;
+                        s.cached_pairs = m->cached_pairs;
+                        s.churn_users = m->churn_users;
+                        s.churn_pending = m->churn_pending;
+                        s.churn_timers = m->churn_timers;
+                        for (uint32_t i = 0; i < m->n_lag; i++)
+                                s.lag += m->lag[i].messages;
+                        free(m);
+                }
+        }
         if (pc->res->n_samples < RT_PACE_MAX_SAMPLES)
                 pc->res->samples[pc->res->n_samples++] = s;
         fprintf(stderr,
-                "%s: t=%6.0f s  rss %7.1f MiB  in %7.0f ev/s  recs %llu  "
+                "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
+                "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
+                "users %llu  pairs %llu  churn users %llu points %llu "
+                "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
                 "p99 %.2f ms\n",
-                pc->o.label, s.t_s, s.rss_mb, s.eps,
+                pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb,
+                s.memtables_mb, s.block_cache_mb, s.table_readers_mb,
+                (unsigned long long)s.cached_users,
+                (unsigned long long)s.cached_pairs,
+                (unsigned long long)s.churn_users,
+                (unsigned long long)s.churn_pending,
+                (unsigned long long)s.churn_timers, s.eps, (long long)s.lag,
                 (unsigned long long)atomic_load(&pc->measured), s.p99_ms);
         *last_sent = pc->sent;
         *last_ns = now;

@@ -595,6 +595,9 @@ void rt_churn_figures(const rt_churn_t *c, rt_churn_figures_t *out) {
         model_churn_metrics(c->model, &out->model);
         out->alerts = c->n.alerts;
         out->drifts = model_drift_count(c->drift);
+        out->users = rt_churn_state_users(c->state);
+        out->pending = rt_churn_state_pending(c->state);
+        out->timers = rt_churn_state_timers(c->state);
 }
 
 void rt_churn_json(const rt_churn_t *c, tern_buf_t *out) {

@@ -30,6 +30,7 @@ struct rt_churn_state {
         rt_churn_user_t **dirty;
         size_t n_dirty, cap_dirty;
         heap_t heaps[MAX_PARTITIONS];
+        size_t n_entries; /* over all heaps, stale ones included */
         tern_buf_t key, val;
 };
 
@@ -228,6 +229,36 @@ static void heap_pop(heap_t *h) {
                 h->e[i] = last;
 }
 
+/* Re-indexing a user leaves its old entry in the heap until that entry's
+ * due time passes (inactive_ms of event time, days), so without this the
+ * heaps grew by ~16 bytes per scored event. Each user has at most one live
+ * entry (due == u->due): once the heaps hold twice as many entries as
+ * users, rebuild them from the users, O(users) per O(users) pushes. */
+static void heaps_rebuild(rt_churn_state_t *s) {
+        for (int p = 0; p < MAX_PARTITIONS; p++)
+                s->heaps[p].n = 0;
+        s->n_entries = 0;
+        for (size_t i = 0; i < s->n_users; i++) {
+                rt_churn_user_t *u = s->users[i];
+                if (u->due != RT_CHURN_NEVER &&
+                    !heap_push(&s->heaps[u->partition],
+                               (heap_ent_t){u->due, u}))
+                        s->n_entries++;
+        }
+        for (int p = 0; p < MAX_PARTITIONS; p++) {
+                heap_t *h = &s->heaps[p];
+                size_t cap = h->n > 128 ? h->n * 2 : 256;
+                heap_ent_t *n;
+                if (h->cap <= 2 * cap)
+                        continue;
+                n = realloc(h->e, cap * sizeof(*n));
+                if (n) {
+                        h->e = n;
+                        h->cap = cap;
+                }
+        }
+}
+
 static int64_t due_of(const rt_churn_state_t *s, const rt_churn_user_t *u) {
         int64_t due = u->next_sweep;
         for (uint32_t i = 0; i < u->n_pending; i++)
@@ -241,8 +272,12 @@ static void index_timer(rt_churn_state_t *s, rt_churn_user_t *u) {
         if (due == u->due)
                 return;
         u->due = due;
-        if (due != RT_CHURN_NEVER)
-                heap_push(&s->heaps[u->partition], (heap_ent_t){due, u});
+        if (due == RT_CHURN_NEVER)
+                return;
+        if (!heap_push(&s->heaps[u->partition], (heap_ent_t){due, u}))
+                s->n_entries++;
+        if (s->n_entries > 2 * s->n_users + 4096)
+                heaps_rebuild(s);
 }
 
 static void mark_dirty(rt_churn_state_t *s, rt_churn_user_t *u) {
@@ -274,6 +309,7 @@ rt_churn_user_t *rt_churn_state_pop_due(rt_churn_state_t *s, int32_t partition,
         while (h->n && h->e[0].due < before) {
                 heap_ent_t e = h->e[0];
                 heap_pop(h);
+                s->n_entries--;
                 if (e.due != e.u->due)
                         continue; /* stale: the user was re-indexed */
                 e.u->due = RT_CHURN_NEVER;
@@ -433,6 +469,10 @@ void rt_churn_state_done(rt_churn_state_t *s) {
         for (size_t i = 0; i < s->n_dirty; i++)
                 s->dirty[i]->dirty = 0;
         s->n_dirty = 0;
+}
+
+uint64_t rt_churn_state_timers(const rt_churn_state_t *s) {
+        return s->n_entries;
 }
 
 uint64_t rt_churn_state_users(const rt_churn_state_t *s) {

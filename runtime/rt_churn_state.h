@@ -15,9 +15,12 @@
  * pending point; a few seconds per million users at open). Timers are
  * indexed per input partition by a binary heap on (due time, user id),
  * rebuilt by the same scan; an entry whose due time no longer matches its
- * user's is stale and skipped when popped. Changed records are written at
- * each commit in the feature engine's batch (rt_churn's writer), so state,
- * model and offsets always agree.
+ * user's is stale and skipped when popped, and the heaps are rebuilt from
+ * the users when stale entries outnumber them (16 bytes an entry).
+ * Bound: users x (200 + 88 x cap of churn.max_pending) bytes plus the
+ * heaps; the number of users is NOT bounded by config. Changed records are
+ * written at each commit in the feature engine's batch (rt_churn's writer), so
+ * state, model and offsets always agree.
  *
  * Ownership: records belong to the state; pointers stay valid until
  * rt_churn_state_destroy(). Not thread safe.
@@ -89,6 +92,9 @@ void rt_churn_state_write(rt_churn_state_t *s, feat_store_t *st,
 void rt_churn_state_done(rt_churn_state_t *s);
 
 uint64_t rt_churn_state_users(const rt_churn_state_t *s);
+/* Entries in the timer heaps, stale ones included: at most about twice
+ * the users (they are rebuilt from the users beyond that). */
+uint64_t rt_churn_state_timers(const rt_churn_state_t *s);
 /* Points waiting for a label (counts over all users: for stats). */
 uint64_t rt_churn_state_pending(const rt_churn_state_t *s);
 

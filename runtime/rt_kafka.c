@@ -102,6 +102,19 @@ rd_kafka_conf_t *rt_kafka_consumer_conf(const tern_conf_t *conf,
         return kc;
 }
 
+/* Outputs wait for librdkafka's linger before they are sent, and bidders
+ * wait for them; batching comes anyway from the requests in flight and the
+ * flush at every commit. librdkafka's default of 5 ms added ~4 ms to every
+ * output (tern bench --seconds 40 --rate 500 --wait-ms 1: p50 9.1 -> 4.8
+ * ms, p99 38 -> 26 ms with 0). kafka.producer or kafka.properties may set
+ * it back. */
+#define RT_OUTPUT_LINGER_MS "0"
+
+static int producer_sets(const tern_conf_t *conf, const char *key) {
+        return map_has(&conf->kafka_props, key) ||
+               map_has(&conf->producer_props, key);
+}
+
 rd_kafka_conf_t *rt_kafka_producer_conf(const tern_conf_t *conf,
                                         const char *brokers, char *errstr,
                                         size_t errstr_size) {
@@ -109,7 +122,10 @@ rd_kafka_conf_t *rt_kafka_producer_conf(const tern_conf_t *conf,
                                         errstr, errstr_size);
         if (!kc)
                 return NULL;
-        if (set(kc, "enable.idempotence", "true", errstr, errstr_size)) {
+        if (set(kc, "enable.idempotence", "true", errstr, errstr_size) ||
+            (!producer_sets(conf, "linger.ms") &&
+             !producer_sets(conf, "queue.buffering.max.ms") &&
+             set(kc, "linger.ms", RT_OUTPUT_LINGER_MS, errstr, errstr_size))) {
                 rd_kafka_conf_destroy(kc);
                 return NULL;
         }

@@ -130,6 +130,24 @@ static void collect_control(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         }
 }
 
+static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
+        feat_stats_t fs;
+        feat_store_memory(src->store, &s->rocksdb_mem);
+        if (src->churn) {
+                rt_churn_figures_t f;
+                rt_churn_figures(src->churn, &f);
+                s->churn_users = f.users;
+                s->churn_pending = f.pending;
+                s->churn_timers = f.timers;
+        }
+        if (!src->engine)
+                return;
+        feat_engine_stats(src->engine, &fs);
+        s->cached_users = fs.cached_users;
+        s->cached_items = fs.cached_items;
+        s->cached_pairs = fs.cached_pairs;
+}
+
 static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         rt_metrics_snap_t *s = &m->work;
         rt_pipeline_stats_t st;
@@ -147,6 +165,7 @@ static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         collect_control(&m->src, s);
         if (final || now - m->size_read_ns >= SIZE_EVERY_NS) {
                 s->rocksdb_bytes = feat_store_size_bytes(m->src.store);
+                collect_memory(&m->src, s);
                 m->size_read_ns = now;
         }
         s->config_version = rt_pipeline_config_version(p);

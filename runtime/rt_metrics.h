@@ -32,6 +32,7 @@
 #include <stdio.h>
 
 #include "../common/tern_buf.h"
+#include "../features/feat_engine.h"
 #include "../features/feat_store.h"
 #include "../ingest/ingest_event.h"
 #include "../ingest/ingest_registry.h"
@@ -87,6 +88,12 @@ typedef struct rt_metrics_snap {
         uint64_t drift_events; /* churn */
         uint64_t churn_alerts;
         uint64_t rocksdb_bytes;
+        /* What holds memory (read with rocksdb_bytes, at most once a
+         * second): RocksDB's memtables, block cache and table readers;
+         * the feature engine's in-memory mirrors (0 without an engine). */
+        feat_store_mem_t rocksdb_mem;
+        uint64_t cached_users, cached_items, cached_pairs;
+        uint64_t churn_users, churn_pending, churn_timers;
         int64_t config_version;
         /* The Schema Registry's counters (registry: one is configured). */
         int registry;
@@ -109,6 +116,7 @@ typedef struct rt_metrics_src {
         const rt_churn_t *churn; /* NULL when churn.enabled is false */
         const rt_control_t *control;
         const rt_schemas_t *schemas; /* NULL without a Schema Registry */
+        const feat_engine_t *engine; /* NULL: no cache counts */
 } rt_metrics_src_t;
 
 typedef struct rt_metrics rt_metrics_t;

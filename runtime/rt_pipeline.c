@@ -664,7 +664,7 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
         rt_metrics_bind(p->metrics,
                         &(rt_metrics_src_t){p->consumer, p->producer, p->store,
                                             p->ctr, p->churn, p->control,
-                                            p->schemas});
+                                            p->schemas, p->engine});
         return p;
 fail:
         rt_pipeline_destroy(p);

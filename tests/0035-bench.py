@@ -8,7 +8,7 @@ is shared, only the shape and sanity of the figures are checked.
 """
 import json
 
-from ternlib import Tests, run
+from ternlib import Tests, run, start_broker, stop, workdir
 
 KEYS = ["events", "raw_consume_eps", "passthrough_eps", "pipeline_eps", "ratio",
         "p50_ms", "p99_ms", "p999_ms", "peak_rss_mb", "stage_us", "cpu_us_per_event",
@@ -47,6 +47,30 @@ class Bench(Tests):
             assert k in s, (k, s)
         assert len(s["samples"]) >= 3 and all(m > 0 for _, m in s["samples"]), s
         assert s["events"] > 0 and s["rate_eps"] > 0, s
+
+    def test_soak_own_broker(self):
+        # --brokers: the broker is another process (tern's RSS alone); each
+        # line says what holds the memory.
+        topics = []
+        for t in ("bench-in", "bench-out", "bench-latency-in",
+                  "bench-latency-recommendations"):
+            topics += ["--topic", t + ":4"]
+        proc, addr = start_broker(workdir("0035-own-broker"), topics)
+        try:
+            out = run(["bench", "--seconds", "3", "--sample-seconds", "1", "--rate",
+                       "1000", "--brokers", addr], timeout=300)
+            bad = run(["bench", "--seconds", "1", "--brokers", addr, "--partitions",
+                       "3"], check=False, timeout=120)
+        finally:
+            stop(proc)
+        lines = [ln for ln in out.stderr.splitlines() if ln.startswith("soak: t=")]
+        assert len(lines) >= 3, out.stderr
+        for k in ("anon", "memtables", "block-cache", "table-readers", "pairs",
+                  "churn users", "timers", "lag"):
+            assert k in lines[-1], (k, lines[-1])
+        assert "growth" in out.stdout, out.stdout
+        # topics with other partition counts: refused, with the fix named
+        assert bad.returncode != 0 and "tern broker --topic" in bad.stderr, bad.stderr
 
     def test_bad_arguments(self):
         for args in (["--events", "0"], ["--rate", "x"], ["--sample-seconds", "0"]):
