@@ -25,8 +25,7 @@
 #define RECORD_BUF_MAX (8u << 20)
 
 struct rt_pipeline {
-        const tern_conf_t *conf; /* = live */
-        tern_conf_t *live;       /* our copy; rt_control changes live keys */
+        tern_conf_t *live; /* our copy; rt_control changes live keys */
         rt_control_t *control;
         tern_conf_t *(*reload)(void *opaque, char *errstr, size_t errstr_size);
         void *reload_opaque;
@@ -219,7 +218,7 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
                 return p->fatal.code;
         if (p->batch_events == 0 && !rt_control_dirty(p->control))
                 return TERN_OK;
-        rc = sink_producer_flush(p->producer, (int)p->conf->delivery_timeout_ms,
+        rc = sink_producer_flush(p->producer, (int)p->live->delivery_timeout_ms,
                                  errstr, sizeof(errstr));
         STAGE_ADD(p, ns_flush, t0);
         if (rc != TERN_OK) {
@@ -284,7 +283,7 @@ static void send_record(rt_pipeline_t *p, const char *topic, const void *key,
         rc = sink_producer_send(
             p->producer, topic, key, klen, value->data, value->len,
             p->emit && json ? (const char *)json->data : NULL,
-            p->emit && json ? json->len : 0, (int)p->conf->delivery_timeout_ms,
+            p->emit && json ? json->len : 0, (int)p->live->delivery_timeout_ms,
             errstr, sizeof(errstr));
         STAGE_ADD(p, ns_produce, t0);
         if (rc != TERN_OK)
@@ -337,7 +336,7 @@ static void dead_letter(rt_pipeline_t *p, const rd_kafka_message_t *msg,
         sink_dead_letter_avro(&d, &p->value_buf);
         if (p->emit)
                 sink_dead_letter_json(&d, &p->json_buf);
-        send_output(p, p->conf->topic_dead_letter, msg->key, msg->key_len);
+        send_output(p, p->live->topic_dead_letter, msg->key, msg->key_len);
         atomic_fetch_add(&p->st_dlq, 1);
 }
 
@@ -373,7 +372,7 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
             .n_items = res.n,
             .items = items,
             .strategy = res.strategy,
-            .config_version = p->conf->config_version,
+            .config_version = p->live->config_version,
             .n_models = n_versions,
             .models = versions,
             .source = {ev->src_topic, ev->src_partition, ev->src_offset},
@@ -385,7 +384,7 @@ static void publish_recs(rt_pipeline_t *p, const tern_event_t *ev,
         if (p->emit)
                 sink_recommendation_json(&rec, &p->json_buf);
         STAGE_ADD(p, ns_recs, t0);
-        send_output(p, p->conf->topic_recommendations, ev->user_id.ptr,
+        send_output(p, p->live->topic_recommendations, ev->user_id.ptr,
                     ev->user_id.len);
         atomic_fetch_add(&p->st_recs, 1);
 }
@@ -447,7 +446,7 @@ static void process_message(rt_pipeline_t *p, const rd_kafka_message_t *msg) {
         }
         atomic_fetch_add(&p->st_events, 1);
         atomic_fetch_add(&p->st_by_type[ev.type], 1);
-        if (counted && p->conf->recs_top_n > 0)
+        if (counted && p->live->recs_top_n > 0)
                 publish_recs(p, &ev, user);
         t0 = rt_mono_ns();
         produce_before = atomic_load(&p->ns_produce);
@@ -536,7 +535,7 @@ static tern_code_t open_consumer(rt_pipeline_t *p, const rt_pipeline_opts_t *o,
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_resp_err_t err;
         rd_kafka_conf_t *kc =
-            rt_kafka_consumer_conf(p->conf, o->brokers, errstr, errstr_size);
+            rt_kafka_consumer_conf(p->live, o->brokers, errstr, errstr_size);
         if (!kc)
                 return TERN_ERR_CONFIG;
         if (o->group_id)
@@ -604,7 +603,7 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
                                size_t errstr_size) {
         rt_pipeline_t *p = calloc(1, sizeof(*p));
         rd_kafka_conf_t *pc;
-        p->conf = p->live = conf_copy(o->conf);
+        p->live = conf_copy(o->conf);
         p->input_topic = strdup(o->conf->topic_input);
         p->emit = o->emit_dir != NULL;
         p->emit_to =
@@ -636,18 +635,18 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,
                                     errstr, errstr_size);
         if (!p->control)
                 goto fail;
-        p->recs = rt_stages_recs(p->conf);
+        p->recs = rt_stages_recs(p->live);
         if (o->ctr_trace && !(p->ctr_trace = fopen(o->ctr_trace, "w"))) {
                 tern_errf(errstr, errstr_size, TERN_ERR_IO, "%s: %m",
                           o->ctr_trace);
                 goto fail;
         }
         if (o->conf->ctr_enabled &&
-            !(p->ctr = rt_ctr_new(p->conf, p->store, p->engine, &p->emit_to,
+            !(p->ctr = rt_ctr_new(p->live, p->store, p->engine, &p->emit_to,
                                   p->ctr_trace, errstr, errstr_size)))
                 goto fail;
         if (o->conf->churn_enabled &&
-            !(p->churn = rt_churn_new(p->conf, p->store, p->engine, &p->emit_to,
+            !(p->churn = rt_churn_new(p->live, p->store, p->engine, &p->emit_to,
                                       errstr, errstr_size)))
                 goto fail;
         p->nb_source = rt_stages_nb_source(p->engine);
@@ -702,10 +701,10 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
 static int batch_due(const rt_pipeline_t *p) {
         if (p->batch_events == 0)
                 return 0;
-        if (p->batch_events >= (uint64_t)p->conf->batch_max_events)
+        if (p->batch_events >= (uint64_t)p->live->batch_max_events)
                 return 1;
         return rt_mono_ns() - p->batch_started_ns >=
-               p->conf->batch_max_ms * 1000000;
+               p->live->batch_max_ms * 1000000;
 }
 
 static void handle_consumer_error(rt_pipeline_t *p,
