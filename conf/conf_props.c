@@ -73,8 +73,8 @@ const conf_prop_t conf_props[] = {
     {"kafka.producer", CP_MAP, OFF(producer_props), 0, 0, "{}", NULL,
      "librdkafka properties for the producer only (idempotence is always "
      "on;\n"
-     "linger.ms is 0 unless set here or in kafka.properties: outputs are\n"
-     "latency-bound)."},
+     "linger.ms is 1 (ms) unless set here or in kafka.properties: outputs\n"
+     "are latency-bound)."},
     /* topics */
     {"topics.input", CP_STR, OFF(topic_input), 0, 0, "behavior-events", NULL,
      "Input: Avro tern.BehaviorEvent, keyed by user_id."},

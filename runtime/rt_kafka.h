@@ -30,9 +30,10 @@ typedef struct rt_broker rt_broker_t;
 /* Brokers of the embedded cluster that `tern demo` and `tern replay` run.
  * Three were chosen when a commit on one mock broker waited ~25-50 ms for
  * its outputs; that wait was Nagle on the mock's sockets (rt_broker_new()
- * now sets TCP_NODELAY) and flush()'s 10 ms slices (sink_producer.c), and
- * `tern bench` runs on one broker with commits of 1-4 ms. */
-#define RT_BROKER_EMBEDDED 3
+ * now sets TCP_NODELAY) and flush()'s 10 ms slices (sink_producer.c). One
+ * broker has one thread and one connection per client to serve, like the
+ * bench's. */
+#define RT_BROKER_EMBEDDED 1
 rt_broker_t *rt_broker_new(int broker_cnt, char *errstr, size_t errstr_size);
 void rt_broker_destroy(rt_broker_t *b);
 const char *rt_broker_bootstraps(const rt_broker_t *b);
