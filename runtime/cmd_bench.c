@@ -338,6 +338,7 @@ static void use_topics(bench_t *b, const char *in, const char *recs) {
 static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
                      const char *label, char *errstr, size_t size) {
         rt_pipeline_t *p;
+        rt_pipeline_stats_t st;
         rt_pace_t *pc;
         tern_code_t rc;
         use_topics(b, BENCH_LAT_IN, BENCH_LAT_RECS);
@@ -367,6 +368,12 @@ static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
         }
         rc = rt_pipeline_run(p, errstr, size);
         rt_pace_join(pc, &b->lat);
+        rt_pipeline_stats(p, &st);
+        b->lat.batches = st.batches;
+        b->lat.commit_mean_ms =
+            st.batches ? (double)st.commit_ns_total / (double)st.batches / 1e6
+                       : 0;
+        b->lat.commit_max_ms = (double)st.commit_ns_max / 1e6;
         b->lat_rate = rate;
         b->have_lat = 1;
         rt_pipeline_destroy(p);
@@ -411,6 +418,27 @@ static double decode_ratio(const bench_t *b) {
         return b->dec.avro_ns > 0 ? b->dec.tern_ns / b->dec.avro_ns : 0;
 }
 
+/* Where the latency goes: split at the time tern's poll returned each
+ * input (rt_bench.h). */
+static void print_legs(const rt_pace_result_t *r) {
+        printf("    legs             produce -> tern's poll p50 %.2f p99 %.2f "
+               "ms; tern's poll -> received p50 %.2f p99 %.2f ms\n",
+               r->in_p50_ms, r->in_p99_ms, r->out_p50_ms, r->out_p99_ms);
+        printf("    commits          %llu, mean %.2f ms, max %.2f ms (inputs "
+               "arriving meanwhile wait)\n",
+               (unsigned long long)r->batches, r->commit_mean_ms,
+               r->commit_max_ms);
+}
+
+static void print_legs_json(const rt_pace_result_t *r) {
+        printf("\"latency_legs_ms\":{\"in_p50\":%.3f,\"in_p99\":%.3f,"
+               "\"out_p50\":%.3f,\"out_p99\":%.3f,\"commits\":%llu,"
+               "\"commit_mean\":%.3f,\"commit_max\":%.3f},",
+               r->in_p50_ms, r->in_p99_ms, r->out_p50_ms, r->out_p99_ms,
+               (unsigned long long)r->batches, r->commit_mean_ms,
+               r->commit_max_ms);
+}
+
 static void print_json(const bench_t *b) {
         stage_us_t s = stages(b);
         double ratio = b->pass_eps > 0 ? b->pipe_eps / b->pass_eps : 0;
@@ -439,6 +467,7 @@ static void print_json(const bench_t *b) {
                (unsigned long long)b->lat.sent,
                (unsigned long long)b->lat.measured, b->lat.p50_ms,
                b->lat.p99_ms, b->lat.p999_ms, b->lat.max_ms);
+        print_legs_json(&b->lat);
         printf("\"decode\":{\"records\":%llu,\"bytes_per_record\":%.1f,"
                "\"tern_ns\":%.1f,\"avro_c_generic_ns\":%.1f,\"ratio\":%.4f},",
                (unsigned long long)b->dec.records,
@@ -478,6 +507,8 @@ static void print_text(const bench_t *b) {
                        b->lat.p50_ms, b->lat.p99_ms, b->lat.p999_ms,
                        b->lat.max_ms, b->lat.achieved_eps,
                        (unsigned long long)b->lat.measured);
+        if (b->have_lat)
+                print_legs(&b->lat);
         printf("(e) decode           tern %.1f ns  Avro-C generic %.1f ns  "
                "ratio %.3f  (%llu records)\n",
                b->dec.tern_ns, b->dec.avro_ns, decode_ratio(b),
@@ -523,15 +554,18 @@ static void print_soak(const bench_t *b) {
                 printf("latency              p50 %.2f  p99 %.2f  p999 %.2f  "
                        "max %.2f ms\n",
                        r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms);
+                print_legs(r);
                 return;
         }
         printf("{\"soak_seconds\":%.0f,\"rate_eps\":%.0f,\"events\":%llu,"
                "\"rss_base_s\":%.0f,\"rss_base_mb\":%.1f,\"rss_end_mb\":%.1f,"
                "\"rss_growth_pct\":%.3f,\"peak_rss_mb\":%.1f,\"p50_ms\":%.3f,"
-               "\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"samples\":[",
+               "\"p99_ms\":%.3f,\"p999_ms\":%.3f,",
                b->soak_seconds, r->achieved_eps, (unsigned long long)r->sent,
                warm_s, base_mb, end_mb, growth, rt_bench_hwm_mb(), r->p50_ms,
                r->p99_ms, r->p999_ms);
+        print_legs_json(r);
+        printf("\"samples\":[");
         for (uint32_t i = 0; i < r->n_samples; i++)
                 printf("%s[%.0f,%.1f]", i ? "," : "", r->samples[i].t_s,
                        r->samples[i].rss_mb);

@@ -9,7 +9,9 @@
  * with Avro-C, and takes latency = time the recommendation is received by
  * that consumer - produce time of the input event. So a figure includes the
  * input producer's linger, the broker both ways, tern's fetch, processing
- * and output linger: what a downstream consumer sees. When the feeder is
+ * and output linger: what a downstream consumer sees. The pipeline's poll
+ * observer stamps the time tern's poll returned each input, which splits
+ * each figure into an input and an output leg. When the feeder is
  * done it sets the pipeline's drain targets, so rt_pipeline_run() returns
  * once everything fed is committed. The first warmup_s seconds are fed at
  * the same rate but not measured (the pipeline's consumer starts fetching
@@ -73,6 +75,16 @@ typedef struct rt_pace_result {
         uint64_t sent, measured, unmatched;
         double achieved_eps; /* sent / feeding time */
         double p50_ms, p99_ms, p999_ms, max_ms;
+        /* The two legs, split at the time tern's poll returned the input:
+         * in = feeder's produce() -> tern's poll (producer linger, broker,
+         * tern's fetch, waiting while tern commits); out = tern's poll ->
+         * received (processing, output linger, broker, the consumer's
+         * fetch). */
+        double in_p50_ms, in_p99_ms, out_p50_ms, out_p99_ms;
+        /* The pipeline's commits meanwhile (filled by the caller): an
+         * input that arrives during one waits for it. */
+        uint64_t batches;
+        double commit_mean_ms, commit_max_ms;
         uint32_t n_samples;
         rt_pace_sample_t samples[RT_PACE_MAX_SAMPLES];
 } rt_pace_result_t;

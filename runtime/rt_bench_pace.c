@@ -31,6 +31,10 @@ typedef struct stamp {
         _Atomic int64_t t_ns;
 } stamp_t;
 
+typedef struct hist {
+        _Atomic uint64_t b[HIST_BUCKETS];
+} hist_t;
+
 typedef struct pending {
         int32_t partition;
         int64_t offset, recv_ns;
@@ -45,7 +49,10 @@ struct rt_pace {
         stamp_t *ring; /* partitions * RING */
         _Atomic int64_t *end;
         _Atomic int feeding_done, pipeline_done;
-        _Atomic uint64_t hist[HIST_BUCKETS];
+        hist_t hist;     /* produce() -> recommendation received */
+        hist_t hist_in;  /* produce() -> tern's poll returned the input */
+        hist_t hist_out; /* tern's poll -> recommendation received */
+        stamp_t *polled; /* partitions * RING: tern's poll time by offset */
         _Atomic uint64_t measured, unmatched;
         uint64_t sent;
         int64_t feed_ns;
@@ -78,28 +85,26 @@ static double hist_value_us(uint32_t idx) {
                ((double)((uint64_t)1 << shift) - 1) / 2;
 }
 
-static double hist_quantile_ms(rt_pace_t *pc, double q) {
+static double hist_quantile_ms(hist_t *h, double q) {
         uint64_t total = 0, seen = 0, want;
         for (uint32_t i = 0; i < HIST_BUCKETS; i++)
-                total +=
-                    atomic_load_explicit(&pc->hist[i], memory_order_relaxed);
+                total += atomic_load_explicit(&h->b[i], memory_order_relaxed);
         if (!total)
                 return 0;
         want = (uint64_t)(q * (double)total);
         if (want >= total)
                 want = total - 1;
         for (uint32_t i = 0; i < HIST_BUCKETS; i++) {
-                seen +=
-                    atomic_load_explicit(&pc->hist[i], memory_order_relaxed);
+                seen += atomic_load_explicit(&h->b[i], memory_order_relaxed);
                 if (seen > want)
                         return hist_value_us(i) / 1000.0;
         }
         return 0;
 }
 
-static double hist_max_ms(rt_pace_t *pc) {
+static double hist_max_ms(hist_t *h) {
         for (uint32_t i = HIST_BUCKETS; i-- > 0;)
-                if (atomic_load_explicit(&pc->hist[i], memory_order_relaxed))
+                if (atomic_load_explicit(&h->b[i], memory_order_relaxed))
                         return hist_value_us(i) / 1000.0;
         return 0;
 }
@@ -183,7 +188,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             .rss_mb = rt_bench_rss_mb(),
             .eps = (double)(pc->sent - *last_sent) /
                    ((double)(now - *last_ns) / 1e9),
-            .p99_ms = hist_quantile_ms(pc, 0.99),
+            .p99_ms = hist_quantile_ms(&pc->hist, 0.99),
         };
         rt_bench_rss_split(&s.anon_mb, &s.file_mb);
         if (pc->o.metrics) {
@@ -305,11 +310,8 @@ static void *feeder_main(void *arg) {
 
 /* ---- latency consumer ---- */
 
-static int lookup(rt_pace_t *pc, int32_t part, int64_t off, int64_t *t_ns) {
-        stamp_t *s;
-        if (part < 0 || part >= pc->o.partitions || off < 0)
-                return -1;
-        s = &pc->ring[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
+static int ring_get(stamp_t *ring, int32_t part, int64_t off, int64_t *t_ns) {
+        stamp_t *s = &ring[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
         if (atomic_load_explicit(&s->offset, memory_order_acquire) != off)
                 return -1;
         *t_ns = atomic_load_explicit(&s->t_ns, memory_order_relaxed);
@@ -318,18 +320,50 @@ static int lookup(rt_pace_t *pc, int32_t part, int64_t off, int64_t *t_ns) {
                    : -1;
 }
 
-static void record(rt_pace_t *pc, int64_t lat_ns) {
-        uint64_t us = lat_ns > 0 ? (uint64_t)lat_ns / 1000 : 0;
-        atomic_fetch_add_explicit(&pc->hist[hist_index(us)], 1,
+static int lookup(rt_pace_t *pc, int32_t part, int64_t off, int64_t *t_ns) {
+        if (part < 0 || part >= pc->o.partitions || off < 0)
+                return -1;
+        return ring_get(pc->ring, part, off, t_ns);
+}
+
+/* The pipeline's poll observer (loop thread): seqlock-style like the
+ * feeder's stamps, readers check the offset before and after. */
+static void on_polled(void *opaque, int32_t part, int64_t off,
+                      int64_t mono_ns) {
+        rt_pace_t *pc = opaque;
+        stamp_t *s;
+        if (part < 0 || part >= pc->o.partitions || off < 0)
+                return;
+        s = &pc->polled[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
+        atomic_store_explicit(&s->offset, -1, memory_order_release);
+        atomic_store_explicit(&s->t_ns, mono_ns, memory_order_relaxed);
+        atomic_store_explicit(&s->offset, off, memory_order_release);
+}
+
+static void hist_add(hist_t *h, int64_t ns) {
+        uint64_t us = ns > 0 ? (uint64_t)ns / 1000 : 0;
+        atomic_fetch_add_explicit(&h->b[hist_index(us)], 1,
                                   memory_order_relaxed);
+}
+
+/* The legs need tern's poll time too; an input whose poll time was
+ * overwritten in its ring slot counts in the total only. */
+static void record(rt_pace_t *pc, int32_t part, int64_t off, int64_t sent_ns,
+                   int64_t recv_ns) {
+        int64_t polled_ns;
+        hist_add(&pc->hist, recv_ns - sent_ns);
         atomic_fetch_add_explicit(&pc->measured, 1, memory_order_relaxed);
+        if (ring_get(pc->polled, part, off, &polled_ns) || !polled_ns)
+                return;
+        hist_add(&pc->hist_in, polled_ns - sent_ns);
+        hist_add(&pc->hist_out, recv_ns - polled_ns);
 }
 
 static void match(rt_pace_t *pc, int32_t part, int64_t off, int64_t recv_ns) {
         int64_t t_ns;
         if (!lookup(pc, part, off, &t_ns)) {
                 if (t_ns)
-                        record(pc, recv_ns - t_ns);
+                        record(pc, part, off, t_ns, recv_ns);
                 return;
         }
         if (pc->n_pending < PENDING)
@@ -346,7 +380,8 @@ static void retry_pending(rt_pace_t *pc, int give_up) {
                 int64_t t_ns;
                 if (!lookup(pc, q->partition, q->offset, &t_ns)) {
                         if (t_ns)
-                                record(pc, q->recv_ns - t_ns);
+                                record(pc, q->partition, q->offset, t_ns,
+                                       q->recv_ns);
                 } else if (give_up || now - q->recv_ns > PENDING_NS)
                         atomic_fetch_add(&pc->unmatched, 1);
                 else
@@ -460,7 +495,10 @@ static void pace_free(rt_pace_t *pc) {
         }
         if (pc->producer)
                 rd_kafka_destroy(pc->producer);
+        if (pc->pipeline)
+                rt_pipeline_set_poll_observer(pc->pipeline, NULL, NULL);
         free(pc->ring);
+        free(pc->polled);
         free(pc->end);
         free(pc);
 }
@@ -475,13 +513,17 @@ rt_pace_t *rt_pace_start(const rt_pace_opts_t *o, rt_pipeline_t *p,
         pc->pipeline = p;
         pc->res = &pc->own;
         pc->ring = malloc(slots * sizeof(*pc->ring));
+        pc->polled = malloc(slots * sizeof(*pc->polled));
         pc->end = calloc((size_t)o->partitions, sizeof(*pc->end));
-        if (!pc->ring || !pc->end) {
+        if (!pc->ring || !pc->polled || !pc->end) {
                 tern_errf(errstr, errstr_size, TERN_ERR_NOMEM, "bench: memory");
                 goto fail;
         }
-        for (size_t i = 0; i < slots; i++)
+        for (size_t i = 0; i < slots; i++) {
                 atomic_init(&pc->ring[i].offset, -1);
+                atomic_init(&pc->polled[i].offset, -1);
+        }
+        rt_pipeline_set_poll_observer(p, on_polled, pc);
         if (!(pc->producer = make_producer(pc, errstr, errstr_size)) ||
             !(pc->consumer = make_consumer(pc, errstr, errstr_size)))
                 goto fail;
@@ -514,10 +556,14 @@ void rt_pace_join(rt_pace_t *pc, rt_pace_result_t *out) {
         r->achieved_eps = pc->feed_ns > 0
                               ? (double)pc->sent / ((double)pc->feed_ns / 1e9)
                               : 0;
-        r->p50_ms = hist_quantile_ms(pc, 0.50);
-        r->p99_ms = hist_quantile_ms(pc, 0.99);
-        r->p999_ms = hist_quantile_ms(pc, 0.999);
-        r->max_ms = hist_max_ms(pc);
+        r->p50_ms = hist_quantile_ms(&pc->hist, 0.50);
+        r->p99_ms = hist_quantile_ms(&pc->hist, 0.99);
+        r->p999_ms = hist_quantile_ms(&pc->hist, 0.999);
+        r->max_ms = hist_max_ms(&pc->hist);
+        r->in_p50_ms = hist_quantile_ms(&pc->hist_in, 0.50);
+        r->in_p99_ms = hist_quantile_ms(&pc->hist_in, 0.99);
+        r->out_p50_ms = hist_quantile_ms(&pc->hist_out, 0.50);
+        r->out_p99_ms = hist_quantile_ms(&pc->hist_out, 0.99);
         *out = *r;
         pace_free(pc);
 }

@@ -29,6 +29,8 @@ struct rt_pipeline {
         rt_control_t *control;
         tern_conf_t *(*reload)(void *opaque, char *errstr, size_t errstr_size);
         void *reload_opaque;
+        rt_poll_observer_t *on_polled; /* NULL: none */
+        void *polled_opaque;
         rd_kafka_t *consumer;
         sink_producer_t *producer;
         feat_store_t *store;
@@ -698,6 +700,12 @@ void rt_pipeline_destroy(rt_pipeline_t *p) {
         free(p);
 }
 
+void rt_pipeline_set_poll_observer(rt_pipeline_t *p, rt_poll_observer_t *fn,
+                                   void *opaque) {
+        p->on_polled = fn;
+        p->polled_opaque = opaque;
+}
+
 static int batch_due(const rt_pipeline_t *p) {
         if (p->batch_events == 0)
                 return 0;
@@ -745,6 +753,9 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                         between_batches(p);
                 msg = rd_kafka_consumer_poll(p->consumer,
                                              p->batch_events ? 5 : 100);
+                if (msg && !msg->err && p->on_polled)
+                        p->on_polled(p->polled_opaque, msg->partition,
+                                     msg->offset, rt_mono_ns());
                 if (msg) {
                         if (msg->err)
                                 handle_consumer_error(p, msg);

@@ -66,6 +66,15 @@ rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *opts, char *errstr,
                                size_t errstr_size);
 void rt_pipeline_destroy(rt_pipeline_t *p);
 
+/* Called on the loop thread with each input record's partition, offset
+ * and the monotonic time the consumer's poll returned it (tern bench's
+ * latency legs). Set before rt_pipeline_run() or after it returned; NULL
+ * removes it. */
+typedef void(rt_poll_observer_t)(void *opaque, int32_t partition,
+                                 int64_t offset, int64_t mono_ns);
+void rt_pipeline_set_poll_observer(rt_pipeline_t *p, rt_poll_observer_t *fn,
+                                   void *opaque);
+
 /* Runs until rt_stop is set, a fatal error happens (returned, with the
  * message), or every drain target is committed. Always commits what it
  * processed before returning, unless the error forbids it. */
