@@ -239,6 +239,11 @@ static void cat_done(void *opaque, int written) {
                 evict(c);
 }
 
+static int cat_over_bound(void *opaque) {
+        const feat_catalog_t *c = opaque;
+        return c->n > c->max;
+}
+
 static tern_code_t load(feat_catalog_t *c, char *errstr, size_t errstr_size) {
         feat_iter_t *it =
             feat_iter_new(c->st, FEAT_CF_META, CAT_PREFIX, CAT_PREFIX_LEN);
@@ -291,7 +296,8 @@ feat_catalog_t *feat_catalog_new(feat_store_t *st, feat_engine_t *eng,
         if (load(c, errstr, errstr_size) != TERN_OK)
                 goto fail;
         if (eng && feat_engine_add_writer(
-                       eng, &(feat_writer_t){cat_write, cat_done, c}) != 0) {
+                       eng, &(feat_writer_t){cat_write, cat_done, c,
+                                             cat_over_bound}) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_STATE,
                           "catalog: no room for another commit writer");
                 goto fail;

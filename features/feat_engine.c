@@ -197,10 +197,11 @@ static tern_code_t engine_alloc(feat_engine_t *eng, char *errstr,
         eng->tmp_ids =
             calloc(eng->conf.window_items + 1, sizeof(*eng->tmp_ids));
         eng->batch = feat_batch_new();
+        eng->landing = feat_batch_new();
         tern_buf_init(&eng->key, 2 * FEAT_ID_MAX + 16);
         tern_buf_init(&eng->val, (size_t)64 << 20);
         tern_buf_init(&eng->val2, (size_t)64 << 20);
-        if (!eng->nb_out || !eng->tmp_ids || !eng->batch ||
+        if (!eng->nb_out || !eng->tmp_ids || !eng->batch || !eng->landing ||
             users_init(&eng->users))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
@@ -236,7 +237,9 @@ void feat_engine_destroy(feat_engine_t *eng) {
         feat_cooc_destroy(eng);
         users_free(&eng->users);
         free(eng->users.dirty);
+        feat_store_write_end(eng->st, NULL, 0); /* before the batch goes */
         feat_batch_destroy(eng->batch);
+        feat_batch_destroy(eng->landing);
         free(eng->nb_out);
         free(eng->tmp_ids);
         tern_buf_free(&eng->key);
@@ -541,24 +544,36 @@ static void writers_done(feat_engine_t *eng, int written) {
                         eng->writers[i].done(eng->writers[i].opaque, written);
 }
 
-tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
+/* Everything changed since the last commit, plus offsets, into
+ * eng->batch. */
+static tern_code_t build_batch(feat_engine_t *eng, const feat_offset_t *offsets,
                                uint32_t n_offsets, char *errstr,
                                size_t errstr_size) {
         tern_code_t code;
         feat_batch_clear(eng->batch);
         if ((code = flush_users(eng, errstr, errstr_size)) ||
             (code = feat_cooc_flush(eng, eng->batch, errstr, errstr_size)))
-                goto fail;
+                return code;
         for (uint32_t i = 0; i < eng->n_writers; i++)
                 if ((code = eng->writers[i].write(eng->writers[i].opaque,
                                                   eng->st, eng->batch, errstr,
                                                   errstr_size)))
-                        goto fail;
+                        return code;
         for (uint32_t i = 0; i < n_offsets; i++)
                 feat_batch_offset_put(eng->batch, eng->st, offsets[i].topic,
                                       offsets[i].partition,
                                       offsets[i].next_offset);
-        if ((code = feat_store_write(eng->st, eng->batch, errstr, errstr_size)))
+        return TERN_OK;
+}
+
+tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
+                               uint32_t n_offsets, char *errstr,
+                               size_t errstr_size) {
+        tern_code_t code;
+        if ((code = feat_engine_commit_end(eng, errstr, errstr_size)) ||
+            (code =
+                 build_batch(eng, offsets, n_offsets, errstr, errstr_size)) ||
+            (code = feat_store_write(eng->st, eng->batch, errstr, errstr_size)))
                 goto fail;
         feat_batch_clear(eng->batch);
         writers_done(eng, 1);
@@ -575,6 +590,75 @@ fail:
         writers_done(eng, 0);
         engine_reset(eng);
         return code;
+}
+
+/* A cache past its bound evicts after the commit, which needs every entry
+ * clean and in the store: that commit is written in place. */
+static int over_bounds(feat_engine_t *eng) {
+        if (eng->users.n > eng->conf.max_cached_users ||
+            eng->cooc.n_pairs > eng->conf.max_cached_pairs ||
+            eng->cooc.n_items > eng->conf.max_cached_pairs)
+                return 1;
+        for (uint32_t i = 0; i < eng->n_writers; i++)
+                if (eng->writers[i].over_bound &&
+                    eng->writers[i].over_bound(eng->writers[i].opaque))
+                        return 1;
+        return 0;
+}
+
+/* Why the write may run while the next batch is applied: every key it
+ * writes is still in a mirror (users, items and pairs, the writers' own)
+ * until the write has landed, since only a commit written in place evicts,
+ * so nothing reads such a key back from the store meanwhile. The writers
+ * hear done(1) when the batch is built: the batch holds their bytes. */
+tern_code_t feat_engine_commit_begin(feat_engine_t *eng,
+                                     const feat_offset_t *offsets,
+                                     uint32_t n_offsets, int *landed,
+                                     char *errstr, size_t errstr_size) {
+        feat_batch_t *built;
+        tern_code_t code;
+        *landed = 1;
+        if ((code = feat_engine_commit_end(eng, errstr, errstr_size)))
+                return code;
+        if (over_bounds(eng))
+                return feat_engine_commit(eng, offsets, n_offsets, errstr,
+                                          errstr_size);
+        if ((code =
+                 build_batch(eng, offsets, n_offsets, errstr, errstr_size)) ||
+            (code = feat_store_write_begin(eng->st, eng->batch, errstr,
+                                           errstr_size))) {
+                feat_batch_clear(eng->batch);
+                writers_done(eng, 0);
+                engine_reset(eng);
+                return code;
+        }
+        writers_done(eng, 1);
+        built = eng->batch;
+        eng->batch = eng->landing;
+        eng->landing = built;
+        eng->in_flight = 1;
+        *landed = 0;
+        return TERN_OK;
+}
+
+tern_code_t feat_engine_commit_end(feat_engine_t *eng, char *errstr,
+                                   size_t errstr_size) {
+        tern_code_t code;
+        if (!eng->in_flight)
+                return TERN_OK;
+        eng->in_flight = 0;
+        code = feat_store_write_end(eng->st, errstr, errstr_size);
+        feat_batch_clear(eng->landing);
+        if (code) {
+                engine_reset(eng);
+                return code;
+        }
+        eng->stats.commits++;
+        /* The next pair scan must see this batch; nothing is dropped here
+         * (the mirrors may hold changes of the next batch). */
+        feat_iter_destroy(eng->cooc.scan);
+        eng->cooc.scan = NULL;
+        return TERN_OK;
 }
 
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out) {

@@ -125,6 +125,10 @@ typedef struct feat_writer {
          * pipeline then stops) */
         void (*done)(void *opaque, int written);
         void *opaque;
+        /* Optional: 1 when done(1) would evict (a cache past its bound);
+         * that commit is then written in place, see
+         * feat_engine_commit_begin(). */
+        int (*over_bound)(void *opaque);
 } feat_writer_t;
 /* -1 when FEAT_MAX_WRITERS are registered already. */
 int feat_engine_add_writer(feat_engine_t *eng, const feat_writer_t *w);
@@ -134,6 +138,20 @@ int feat_engine_add_writer(feat_engine_t *eng, const feat_writer_t *w);
 tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
                                uint32_t n_offsets, char *errstr,
                                size_t errstr_size);
+/* The same commit with the RocksDB write on the store's thread
+ * (feat_store_write_begin): returns once the batch is built, *landed = 0,
+ * and the caller may apply the next events meanwhile. A commit whose
+ * caches must evict afterwards is written in place: *landed = 1. Each
+ * begin first lands the batch before it. feat_engine_commit_end() waits
+ * for the batch in flight (TERN_OK when none): its offsets are durable
+ * when it returns TERN_OK. A failed write is fatal, as for
+ * feat_engine_commit(): the engine forgets what it holds. */
+tern_code_t feat_engine_commit_begin(feat_engine_t *eng,
+                                     const feat_offset_t *offsets,
+                                     uint32_t n_offsets, int *landed,
+                                     char *errstr, size_t errstr_size);
+tern_code_t feat_engine_commit_end(feat_engine_t *eng, char *errstr,
+                                   size_t errstr_size);
 
 /* Counters for logs and metrics. */
 typedef struct feat_stats {

@@ -179,6 +179,8 @@ struct feat_engine {
         feat_cooc_t cooc;
         feat_users_t users;
         feat_batch_t *batch;
+        feat_batch_t *landing; /* written by the store's thread */
+        int in_flight;         /* landing is being written */
         feat_neighbor_t *nb_out;
         uint32_t cap_nb_out;
         uint32_t *tmp_ids; /* window items paired by one event */

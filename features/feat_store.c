@@ -4,6 +4,7 @@
  */
 #include "feat_store.h"
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ struct feat_store {
         rocksdb_readoptions_t *ropts; /* gets and item scans */
         rocksdb_writeoptions_t *wopts;
         int read_only;
-        int write_failed; /* a batch write failed: no flush on close */
+        int write_failed;         /* a batch write failed: no flush on close */
+        struct feat_store_bg *bg; /* background writer, once started */
 };
 
 struct feat_batch {
@@ -513,9 +515,12 @@ void feat_store_memory(feat_store_t *st, feat_store_mem_t *out) {
         }
 }
 
+static void bg_stop(feat_store_t *st);
+
 void feat_store_close(feat_store_t *st) {
         if (!st)
                 return;
+        bg_stop(st);
         /* After a failed write RocksDB refuses further writes (a background
          * error), so a flush could only fail again. */
         if (st->db && !st->read_only && !st->write_failed)
@@ -790,4 +795,118 @@ void feat_key_cooc(tern_buf_t *k, const char *a, size_t alen, const char *b,
                    size_t blen) {
         feat_key_cooc_prefix(k, a, alen);
         tern_buf_append(k, b, blen);
+}
+
+/* ---- background writes ---- */
+
+/* One thread per store, started by the first feat_store_write_begin(), and
+ * one batch in flight: the caller hands a batch over and takes the result
+ * back with feat_store_write_end(), so writes stay in commit order. */
+struct feat_store_bg {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        feat_batch_t *batch; /* in flight; NULL: idle */
+        int done;            /* the batch in flight was written (or failed) */
+        int stop;
+        char *err; /* RocksDB's error of the batch, owned */
+};
+
+static void *bg_main(void *arg) {
+        feat_store_t *st = arg;
+        struct feat_store_bg *bg = st->bg;
+        pthread_mutex_lock(&bg->lock);
+        for (;;) {
+                char *rerr = NULL;
+                while (!bg->stop && (!bg->batch || bg->done))
+                        pthread_cond_wait(&bg->cond, &bg->lock);
+                if (bg->stop)
+                        break;
+                pthread_mutex_unlock(&bg->lock);
+                rocksdb_write(st->db, st->wopts, bg->batch->wb, &rerr);
+                pthread_mutex_lock(&bg->lock);
+                bg->err = rerr;
+                bg->done = 1;
+                pthread_cond_broadcast(&bg->cond);
+        }
+        pthread_mutex_unlock(&bg->lock);
+        return NULL;
+}
+
+static int bg_start(feat_store_t *st) {
+        struct feat_store_bg *bg = calloc(1, sizeof(*bg));
+        if (!bg)
+                return -1;
+        pthread_mutex_init(&bg->lock, NULL);
+        pthread_cond_init(&bg->cond, NULL);
+        st->bg = bg;
+        if (pthread_create(&bg->thread, NULL, bg_main, st)) {
+                pthread_mutex_destroy(&bg->lock);
+                pthread_cond_destroy(&bg->cond);
+                free(bg);
+                st->bg = NULL;
+                return -1;
+        }
+        return 0;
+}
+
+static void bg_stop(feat_store_t *st) {
+        struct feat_store_bg *bg = st->bg;
+        if (!bg)
+                return;
+        feat_store_write_end(st, NULL, 0); /* the last batch lands first */
+        pthread_mutex_lock(&bg->lock);
+        bg->stop = 1;
+        pthread_cond_broadcast(&bg->cond);
+        pthread_mutex_unlock(&bg->lock);
+        pthread_join(bg->thread, NULL);
+        pthread_mutex_destroy(&bg->lock);
+        pthread_cond_destroy(&bg->cond);
+        free(bg);
+        st->bg = NULL;
+}
+
+tern_code_t feat_store_write_begin(feat_store_t *st, feat_batch_t *b,
+                                   char *errstr, size_t errstr_size) {
+        tern_code_t code;
+        if (st->bg && st->bg->batch &&
+            (code = feat_store_write_end(st, errstr, errstr_size)))
+                return code;
+        if (!st->bg && bg_start(st))
+                return feat_store_write(st, b, errstr, errstr_size);
+        pthread_mutex_lock(&st->bg->lock);
+        st->bg->batch = b;
+        st->bg->done = 0;
+        pthread_cond_broadcast(&st->bg->cond);
+        pthread_mutex_unlock(&st->bg->lock);
+        return TERN_OK;
+}
+
+int feat_store_write_pending(feat_store_t *st) {
+        int pending;
+        if (!st->bg)
+                return 0;
+        pthread_mutex_lock(&st->bg->lock);
+        pending = st->bg->batch && !st->bg->done;
+        pthread_mutex_unlock(&st->bg->lock);
+        return pending;
+}
+
+tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
+                                 size_t errstr_size) {
+        struct feat_store_bg *bg = st->bg;
+        char *rerr;
+        if (!bg)
+                return TERN_OK;
+        pthread_mutex_lock(&bg->lock);
+        while (bg->batch && !bg->done)
+                pthread_cond_wait(&bg->cond, &bg->lock);
+        rerr = bg->err;
+        bg->err = NULL;
+        bg->batch = NULL;
+        pthread_mutex_unlock(&bg->lock);
+        if (!rerr)
+                return TERN_OK;
+        st->write_failed = 1;
+        return store_err(errstr, errstr_size, rerr, "state batch write");
 }

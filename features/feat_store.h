@@ -86,6 +86,21 @@ void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                       size_t vlen);
 tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
                              size_t errstr_size);
+/* The same write on the store's own thread, so the caller can go on while
+ * RocksDB appends the WAL and fills the memtables. begin() hands b over
+ * (first waiting for the batch before, whose error it then returns): the
+ * caller must not touch b until end() returned. end() waits for the batch
+ * in flight and returns its result (TERN_OK when none is). Reads from any
+ * thread meanwhile see the store before or after the whole batch, never a
+ * part of it, so the caller must not read back keys the batch in flight
+ * writes unless it still holds them itself. pending() says whether a batch
+ * is still being written. A single caller thread; close() waits for the
+ * batch in flight. */
+tern_code_t feat_store_write_begin(feat_store_t *st, feat_batch_t *b,
+                                   char *errstr, size_t errstr_size);
+int feat_store_write_pending(feat_store_t *st);
+tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
+                                 size_t errstr_size);
 
 /* Offsets: the next offset to consume for (topic, partition). */
 tern_code_t feat_store_offset_get(feat_store_t *st, const char *topic,

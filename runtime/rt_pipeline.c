@@ -52,6 +52,12 @@ struct rt_pipeline {
         int64_t batch_started_ns;
         int64_t batch_next[RT_MAX_PARTITIONS]; /* -1 = untouched */
         char *input_topic;
+        /* The committed batch whose state RocksDB is still writing
+         * (feat_engine_commit_begin): its offsets count once it landed. */
+        feat_offset_t landing[RT_MAX_PARTITIONS];
+        uint32_t n_landing;
+        int landing_pending;
+        int64_t landing_took_ns; /* the loop's part of that commit */
 
         tern_buf_t value_buf;
         tern_buf_t json_buf;
@@ -210,16 +216,49 @@ static tern_code_t commit_to_kafka(rt_pipeline_t *p, const feat_offset_t *offs,
         return TERN_OK;
 }
 
-static tern_code_t commit_batch(rt_pipeline_t *p) {
-        feat_offset_t offs[RT_MAX_PARTITIONS];
-        uint32_t n = 0;
+/* The batch in flight has reached RocksDB (or failed: fatal): its offsets
+ * are committed now. Waits for the write. */
+static tern_code_t land_batch(rt_pipeline_t *p) {
         char errstr[1024];
-        int64_t t0 = rt_mono_ns(), t1, took;
+        int64_t t0 = rt_mono_ns();
+        tern_code_t rc;
+        if (!p->landing_pending)
+                return TERN_OK;
+        p->landing_pending = 0;
+        rc = feat_engine_commit_end(p->engine, errstr, sizeof(errstr));
+        STAGE_ADD(p, ns_write, t0);
+        if (rc != TERN_OK) {
+                tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
+                             "state commit failed: %s", errstr);
+                return rc;
+        }
+        for (uint32_t i = 0; i < p->n_landing; i++)
+                atomic_store(&p->committed[p->landing[i].partition],
+                             p->landing[i].next_offset);
+        commit_to_kafka(p, p->landing, p->n_landing);
+        atomic_fetch_add(&p->st_commit_ns, (uint64_t)p->landing_took_ns);
+        if ((uint64_t)p->landing_took_ns > atomic_load(&p->st_commit_ns_max))
+                atomic_store(&p->st_commit_ns_max,
+                             (uint64_t)p->landing_took_ns);
+        atomic_fetch_add(&p->st_batches, 1);
+        atomic_store(&p->last_commit_ns, rt_mono_ns());
+        rt_metrics_committed(p->metrics, p, p->landing_took_ns);
+        return TERN_OK;
+}
+
+/* Outputs delivered, then state and offsets handed to RocksDB's writer
+ * thread in one batch; the loop goes on with the next batch meanwhile and
+ * the batch lands at the next commit, when the loop is idle, or at once
+ * when the engine wrote it in place (feat_engine_commit_begin). */
+static tern_code_t commit_batch(rt_pipeline_t *p) {
+        char errstr[1024];
+        int64_t t0 = rt_mono_ns(), t1;
+        int landed = 0;
         tern_code_t rc;
         if (tern_err_is_set(&p->fatal))
                 return p->fatal.code;
         if (p->batch_events == 0 && !rt_control_dirty(p->control))
-                return TERN_OK;
+                return land_batch(p);
         rc = sink_producer_flush(p->producer, (int)p->live->delivery_timeout_ms,
                                  errstr, sizeof(errstr));
         STAGE_ADD(p, ns_flush, t0);
@@ -230,33 +269,35 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
                              errstr);
                 return rc;
         }
+        if ((rc = land_batch(p)) != TERN_OK)
+                return rc;
+        p->n_landing = 0;
         for (int i = 0; i < RT_MAX_PARTITIONS; i++)
-                if (p->batch_next[i] >= 0)
-                        offs[n++] = (feat_offset_t){p->input_topic, i,
-                                                    p->batch_next[i]};
+                if (p->batch_next[i] >= 0) {
+                        p->landing[p->n_landing++] = (feat_offset_t){
+                            p->input_topic, i, p->batch_next[i]};
+                        p->batch_next[i] = -1;
+                }
         t1 = rt_mono_ns();
-        rc = feat_engine_commit(p->engine, offs, n, errstr, sizeof(errstr));
+        rc = feat_engine_commit_begin(p->engine, p->landing, p->n_landing,
+                                      &landed, errstr, sizeof(errstr));
         STAGE_ADD(p, ns_write, t1);
         if (rc != TERN_OK) {
                 tern_err_set(&p->fatal, rc, TERN_ERR_F_FATAL,
                              "state commit failed: %s", errstr);
                 return rc;
         }
-        for (uint32_t i = 0; i < n; i++) {
-                atomic_store(&p->committed[offs[i].partition],
-                             offs[i].next_offset);
-                p->batch_next[offs[i].partition] = -1;
-        }
-        commit_to_kafka(p, offs, n);
-        took = rt_mono_ns() - t0;
-        atomic_fetch_add(&p->st_commit_ns, (uint64_t)took);
-        if ((uint64_t)took > atomic_load(&p->st_commit_ns_max))
-                atomic_store(&p->st_commit_ns_max, (uint64_t)took);
-        atomic_fetch_add(&p->st_batches, 1);
-        atomic_store(&p->last_commit_ns, rt_mono_ns());
         p->batch_events = 0;
-        rt_metrics_committed(p->metrics, p, took);
-        return TERN_OK;
+        p->landing_pending = 1;
+        p->landing_took_ns = rt_mono_ns() - t0;
+        return landed ? land_batch(p) : TERN_OK;
+}
+
+/* Everything processed is in RocksDB when it returns (partitions revoked,
+ * stopping, reading stored offsets). */
+static tern_code_t commit_and_land(rt_pipeline_t *p) {
+        tern_code_t rc = commit_batch(p);
+        return rc != TERN_OK ? rc : land_batch(p);
 }
 
 /* ---- per message ---- */
@@ -503,13 +544,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int cooperative =
             !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                land_batch(p); /* the stored offsets must be the last ones */
                 assign_from_state(p, rk, parts);
                 rt_metrics_rebalanced(p->metrics, rk);
                 return;
         }
         /* Revoked (or lost): what we processed of those partitions must be
          * committed before another instance may take them over. */
-        commit_batch(p);
+        commit_and_land(p);
         if (cooperative)
                 rd_kafka_error_destroy(
                     rd_kafka_incremental_unassign(rk, parts));
@@ -751,8 +793,9 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                 rd_kafka_message_t *msg;
                 if (!p->batch_events)
                         between_batches(p);
-                msg = rd_kafka_consumer_poll(p->consumer,
-                                             p->batch_events ? 5 : 100);
+                msg = rd_kafka_consumer_poll(
+                    p->consumer,
+                    p->batch_events || p->landing_pending ? 5 : 100);
                 if (msg && !msg->err && p->on_polled)
                         p->on_polled(p->polled_opaque, msg->partition,
                                      msg->offset, rt_mono_ns());
@@ -772,12 +815,14 @@ tern_code_t rt_pipeline_run(rt_pipeline_t *p, char *errstr,
                 if (batch_due(p) ||
                     (!msg && (p->batch_events || rt_control_dirty(p->control))))
                         commit_batch(p);
+                else if (!msg)
+                        land_batch(p); /* idle: let the offsets count */
                 if (!p->batch_events && drained(p))
                         break;
         }
         rt_metrics_loop_stopping(p->metrics);
         if (!tern_err_is_set(&p->fatal))
-                commit_batch(p);
+                commit_and_land(p);
         rt_metrics_loop_stopped(p->metrics, p);
         if (tern_err_is_set(&p->fatal))
                 return tern_errf(errstr, errstr_size, p->fatal.code, "%s",
