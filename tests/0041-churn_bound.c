@@ -2,13 +2,13 @@
  * 0041-churn_bound: churn.max_cached_users bounds the churn records kept in
  * memory without changing a single output. One seeded stream (300 users on
  * 2 input partitions, weeks of event time: sweeps, labels, alerts, late
- * events) goes through the feature engine and rt_churn four times: with no
- * bound to speak of and with a bound of 50 users, each straight through
- * and with a restart (everything closed and reopened) half way. Every
- * output record (topic, key, value bytes, in order), the churn block of
- * figures and the churn and model column families must be byte-identical
- * across the four; with the bound, the records cached after each commit
- * are at most 50, while the users reach 300.
+ * events, a drift) goes through the feature engine and rt_churn four
+ * times: with no bound to speak of and with a bound of 50 users, each
+ * straight through and with a restart (everything closed and reopened)
+ * half way. Every output record (topic, key, value bytes, in order), the
+ * churn block of figures and the churn and model column families must be
+ * byte-identical across the four; with the bound, the records cached after
+ * each commit are at most 50, while the users reach 300.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@ static const char *const churn_conf[] = {"churn.inactive_days=2",
                                          "churn.allowed_lateness_seconds=600",
                                          "churn.max_pending=8",
                                          "churn.drift_min_labels=200",
+                                         "churn.drift_psi_window=1000",
                                          "churn.alert_threshold=0.6",
                                          "churn.alert_rearm_threshold=0.4",
                                          "churn.alert_cooldown_days=1",
@@ -50,7 +51,8 @@ static uint64_t rng_next(uint64_t *s) {
 }
 
 /* Skewed users (a few come back often, most rarely), times advancing by
- * up to 90 minutes, one event in 50 late by up to 20 minutes. */
+ * up to 90 minutes (6 hours in the second half: the scores drift), one
+ * event in 50 late by up to 20 minutes. */
 static void stream_make(stream_t *s) {
         static const tern_event_type_t types[] = {
             TERN_EV_VIEW, TERN_EV_VIEW,     TERN_EV_VIEW,      TERN_EV_CART,
@@ -66,7 +68,9 @@ static void stream_make(stream_t *s) {
                 double x = (double)(rng_next(&r) % 10000) / 10000.0;
                 int u = (int)(x * x * x * USERS);
                 tern_event_clear(ev);
-                ts += (int64_t)(rng_next(&r) % 5400000);
+                /* half way, visits get 4 times rarer: drift */
+                ts += (int64_t)(rng_next(&r) % 5400000) *
+                      (k < EVENTS / 2 ? 1 : 4);
                 ev->user_id = tern_str_c(s->users[u]);
                 ev->item_id = tern_str_c(s->items[rng_next(&r) % 50]);
                 ev->type = types[rng_next(&r) % 7];
@@ -243,6 +247,9 @@ static void bound_changes_nothing(void) {
         TEST_ASSERT(
             strstr((const char *)r[0].figures.data, "\"labelled\":0,") == NULL,
             "no labels");
+        TEST_ASSERT(strstr((const char *)r[0].figures.data, "\"drifts\":0,") ==
+                        NULL,
+                    "no drift (model-alerts)");
         TEST_ASSERT(r[0].max_cached > 4 * BOUND, "only %llu users",
                     (unsigned long long)r[0].max_cached);
         for (int i = 1; i < 4; i++)
