@@ -48,6 +48,7 @@ struct rt_churn_state {
         rt_churn_user_t *lru_head, *lru_tail; /* cached records */
         size_t n_cached;
         uint64_t n_users, n_pending, n_timers;
+        uint64_t n_cached_points; /* counted at touch, load and eviction */
         rt_churn_user_t **dirty;
         size_t n_dirty, cap_dirty;
         heap_t heaps[MAX_PARTITIONS];
@@ -276,13 +277,13 @@ static rt_churn_user_t *rec_add(rt_churn_state_t *s, node_t *n) {
         return u;
 }
 
-static void rec_drop(rt_churn_state_t *s, rt_churn_user_t *u) {
-        node_t *n = u->node;
+/* The record leaves memory; its node stays (node_gc() decides). */
+static void rec_detach(rt_churn_state_t *s, rt_churn_user_t *u) {
         lru_unlink(s, u);
-        n->rec = NULL;
-        rec_free(u);
+        u->node->rec = NULL;
         s->n_cached--;
-        node_gc(s, n);
+        s->n_cached_points -= u->pending_seen;
+        rec_free(u);
 }
 
 /* n's record from the store; NULL when absent or on an error (s->err). */
@@ -307,10 +308,11 @@ static rt_churn_user_t *rec_load(rt_churn_state_t *s, node_t *n) {
         }
         if (rt_churn_user_decode(u, s->val.data, s->val.len) != 0) {
                 fail(s, TERN_ERR_STATE, "undecodable", n);
-                rec_drop(s, u);
+                rec_detach(s, u);
                 return NULL;
         }
-        u->pending_seen = u->n_pending; /* counted when it was written */
+        u->pending_seen = u->n_pending; /* in n_pending since written */
+        s->n_cached_points += u->n_pending;
         return u;
 }
 
@@ -488,6 +490,7 @@ static void mark_dirty(rt_churn_state_t *s, rt_churn_user_t *u) {
 void rt_churn_state_touch(rt_churn_state_t *s, rt_churn_user_t *u) {
         mark_dirty(s, u);
         s->n_pending += (uint64_t)u->n_pending - u->pending_seen;
+        s->n_cached_points += (uint64_t)u->n_pending - u->pending_seen;
         u->pending_seen = u->n_pending;
         index_timer(s, u->node);
 }
@@ -702,8 +705,11 @@ void rt_churn_state_done(rt_churn_state_t *s) {
         s->n_dirty = 0;
         if (!s->max_cached || !s->st)
                 return;
-        while (s->n_cached > s->max_cached)
-                rec_drop(s, s->lru_tail);
+        while (s->n_cached > s->max_cached) {
+                node_t *n = s->lru_tail->node;
+                rec_detach(s, s->lru_tail);
+                node_gc(s, n);
+        }
 }
 
 uint64_t rt_churn_state_users(const rt_churn_state_t *s) {
@@ -719,10 +725,7 @@ uint64_t rt_churn_state_cached(const rt_churn_state_t *s) {
 }
 
 uint64_t rt_churn_state_cached_points(const rt_churn_state_t *s) {
-        uint64_t n = 0;
-        for (const rt_churn_user_t *u = s->lru_head; u; u = u->lru_next)
-                n += u->n_pending;
-        return n;
+        return s->n_cached_points;
 }
 
 uint64_t rt_churn_state_nodes(const rt_churn_state_t *s) {

@@ -8,7 +8,8 @@
  * half way. Every output record (topic, key, value bytes, in order), the
  * churn block of figures and the churn and model column families must be
  * byte-identical across the four; with the bound, the records cached after
- * each commit are at most 50, while the users reach 300.
+ * each commit are at most 50, while the users reach 300. And an evicted
+ * record that cannot be read back stops the state with an error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "../common/tern_buf.h"
 #include "../features/feat_engine.h"
 #include "../runtime/rt_churn.h"
+#include "../runtime/rt_churn_state.h"
 #include "../runtime/rt_stages.h"
 #include "test.h"
 #include "test_conf.h"
@@ -274,4 +276,69 @@ out:
         }
 }
 
-TEST_MAIN(TEST_CASE(bound_changes_nothing));
+/* Three users written, u0 (no timer) and u1 (timer at 5000) evicted,
+ * then both records overwritten with garbage: reading them back fails. */
+static rt_churn_state_t *bad_state(feat_store_t *st, feat_batch_t *b) {
+        static const char *const ids[] = {"u0", "u1", "u2"};
+        char errstr[512];
+        rt_churn_state_t *s = rt_churn_state_new(1000);
+        tern_buf_t key;
+        if (!s || rt_churn_state_load(s, st, errstr, sizeof(errstr)))
+                return s;
+        rt_churn_state_set_max_cached(s, 1);
+        for (int i = 0; i < 3; i++) {
+                rt_churn_user_t *u = rt_churn_state_get(s, 0, ids[i], 2, 1);
+                if (!u)
+                        return s;
+                u->next_sweep = i ? 5000 : RT_CHURN_NEVER;
+                rt_churn_state_touch(s, u);
+        }
+        feat_batch_clear(b);
+        rt_churn_state_write(s, st, b);
+        feat_store_write(st, b, errstr, sizeof(errstr));
+        rt_churn_state_done(s);
+        feat_batch_clear(b);
+        tern_buf_init(&key, 256);
+        for (int i = 0; i < 2; i++) {
+                tern_buf_reset(&key);
+                feat_key_user(&key, 0, ids[i], 2);
+                feat_batch_put(b, st, FEAT_CF_CHURN, key.data, key.len, "\x07",
+                               1);
+        }
+        feat_store_write(st, b, errstr, sizeof(errstr));
+        tern_buf_free(&key);
+        return s;
+}
+
+/* An evicted record that cannot be read back is an error of the state
+ * (the pipeline stops), on an event and on a timer alike. */
+static void unreadable_record_is_an_error(void) {
+        char *dir[2] = {test_tmpdir("churn-bound-bad1"),
+                        test_tmpdir("churn-bound-bad2")};
+        char errstr[512];
+        feat_batch_t *b = feat_batch_new();
+        for (int k = 0; k < 2; k++) {
+                feat_store_conf_t sc = {.dir = dir[k]};
+                feat_store_t *st = feat_store_open(&sc, errstr, sizeof(errstr));
+                rt_churn_state_t *s = st && b ? bad_state(st, b) : NULL;
+                const rt_churn_user_t *u;
+                int code;
+                TEST_ASSERT(s && rt_churn_state_cached(s) == 1 &&
+                                rt_churn_state_users(s) == 3,
+                            "setup");
+                u = k ? rt_churn_state_pop_due(s, 0, 10000)
+                      : rt_churn_state_get(s, 0, "u0", 2, 1);
+                code = rt_churn_state_status(s, errstr, sizeof(errstr));
+                TEST_ASSERT(u == NULL && code == TERN_ERR_STATE, "%s", errstr);
+                TEST_ASSERT(strstr(errstr, k ? "'u1': undecodable"
+                                             : "'u0': undecodable"),
+                            "%s", errstr);
+                rt_churn_state_destroy(s);
+                feat_store_close(st);
+                free(dir[k]);
+        }
+        feat_batch_destroy(b);
+}
+
+TEST_MAIN(TEST_CASE(bound_changes_nothing),
+          TEST_CASE(unreadable_record_is_an_error));
