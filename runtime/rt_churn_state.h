@@ -10,29 +10,28 @@
  * the silent user is scored again. Both are the user's TIMERS: they are
  * stored in the record, so they survive a restart with the record.
  *
- * MEMORY is bounded by config, not by the number of users: records are
- * cached, at most churn.max_cached_users of them after each commit (the
- * least recently used clean ones are evicted then; a batch's dirty users
- * come on top until it is written), and read back from the churn CF with
- * a point get on the user's next event or when its timer fires. A cached
- * record costs about 200 bytes plus 88 per allocated point (4, 8, ... up
- * to churn.max_pending). Timers stay in memory for every user that has
- * one: a node (due time, partition, user id: 28 bytes + the id, ~48 with
- * malloc's header for a 10-byte id) in a hash on (partition, user id)
- * (8-16 bytes a node at a load <= 1/2) and one heap per input partition
- * on (due, user id) (16 bytes an entry), about 80-100 bytes per user with
- * a timer; a user has one only while a label is pending or it is not yet
- * churned (silence < churn.inactive_days): churned users cost nothing.
- * Not an on-disk index: firing needs ordered scans, which the churn CF's
- * hashed memtable does not give at run time, and every change of a due
- * time would cost a delete and a put per user and commit (~3 us). An
- * entry whose due time no longer matches its node's is stale and skipped
- * when popped; the heaps are rebuilt from the nodes when stale entries
- * outnumber them. Opening reads every record once to index the timers
- * (no record stays in memory). Changed records are written at each
- * commit in the feature engine's batch (rt_churn's writer), so state,
- * model and offsets always agree, and a record is evicted only once it
- * is written: whatever is cached, the outputs are the same.
+ * MEMORY: the records are bounded by config, the timers by the users not
+ * yet churned (~95 bytes each). Records are cached, at most
+ * churn.max_cached_users of them after each commit (the least recently used
+ * clean ones are evicted then; a batch's dirty users come on top until it is
+ * written), and read back from the churn CF with a point get on the user's next
+ * event or when its timer fires. A cached record costs about 200 bytes plus 88
+ * per allocated point (4, 8, ... up to churn.max_pending). Timers stay in
+ * memory for every user that has one: a node (due time, partition, user id: 28
+ * bytes + the id, ~48 with malloc's header for a 10-byte id) in a hash on
+ * (partition, user id) (8-16 bytes a node at a load <= 1/2) and one heap per
+ * input partition on (due, user id) (16 bytes an entry), about 80-100 bytes per
+ * user with a timer; a user has one only while a label is pending or it is not
+ * yet churned (silence < churn.inactive_days): churned users cost nothing. Not
+ * an on-disk index: firing needs ordered scans, which the churn CF's hashed
+ * memtable does not give at run time, and every change of a due time would cost
+ * a delete and a put per user and commit (~3 us). An entry whose due time no
+ * longer matches its node's is stale and skipped when popped; the heaps are
+ * rebuilt from the nodes when stale entries outnumber them. Opening reads every
+ * record once to index the timers (no record stays in memory). Changed records
+ * are written at each commit in the feature engine's batch (rt_churn's writer),
+ * so state, model and offsets always agree, and a record is evicted only once
+ * it is written: whatever is cached, the outputs are the same.
  *
  * Ownership: records belong to the state; a pointer to one stays valid
  * until the next rt_churn_state_done() (which may evict it). Not thread
