@@ -134,6 +134,8 @@ typedef struct tern_conf {
         int64_t churn_psi_window;
         double churn_adapt_boost;
         int64_t churn_adapt_labels;
+        /* memc: churn state bounded in memory (rt_churn_state.h) */
+        int64_t churn_max_cached_users;
         /* http endpoint: /metrics, /healthz, /readyz (runtime/rt_http.h) */
         char *http_listen;          /* "host:port"; "" = no endpoint */
         int64_t http_stall_seconds; /* /healthz: longest loop silence */

@@ -353,6 +353,14 @@ const conf_prop_t conf_props[] = {
      "5", NULL, "On drift the learning rate is multiplied by this ..."},
     {"churn.adapt_labels", CP_INT, OFF(churn_adapt_labels), 0, 1e9, "2000",
      NULL, "... for this many labels."},
+    /* memc: churn state bounded in memory */
+    {"churn.max_cached_users", CP_INT, OFF(churn_max_cached_users), 1, 1e9,
+     "200000", NULL,
+     "Users' churn records kept in memory after a commit (about 200 bytes\n"
+     "plus 88 per pending point); past this the least recently used are\n"
+     "evicted and read back from RocksDB on their next event or timer\n"
+     "(results do not change). Timers stay in memory: ~90 bytes per user\n"
+     "not yet churned."},
     /* http */
     {"http.listen", CP_STR, OFF(http_listen), 0, 0, "\"\"", NULL,
      "host:port to serve /metrics, /healthz and /readyz on, e.g.\n"

@@ -216,7 +216,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         fprintf(stderr,
                 "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
                 "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
-                "users %llu  pairs %llu  churn users %llu points %llu "
+                "users %llu  pairs %llu  churn cached %llu points %llu "
                 "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
                 "p99 %.2f ms\n",
                 pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb,

@@ -318,6 +318,17 @@ static void advance(rt_churn_t *c, const tern_event_t *ev) {
         }
 }
 
+/* A user's record could not be had: the state's error (a read of an
+ * evicted record failed), or out of memory. */
+static tern_code_t state_error(rt_churn_t *c, char *errstr,
+                               size_t errstr_size) {
+        c->cause = NULL;
+        if (rt_churn_state_status(c->state, errstr, errstr_size) == TERN_OK)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "churn: out of memory for a user");
+        return rt_churn_state_status(c->state, errstr, errstr_size);
+}
+
 tern_code_t rt_churn_on_event(rt_churn_t *c, const tern_event_t *ev,
                               const feat_user_t *user, char *errstr,
                               size_t errstr_size) {
@@ -328,8 +339,7 @@ tern_code_t rt_churn_on_event(rt_churn_t *c, const tern_event_t *ev,
                 u = rt_churn_state_get(c->state, partition_of(ev),
                                        ev->user_id.ptr, ev->user_id.len, 1);
                 if (!u)
-                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                         "churn: out of memory for a user");
+                        return state_error(c, errstr, errstr_size);
                 resolve_on_activity(c, u, ev->ts_ms);
                 model_churn_observe(c->model, &u->act, ev,
                                     user ? &user->profile : NULL);
@@ -347,7 +357,7 @@ tern_code_t rt_churn_on_event(rt_churn_t *c, const tern_event_t *ev,
         if (c->err)
                 return tern_errf(errstr, errstr_size, c->err,
                                  "churn: out of memory");
-        return TERN_OK;
+        return rt_churn_state_status(c->state, errstr, errstr_size);
 }
 
 /* ---- persistence ---- */
@@ -507,6 +517,9 @@ static rt_churn_t *churn_alloc(const tern_conf_t *conf) {
         c->model = model_churn_new(&mc);
         c->drift = model_drift_new(&dc);
         c->state = rt_churn_state_new(c->inactive_ms);
+        if (c->state)
+                rt_churn_state_set_max_cached(
+                    c->state, (uint64_t)conf->churn_max_cached_users);
         tern_buf_init(&c->val, RECORD_MAX);
         tern_buf_init(&c->json, RECORD_MAX);
         tern_buf_init(&c->rec, RECORD_MAX);
@@ -595,9 +608,9 @@ void rt_churn_figures(const rt_churn_t *c, rt_churn_figures_t *out) {
         model_churn_metrics(c->model, &out->model);
         out->alerts = c->n.alerts;
         out->drifts = model_drift_count(c->drift);
-        out->users = rt_churn_state_users(c->state);
-        out->pending = rt_churn_state_pending(c->state);
-        out->timers = rt_churn_state_timers(c->state);
+        out->users = rt_churn_state_cached(c->state);
+        out->pending = rt_churn_state_cached_points(c->state);
+        out->timers = rt_churn_state_nodes(c->state);
 }
 
 void rt_churn_json(const rt_churn_t *c, tern_buf_t *out) {

@@ -80,7 +80,8 @@ typedef struct rt_churn_figures {
         model_churn_metrics_t model; /* labelled = examples learned */
         uint64_t alerts;             /* churn-alerts published */
         uint64_t drifts;             /* drift detections (model-alerts) */
-        /* memory: users held, points waiting for a label, timer entries */
+        /* memory (rt_churn_state.h): records cached, the points waiting
+         * for a label in them, timer nodes (users with a timer) */
         uint64_t users, pending, timers;
 } rt_churn_figures_t;
 void rt_churn_figures(const rt_churn_t *c, rt_churn_figures_t *out);

@@ -1,19 +1,33 @@
 /*
- * rt_churn_state — per-user churn records, a hash index over them, and one
- * timer heap per input partition. See rt_churn_state.h.
+ * rt_churn_state — per-user churn records cached under a bound, a hash
+ * index of timer nodes over every user with a timer, and one timer heap
+ * per input partition. See rt_churn_state.h.
  */
 #include "rt_churn_state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RECORD_VERSION1 1
 #define MAX_PARTITIONS  1024
 #define MAX_PENDING_REC 4096 /* a record with more is refused as malformed */
+#define MIN_SLOTS       1024
+
+/* A user the state knows in memory: while it has a timer, while its
+ * record is cached, or while stale heap entries still point at it. */
+typedef struct rt_churn_node {
+        int64_t due;          /* RT_CHURN_NEVER: no timer */
+        rt_churn_user_t *rec; /* NULL: evicted, the record is in the store */
+        uint32_t refs;        /* heap entries pointing here, stale included */
+        int32_t partition;
+        uint32_t len;
+        char id[]; /* NUL-terminated */
+} node_t;
 
 typedef struct heap_ent {
         int64_t due;
-        rt_churn_user_t *u;
+        node_t *n;
 } heap_ent_t;
 
 typedef struct heap {
@@ -23,23 +37,44 @@ typedef struct heap {
 
 struct rt_churn_state {
         int64_t inactive_ms;
-        rt_churn_user_t **users;
-        size_t n_users, cap_users;
-        uint32_t *slots; /* index + 1 into users; 0 = empty */
-        size_t n_slots;  /* power of two */
+        uint64_t max_cached; /* 0: no bound */
+        feat_store_t *st;    /* NULL: nothing on disk, nothing evicted */
+        /* a user without a node may have a record in the store: set when
+         * the open scan found a record without a timer, or a node went */
+        int on_disk;
+        node_t **slots; /* open addressing, linear probing */
+        size_t n_slots; /* power of two */
+        size_t n_nodes;
+        rt_churn_user_t *lru_head, *lru_tail; /* cached records */
+        size_t n_cached;
+        uint64_t n_users, n_pending, n_timers;
+        uint64_t n_cached_points; /* counted at touch, load and eviction */
         rt_churn_user_t **dirty;
         size_t n_dirty, cap_dirty;
         heap_t heaps[MAX_PARTITIONS];
         size_t n_entries; /* over all heaps, stale ones included */
         tern_buf_t key, val;
+        tern_code_t err; /* first failure of get / pop_due */
+        char errstr[256];
 };
+
+static void fail(rt_churn_state_t *s, tern_code_t code, const char *what,
+                 const node_t *n) {
+        if (s->err)
+                return;
+        s->err = tern_errf(s->errstr, sizeof(s->errstr), code,
+                           "churn record of partition %d user '%.*s': %s",
+                           n ? (int)n->partition : -1,
+                           n ? (int)(n->len > 64 ? 64 : n->len) : 0,
+                           n ? n->id : "", what);
+}
 
 rt_churn_state_t *rt_churn_state_new(int64_t inactive_ms) {
         rt_churn_state_t *s = calloc(1, sizeof(*s));
         if (!s)
                 return NULL;
         s->inactive_ms = inactive_ms;
-        s->n_slots = 1024;
+        s->n_slots = MIN_SLOTS;
         s->slots = calloc(s->n_slots, sizeof(*s->slots));
         tern_buf_init(&s->key, 1 << 16);
         tern_buf_init(&s->val, 16u << 20);
@@ -50,10 +85,13 @@ rt_churn_state_t *rt_churn_state_new(int64_t inactive_ms) {
         return s;
 }
 
-static void user_free(rt_churn_user_t *u) {
+void rt_churn_state_set_max_cached(rt_churn_state_t *s, uint64_t n) {
+        s->max_cached = n;
+}
+
+static void rec_free(rt_churn_user_t *u) {
         if (!u)
                 return;
-        free(u->user_id);
         free(u->pending);
         free(u);
 }
@@ -61,11 +99,15 @@ static void user_free(rt_churn_user_t *u) {
 void rt_churn_state_destroy(rt_churn_state_t *s) {
         if (!s)
                 return;
-        for (size_t i = 0; i < s->n_users; i++)
-                user_free(s->users[i]);
+        while (s->lru_head) {
+                rt_churn_user_t *u = s->lru_head;
+                s->lru_head = u->lru_next;
+                rec_free(u);
+        }
+        for (size_t i = 0; s->slots && i < s->n_slots; i++)
+                free(s->slots[i]);
         for (int p = 0; p < MAX_PARTITIONS; p++)
                 free(s->heaps[p].e);
-        free(s->users);
         free(s->slots);
         free(s->dirty);
         tern_buf_free(&s->key);
@@ -73,7 +115,14 @@ void rt_churn_state_destroy(rt_churn_state_t *s) {
         free(s);
 }
 
-/* ---- hash index ---- */
+tern_code_t rt_churn_state_status(const rt_churn_state_t *s, char *errstr,
+                                  size_t errstr_size) {
+        if (s->err)
+                tern_errf(errstr, errstr_size, s->err, "%s", s->errstr);
+        return s->err;
+}
+
+/* ---- node index ---- */
 
 static uint64_t hash_of(int32_t partition, const char *user, uint32_t len) {
         uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uint32_t)partition;
@@ -84,99 +133,222 @@ static uint64_t hash_of(int32_t partition, const char *user, uint32_t len) {
         return h ^ (h >> 29);
 }
 
-static int same_user(const rt_churn_user_t *u, int32_t partition,
-                     const char *user, uint32_t len) {
-        return u->partition == partition && u->user_len == len &&
-               !memcmp(u->user_id, user, len);
+static size_t home_of(const rt_churn_state_t *s, const node_t *n) {
+        return hash_of(n->partition, n->id, n->len) & (s->n_slots - 1);
 }
 
-/* 1 and *pos = the user's slot, or 0 and *pos = the free slot for it. */
-static int find_slot(const rt_churn_state_t *s, int32_t partition,
-                     const char *user, uint32_t len, size_t *pos) {
+/* The user's node, or NULL and *pos = the free slot for it. */
+static node_t *find_node(const rt_churn_state_t *s, int32_t partition,
+                         const char *user, uint32_t len, size_t *pos) {
         size_t mask = s->n_slots - 1;
+        node_t *n;
         *pos = hash_of(partition, user, len) & mask;
-        while (s->slots[*pos]) {
-                if (same_user(s->users[s->slots[*pos] - 1], partition, user,
-                              len))
-                        return 1;
+        while ((n = s->slots[*pos])) {
+                if (n->partition == partition && n->len == len &&
+                    !memcmp(n->id, user, len))
+                        return n;
                 *pos = (*pos + 1) & mask;
         }
-        return 0;
+        return NULL;
 }
 
-static int rehash(rt_churn_state_t *s) {
-        size_t n = s->n_slots * 2, mask = n - 1;
-        uint32_t *slots = calloc(n, sizeof(*slots));
+/* Re-place every node in a table of n_slots slots; drop_idle: free the
+ * nodes nothing needs any more (no record, no timer, no heap entry). */
+static int reindex(rt_churn_state_t *s, size_t n_slots, int drop_idle) {
+        node_t **old = s->slots;
+        size_t old_n = s->n_slots;
+        node_t **slots = calloc(n_slots, sizeof(*slots));
         if (!slots)
                 return -1;
-        for (size_t i = 0; i < s->n_users; i++) {
-                const rt_churn_user_t *u = s->users[i];
-                size_t pos =
-                    hash_of(u->partition, u->user_id, u->user_len) & mask;
-                while (slots[pos])
-                        pos = (pos + 1) & mask;
-                slots[pos] = (uint32_t)i + 1;
-        }
-        free(s->slots);
         s->slots = slots;
-        s->n_slots = n;
-        return 0;
-}
-
-static int insert_user(rt_churn_state_t *s, rt_churn_user_t *u) {
-        size_t pos;
-        if ((s->n_users + 1) * 2 > s->n_slots && rehash(s) != 0)
-                return -1;
-        if (s->n_users == s->cap_users) {
-                size_t cap = s->cap_users ? s->cap_users * 2 : 1024;
-                rt_churn_user_t **n = realloc(s->users, cap * sizeof(*n));
+        s->n_slots = n_slots;
+        for (size_t i = 0; i < old_n; i++) {
+                node_t *n = old[i];
+                size_t pos;
                 if (!n)
-                        return -1;
-                s->users = n;
-                s->cap_users = cap;
+                        continue;
+                if (drop_idle && !n->rec && n->due == RT_CHURN_NEVER &&
+                    !n->refs) {
+                        free(n);
+                        s->n_nodes--;
+                        s->on_disk = 1;
+                        continue;
+                }
+                pos = home_of(s, n);
+                while (slots[pos])
+                        pos = (pos + 1) & (n_slots - 1);
+                slots[pos] = n;
         }
-        find_slot(s, u->partition, u->user_id, u->user_len, &pos);
-        s->users[s->n_users++] = u;
-        s->slots[pos] = (uint32_t)s->n_users;
+        free(old);
         return 0;
 }
 
-static rt_churn_user_t *user_new(int32_t partition, const char *user,
-                                 uint32_t len) {
+static node_t *node_add(rt_churn_state_t *s, int32_t partition,
+                        const char *user, uint32_t len) {
+        node_t *n;
+        size_t pos;
+        if ((s->n_nodes + 1) * 2 > s->n_slots &&
+            reindex(s, s->n_slots * 2, 0) != 0)
+                return NULL;
+        if (!(n = malloc(sizeof(*n) + (size_t)len + 1)))
+                return NULL;
+        n->due = RT_CHURN_NEVER;
+        n->rec = NULL;
+        n->refs = 0;
+        n->partition = partition;
+        n->len = len;
+        memcpy(n->id, user, len);
+        n->id[len] = '\0';
+        find_node(s, partition, user, len, &pos);
+        s->slots[pos] = n;
+        s->n_nodes++;
+        return n;
+}
+
+/* Free n when nothing needs it: backward-shift deletion, so that every
+ * other node stays reachable from its home slot. */
+static void node_gc(rt_churn_state_t *s, node_t *n) {
+        size_t mask = s->n_slots - 1, i, j;
+        if (n->rec || n->due != RT_CHURN_NEVER || n->refs)
+                return;
+        i = home_of(s, n);
+        while (s->slots[i] != n)
+                i = (i + 1) & mask;
+        for (j = (i + 1) & mask; s->slots[j]; j = (j + 1) & mask) {
+                size_t k = home_of(s, s->slots[j]);
+                /* stays if its home k lies cyclically in (i, j] */
+                if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                        continue;
+                s->slots[i] = s->slots[j];
+                i = j;
+        }
+        s->slots[i] = NULL;
+        s->n_nodes--;
+        s->on_disk = 1;
+        free(n);
+}
+
+/* ---- cached records, most recently used first ---- */
+
+static void lru_unlink(rt_churn_state_t *s, rt_churn_user_t *u) {
+        if (u->lru_prev)
+                u->lru_prev->lru_next = u->lru_next;
+        else
+                s->lru_head = u->lru_next;
+        if (u->lru_next)
+                u->lru_next->lru_prev = u->lru_prev;
+        else
+                s->lru_tail = u->lru_prev;
+        u->lru_prev = u->lru_next = NULL;
+}
+
+static void lru_front(rt_churn_state_t *s, rt_churn_user_t *u) {
+        u->lru_prev = NULL;
+        u->lru_next = s->lru_head;
+        if (s->lru_head)
+                s->lru_head->lru_prev = u;
+        else
+                s->lru_tail = u;
+        s->lru_head = u;
+}
+
+static void lru_use(rt_churn_state_t *s, rt_churn_user_t *u) {
+        if (s->lru_head == u)
+                return;
+        lru_unlink(s, u);
+        lru_front(s, u);
+}
+
+/* A new record for n: armed, nothing pending, most recently used. */
+static rt_churn_user_t *rec_add(rt_churn_state_t *s, node_t *n) {
         rt_churn_user_t *u = calloc(1, sizeof(*u));
         if (!u)
                 return NULL;
-        u->user_id = malloc((size_t)len + 1);
-        if (!u->user_id) {
-                free(u);
-                return NULL;
-        }
-        memcpy(u->user_id, user, len);
-        u->user_id[len] = '\0';
-        u->user_len = len;
-        u->partition = partition;
+        u->partition = n->partition;
+        u->user_len = n->len;
+        u->user_id = n->id;
         u->alert.armed = 1;
         u->last_score_ts = -1;
         u->next_sweep = RT_CHURN_NEVER;
-        u->due = RT_CHURN_NEVER;
+        u->node = n;
+        n->rec = u;
+        lru_front(s, u);
+        s->n_cached++;
         return u;
 }
+
+/* The record leaves memory; its node stays (node_gc() decides). */
+static void rec_detach(rt_churn_state_t *s, rt_churn_user_t *u) {
+        lru_unlink(s, u);
+        u->node->rec = NULL;
+        s->n_cached--;
+        s->n_cached_points -= u->pending_seen;
+        rec_free(u);
+}
+
+/* n's record from the store; NULL when absent or on an error (s->err). */
+static rt_churn_user_t *rec_load(rt_churn_state_t *s, node_t *n) {
+        char errstr[256];
+        rt_churn_user_t *u;
+        int found = 0;
+        tern_buf_reset(&s->key);
+        tern_buf_reset(&s->val);
+        feat_key_user(&s->key, n->partition, n->id, n->len);
+        if (feat_store_get(s->st, FEAT_CF_CHURN, s->key.data, s->key.len,
+                           &s->val, &found, errstr,
+                           sizeof(errstr)) != TERN_OK) {
+                fail(s, TERN_ERR_STATE, errstr, n);
+                return NULL;
+        }
+        if (!found)
+                return NULL;
+        if (!(u = rec_add(s, n))) {
+                fail(s, TERN_ERR_NOMEM, "out of memory", n);
+                return NULL;
+        }
+        if (rt_churn_user_decode(u, s->val.data, s->val.len) != 0) {
+                fail(s, TERN_ERR_STATE, "undecodable", n);
+                rec_detach(s, u);
+                return NULL;
+        }
+        u->pending_seen = u->n_pending; /* in n_pending since written */
+        s->n_cached_points += u->n_pending;
+        return u;
+}
+
+static void index_timer(rt_churn_state_t *s, node_t *n);
 
 rt_churn_user_t *rt_churn_state_get(rt_churn_state_t *s, int32_t partition,
                                     const char *user, uint32_t len,
                                     int create) {
         size_t pos;
-        rt_churn_user_t *u;
+        node_t *n;
+        rt_churn_user_t *u = NULL;
+        int known;
         if (partition < 0 || partition >= MAX_PARTITIONS)
                 return NULL;
-        if (find_slot(s, partition, user, len, &pos))
-                return s->users[s->slots[pos] - 1];
-        if (!create || !(u = user_new(partition, user, len)))
+        n = find_node(s, partition, user, len, &pos);
+        if (n && n->rec) {
+                lru_use(s, n->rec);
+                return n->rec;
+        }
+        known = n != NULL; /* a node without a record: evicted */
+        if (!known && !(create || (s->st && s->on_disk)))
                 return NULL;
-        if (insert_user(s, u) != 0) {
-                user_free(u);
+        if (!n && !(n = node_add(s, partition, user, len))) {
+                fail(s, TERN_ERR_NOMEM, "out of memory", NULL);
                 return NULL;
         }
+        if (s->st && (known || s->on_disk) && (u = rec_load(s, n)))
+                index_timer(s, n); /* (it has its node's due already) */
+        if (!u && !s->err && create) {
+                if ((u = rec_add(s, n)))
+                        s->n_users++;
+                else
+                        fail(s, TERN_ERR_NOMEM, "out of memory", n);
+        }
+        if (!u)
+                node_gc(s, n);
         return u;
 }
 
@@ -187,9 +359,9 @@ static int ent_before(const heap_ent_t *a, const heap_ent_t *b) {
         int c;
         if (a->due != b->due)
                 return a->due < b->due;
-        n = a->u->user_len < b->u->user_len ? a->u->user_len : b->u->user_len;
-        c = memcmp(a->u->user_id, b->u->user_id, n);
-        return c ? c < 0 : a->u->user_len < b->u->user_len;
+        n = a->n->len < b->n->len ? a->n->len : b->n->len;
+        c = memcmp(a->n->id, b->n->id, n);
+        return c ? c < 0 : a->n->len < b->n->len;
 }
 
 static int heap_push(heap_t *h, heap_ent_t e) {
@@ -208,6 +380,7 @@ static int heap_push(heap_t *h, heap_ent_t e) {
                 i = (i - 1) / 2;
         }
         h->e[i] = e;
+        e.n->refs++;
         return 0;
 }
 
@@ -231,29 +404,38 @@ static void heap_pop(heap_t *h) {
 
 /* Re-indexing a user leaves its old entry in the heap until that entry's
  * due time passes (inactive_ms of event time, days), so without this the
- * heaps grew by ~16 bytes per scored event. Each user has at most one live
- * entry (due == u->due): once the heaps hold twice as many entries as
- * users, rebuild them from the users, O(users) per O(users) pushes. */
+ * heaps grew by ~16 bytes per scored event. Each node has at most one live
+ * entry (due == n->due): once the heaps hold twice as many entries as
+ * timers, rebuild them from the nodes, O(nodes) per O(nodes) pushes; the
+ * nodes nothing needs any more (evicted, no timer) go at the same time. */
 static void heaps_rebuild(rt_churn_state_t *s) {
+        size_t want = MIN_SLOTS;
         for (int p = 0; p < MAX_PARTITIONS; p++)
                 s->heaps[p].n = 0;
         s->n_entries = 0;
-        for (size_t i = 0; i < s->n_users; i++) {
-                rt_churn_user_t *u = s->users[i];
-                if (u->due != RT_CHURN_NEVER &&
-                    !heap_push(&s->heaps[u->partition],
-                               (heap_ent_t){u->due, u}))
+        for (size_t i = 0; i < s->n_slots; i++)
+                if (s->slots[i])
+                        s->slots[i]->refs = 0;
+        for (size_t i = 0; i < s->n_slots; i++) {
+                node_t *n = s->slots[i];
+                /* (no push can fail: each heap held these entries) */
+                if (n && n->due != RT_CHURN_NEVER &&
+                    !heap_push(&s->heaps[n->partition],
+                               (heap_ent_t){n->due, n}))
                         s->n_entries++;
         }
+        while (want < 4 * (s->n_timers + s->n_cached))
+                want *= 2;
+        reindex(s, want < s->n_slots ? want : s->n_slots, 1);
         for (int p = 0; p < MAX_PARTITIONS; p++) {
                 heap_t *h = &s->heaps[p];
                 size_t cap = h->n > 128 ? h->n * 2 : 256;
-                heap_ent_t *n;
+                heap_ent_t *e;
                 if (h->cap <= 2 * cap)
                         continue;
-                n = realloc(h->e, cap * sizeof(*n));
-                if (n) {
-                        h->e = n;
+                e = realloc(h->e, cap * sizeof(*e));
+                if (e) {
+                        h->e = e;
                         h->cap = cap;
                 }
         }
@@ -267,17 +449,24 @@ static int64_t due_of(const rt_churn_state_t *s, const rt_churn_user_t *u) {
         return due;
 }
 
-static void index_timer(rt_churn_state_t *s, rt_churn_user_t *u) {
-        int64_t due = due_of(s, u);
-        if (due == u->due)
+static void set_due(rt_churn_state_t *s, node_t *n, int64_t due) {
+        if (due == n->due)
                 return;
-        u->due = due;
+        s->n_timers += (due != RT_CHURN_NEVER) - (n->due != RT_CHURN_NEVER);
+        n->due = due;
         if (due == RT_CHURN_NEVER)
                 return;
-        if (!heap_push(&s->heaps[u->partition], (heap_ent_t){due, u}))
-                s->n_entries++;
-        if (s->n_entries > 2 * s->n_users + 4096)
+        if (heap_push(&s->heaps[n->partition], (heap_ent_t){due, n}) != 0) {
+                fail(s, TERN_ERR_NOMEM, "out of memory for a timer", n);
+                return;
+        }
+        s->n_entries++;
+        if (s->n_entries > 2 * s->n_timers + 4096)
                 heaps_rebuild(s);
+}
+
+static void index_timer(rt_churn_state_t *s, node_t *n) {
+        set_due(s, n, due_of(s, n->rec));
 }
 
 static void mark_dirty(rt_churn_state_t *s, rt_churn_user_t *u) {
@@ -286,8 +475,11 @@ static void mark_dirty(rt_churn_state_t *s, rt_churn_user_t *u) {
         if (s->n_dirty == s->cap_dirty) {
                 size_t cap = s->cap_dirty ? s->cap_dirty * 2 : 1024;
                 rt_churn_user_t **n = realloc(s->dirty, cap * sizeof(*n));
-                if (!n)
-                        return; /* written at a later touch */
+                if (!n) {
+                        /* unwritten, it could be evicted: stop instead */
+                        fail(s, TERN_ERR_NOMEM, "out of memory", u->node);
+                        return;
+                }
                 s->dirty = n;
                 s->cap_dirty = cap;
         }
@@ -297,7 +489,10 @@ static void mark_dirty(rt_churn_state_t *s, rt_churn_user_t *u) {
 
 void rt_churn_state_touch(rt_churn_state_t *s, rt_churn_user_t *u) {
         mark_dirty(s, u);
-        index_timer(s, u);
+        s->n_pending += (uint64_t)u->n_pending - u->pending_seen;
+        s->n_cached_points += (uint64_t)u->n_pending - u->pending_seen;
+        u->pending_seen = u->n_pending;
+        index_timer(s, u->node);
 }
 
 rt_churn_user_t *rt_churn_state_pop_due(rt_churn_state_t *s, int32_t partition,
@@ -308,12 +503,25 @@ rt_churn_user_t *rt_churn_state_pop_due(rt_churn_state_t *s, int32_t partition,
         h = &s->heaps[partition];
         while (h->n && h->e[0].due < before) {
                 heap_ent_t e = h->e[0];
+                rt_churn_user_t *u;
                 heap_pop(h);
                 s->n_entries--;
-                if (e.due != e.u->due)
-                        continue; /* stale: the user was re-indexed */
-                e.u->due = RT_CHURN_NEVER;
-                return e.u;
+                e.n->refs--;
+                if (e.due != e.n->due) {
+                        node_gc(s, e.n); /* stale: the user was re-indexed */
+                        continue;
+                }
+                set_due(s, e.n, RT_CHURN_NEVER);
+                if ((u = e.n->rec)) {
+                        lru_use(s, u);
+                        return u;
+                }
+                if (s->st && (u = rec_load(s, e.n)))
+                        return u;
+                fail(s, s->err ? s->err : TERN_ERR_STATE,
+                     "a timer without its record", e.n);
+                node_gc(s, e.n);
+                return NULL;
         }
         return NULL;
 }
@@ -420,31 +628,54 @@ int rt_churn_user_decode(rt_churn_user_t *u, const uint8_t *v, size_t vlen) {
         return r.err || tern_rd_left(&r) ? -1 : 0;
 }
 
+/* Index one record of the open scan: counted, and a node when it has a
+ * timer; the record itself is not kept. */
+static int index_record(rt_churn_state_t *s, rt_churn_user_t *tmp,
+                        const uint8_t *k, size_t klen, const uint8_t *v,
+                        size_t vlen) {
+        int32_t partition = (int32_t)(k[0] << 8 | k[1]);
+        int64_t due;
+        node_t *n;
+        if (rt_churn_user_decode(tmp, v, vlen) != 0)
+                return -1;
+        s->n_users++;
+        s->n_pending += tmp->n_pending;
+        due = due_of(s, tmp);
+        if (due == RT_CHURN_NEVER) {
+                s->on_disk = 1;
+                return 0;
+        }
+        if (partition >= MAX_PARTITIONS ||
+            !(n = node_add(s, partition, (const char *)k + 2,
+                           (uint32_t)(klen - 2))))
+                return -1;
+        set_due(s, n, due);
+        return s->err ? -1 : 0;
+}
+
 tern_code_t rt_churn_state_load(rt_churn_state_t *s, feat_store_t *st,
                                 char *errstr, size_t errstr_size) {
         feat_iter_t *it = feat_iter_new(st, FEAT_CF_CHURN, NULL, 0);
+        rt_churn_user_t tmp = {0};
         const uint8_t *k, *v;
         size_t klen, vlen;
         tern_code_t rc = TERN_OK;
-        while (rc == TERN_OK && feat_iter_next(it, &k, &klen, &v, &vlen)) {
-                int32_t partition = klen >= 2 ? (int32_t)(k[0] << 8 | k[1]) : 0;
-                rt_churn_user_t *u =
-                    klen >= 2
-                        ? rt_churn_state_get(s, partition, (const char *)k + 2,
-                                             (uint32_t)(klen - 2), 1)
-                        : NULL;
-                if (!u || rt_churn_user_decode(u, v, vlen) != 0) {
-                        rc = tern_errf(errstr, errstr_size, TERN_ERR_STATE,
-                                       "churn record of partition %d user "
-                                       "'%.*s': %s",
-                                       (int)partition,
-                                       (int)(klen > 2 ? klen - 2 : 0),
-                                       (const char *)k + 2,
-                                       u ? "undecodable" : "out of memory");
+        s->st = st;
+        if (!it)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "churn state: out of memory");
+        while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                if (klen < 2 || index_record(s, &tmp, k, klen, v, vlen)) {
+                        rc = tern_errf(
+                            errstr, errstr_size, TERN_ERR_STATE,
+                            "churn record of partition %d user '%.*s': %s",
+                            klen >= 2 ? (int)(k[0] << 8 | k[1]) : -1,
+                            (int)(klen > 2 ? klen - 2 : 0), (const char *)k + 2,
+                            s->err ? "out of memory" : "undecodable");
                         break;
                 }
-                index_timer(s, u);
         }
+        free(tmp.pending);
         if (rc == TERN_OK)
                 rc = feat_iter_status(it, "reading churn state", errstr,
                                       errstr_size);
@@ -465,14 +696,20 @@ void rt_churn_state_write(rt_churn_state_t *s, feat_store_t *st,
         }
 }
 
+/* Every record is clean now: the least recently used go, down to the
+ * bound. LRU costs O(1) a record, so there is no low-water mark below
+ * the bound: evicting more would only mean more reads. */
 void rt_churn_state_done(rt_churn_state_t *s) {
         for (size_t i = 0; i < s->n_dirty; i++)
                 s->dirty[i]->dirty = 0;
         s->n_dirty = 0;
-}
-
-uint64_t rt_churn_state_timers(const rt_churn_state_t *s) {
-        return s->n_entries;
+        if (!s->max_cached || !s->st)
+                return;
+        while (s->n_cached > s->max_cached) {
+                node_t *n = s->lru_tail->node;
+                rec_detach(s, s->lru_tail);
+                node_gc(s, n);
+        }
 }
 
 uint64_t rt_churn_state_users(const rt_churn_state_t *s) {
@@ -480,8 +717,21 @@ uint64_t rt_churn_state_users(const rt_churn_state_t *s) {
 }
 
 uint64_t rt_churn_state_pending(const rt_churn_state_t *s) {
-        uint64_t n = 0;
-        for (size_t i = 0; i < s->n_users; i++)
-                n += s->users[i]->n_pending;
-        return n;
+        return s->n_pending;
+}
+
+uint64_t rt_churn_state_cached(const rt_churn_state_t *s) {
+        return s->n_cached;
+}
+
+uint64_t rt_churn_state_cached_points(const rt_churn_state_t *s) {
+        return s->n_cached_points;
+}
+
+uint64_t rt_churn_state_nodes(const rt_churn_state_t *s) {
+        return s->n_nodes;
+}
+
+uint64_t rt_churn_state_timers(const rt_churn_state_t *s) {
+        return s->n_entries;
 }

@@ -10,20 +10,32 @@
  * the silent user is scored again. Both are the user's TIMERS: they are
  * stored in the record, so they survive a restart with the record.
  *
- * MEMORY: every user's record is kept in memory, loaded by one scan of the
- * churn CF when the pipeline opens (about 200 bytes per user plus 80 per
- * pending point; a few seconds per million users at open). Timers are
- * indexed per input partition by a binary heap on (due time, user id),
- * rebuilt by the same scan; an entry whose due time no longer matches its
- * user's is stale and skipped when popped, and the heaps are rebuilt from
- * the users when stale entries outnumber them (16 bytes an entry).
- * Bound: users x (200 + 88 x cap of churn.max_pending) bytes plus the
- * heaps; the number of users is NOT bounded by config. Changed records are
- * written at each commit in the feature engine's batch (rt_churn's writer), so
- * state, model and offsets always agree.
+ * MEMORY: the records are bounded by config, the timers by the users not
+ * yet churned (~95 bytes each). Records are cached, at most
+ * churn.max_cached_users of them after each commit (the least recently used
+ * clean ones are evicted then; a batch's dirty users come on top until it is
+ * written), and read back from the churn CF with a point get on the user's next
+ * event or when its timer fires. A cached record costs about 200 bytes plus 88
+ * per allocated point (4, 8, ... up to churn.max_pending). Timers stay in
+ * memory for every user that has one: a node (due time, partition, user id: 28
+ * bytes + the id, ~48 with malloc's header for a 10-byte id) in a hash on
+ * (partition, user id) (8-16 bytes a node at a load <= 1/2) and one heap per
+ * input partition on (due, user id) (16 bytes an entry), about 80-100 bytes per
+ * user with a timer; a user has one only while a label is pending or it is not
+ * yet churned (silence < churn.inactive_days): churned users cost nothing. Not
+ * an on-disk index: firing needs ordered scans, which the churn CF's hashed
+ * memtable does not give at run time, and every change of a due time would cost
+ * a delete and a put per user and commit (~3 us). An entry whose due time no
+ * longer matches its node's is stale and skipped when popped; the heaps are
+ * rebuilt from the nodes when stale entries outnumber them. Opening reads every
+ * record once to index the timers (no record stays in memory). Changed records
+ * are written at each commit in the feature engine's batch (rt_churn's writer),
+ * so state, model and offsets always agree, and a record is evicted only once
+ * it is written: whatever is cached, the outputs are the same.
  *
- * Ownership: records belong to the state; pointers stay valid until
- * rt_churn_state_destroy(). Not thread safe.
+ * Ownership: records belong to the state; a pointer to one stays valid
+ * until the next rt_churn_state_done() (which may evict it). Not thread
+ * safe.
  */
 #ifndef RT_CHURN_STATE_H
 #define RT_CHURN_STATE_H
@@ -46,7 +58,7 @@ typedef struct rt_churn_point {
 typedef struct rt_churn_user {
         int32_t partition;
         uint32_t user_len;
-        char *user_id; /* NUL-terminated copy */
+        char *user_id; /* NUL-terminated, the node's copy */
         model_churn_activity_t act;
         model_churn_alert_state_t alert;
         int64_t last_score_ts; /* -1: never scored */
@@ -54,7 +66,9 @@ typedef struct rt_churn_user {
         uint32_t n_pending, cap_pending;
         rt_churn_point_t *pending; /* in scoring order */
         /* in memory only */
-        int64_t due; /* heap key; RT_CHURN_NEVER: not in the heap */
+        struct rt_churn_node *node; /* its timer and id (rt_churn_state.c) */
+        struct rt_churn_user *lru_prev, *lru_next; /* most recent first */
+        uint32_t pending_seen; /* n_pending at the last count */
         int dirty;
 } rt_churn_user_t;
 
@@ -62,13 +76,18 @@ typedef struct rt_churn_state rt_churn_state_t;
 
 rt_churn_state_t *rt_churn_state_new(int64_t inactive_ms);
 void rt_churn_state_destroy(rt_churn_state_t *s);
+/* Records kept in memory after a commit; 0 (the default): all of them.
+ * Eviction needs the store of rt_churn_state_load(). */
+void rt_churn_state_set_max_cached(rt_churn_state_t *s, uint64_t n);
 
-/* Read every record of the churn CF (see MEMORY above). */
+/* Index the timers of every record of the churn CF (see MEMORY above);
+ * records are read from st from then on. */
 tern_code_t rt_churn_state_load(rt_churn_state_t *s, feat_store_t *st,
                                 char *errstr, size_t errstr_size);
 
-/* The user's record; create: make a new one (armed, nothing pending)
- * when absent, else NULL. NULL on allocation failure too. */
+/* The user's record, from memory or else from the store; create: make a
+ * new one (armed, nothing pending) when absent, else NULL. NULL on
+ * allocation failure or a store error too (rt_churn_state_status()). */
 rt_churn_user_t *rt_churn_state_get(rt_churn_state_t *s, int32_t partition,
                                     const char *user, uint32_t len, int create);
 /* After a change: mark for the next commit and re-index the user's timers
@@ -76,8 +95,9 @@ rt_churn_user_t *rt_churn_state_get(rt_churn_state_t *s, int32_t partition,
  * ts + inactive). */
 void rt_churn_state_touch(rt_churn_state_t *s, rt_churn_user_t *u);
 /* A user of the partition whose timer is due strictly before `before`,
- * earliest (due, user id) first; NULL when none. The user leaves the
- * index until the next touch. */
+ * earliest (due, user id) first, its record read back if it was evicted;
+ * NULL when none (or on an error: rt_churn_state_status()). The user
+ * leaves the index until the next touch. */
 rt_churn_user_t *rt_churn_state_pop_due(rt_churn_state_t *s, int32_t partition,
                                         int64_t before);
 
@@ -86,17 +106,28 @@ int rt_churn_user_add_point(rt_churn_user_t *u, const rt_churn_point_t *pt);
 void rt_churn_user_drop_point(rt_churn_user_t *u, uint32_t i);
 
 /* Put every changed record into b (the commit's batch); done() after the
- * batch is written clears the marks. */
+ * batch is written clears the marks, then evicts the least recently used
+ * records down to the bound (they are all clean then). */
 void rt_churn_state_write(rt_churn_state_t *s, feat_store_t *st,
                           feat_batch_t *b);
 void rt_churn_state_done(rt_churn_state_t *s);
 
+/* TERN_OK, or the first store or allocation error met by get/pop_due. */
+tern_code_t rt_churn_state_status(const rt_churn_state_t *s, char *errstr,
+                                  size_t errstr_size);
+
+/* Users with a record, in the store or in memory. */
 uint64_t rt_churn_state_users(const rt_churn_state_t *s);
-/* Entries in the timer heaps, stale ones included: at most about twice
- * the users (they are rebuilt from the users beyond that). */
-uint64_t rt_churn_state_timers(const rt_churn_state_t *s);
-/* Points waiting for a label (counts over all users: for stats). */
+/* Points waiting for a label, over all users. */
 uint64_t rt_churn_state_pending(const rt_churn_state_t *s);
+/* Memory: records cached, the points they hold, timer nodes (users with
+ * a timer, and evicted ones whose stale heap entries have not popped). */
+uint64_t rt_churn_state_cached(const rt_churn_state_t *s);
+uint64_t rt_churn_state_cached_points(const rt_churn_state_t *s);
+uint64_t rt_churn_state_nodes(const rt_churn_state_t *s);
+/* Entries in the timer heaps, stale ones included: at most about twice
+ * the users with a timer (they are rebuilt from the nodes beyond that). */
+uint64_t rt_churn_state_timers(const rt_churn_state_t *s);
 
 /* Record encoding (tests). decode: 0, or -1 when malformed. */
 void rt_churn_user_encode(const rt_churn_user_t *u, tern_buf_t *out);

@@ -66,7 +66,7 @@ class Bench(Tests):
         lines = [ln for ln in out.stderr.splitlines() if ln.startswith("soak: t=")]
         assert len(lines) >= 3, out.stderr
         for k in ("anon", "memtables", "block-cache", "table-readers", "pairs",
-                  "churn users", "timers", "lag"):
+                  "churn cached", "timers", "lag"):
             assert k in lines[-1], (k, lines[-1])
         assert "growth" in out.stdout, out.stdout
         # topics with other partition counts: refused, with the fix named
