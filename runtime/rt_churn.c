@@ -429,6 +429,11 @@ static tern_code_t writer_write(void *opaque, feat_store_t *st, feat_batch_t *b,
         return TERN_OK;
 }
 
+static int writer_over_bound(void *opaque) {
+        const rt_churn_t *c = opaque;
+        return rt_churn_state_over_bound(c->state);
+}
+
 static void writer_done(void *opaque, int written) {
         rt_churn_t *c = opaque;
         if (!written)
@@ -554,7 +559,7 @@ rt_churn_t *rt_churn_new(const tern_conf_t *conf, feat_store_t *st,
         if (load_models(c, st, &found, errstr, errstr_size) != TERN_OK ||
             rt_churn_state_load(c->state, st, errstr, errstr_size) != TERN_OK)
                 goto fail;
-        w = (feat_writer_t){writer_write, writer_done, c};
+        w = (feat_writer_t){writer_write, writer_done, c, writer_over_bound};
         if (feat_engine_add_writer(eng, &w) != 0) {
                 tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
                           "churn: no room for another commit writer");

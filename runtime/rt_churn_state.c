@@ -696,20 +696,29 @@ void rt_churn_state_write(rt_churn_state_t *s, feat_store_t *st,
         }
 }
 
-/* Every record is clean now: the least recently used go, down to the
- * bound. LRU costs O(1) a record, so there is no low-water mark below
- * the bound: evicting more would only mean more reads. */
+/* Every record is clean now: past the bound, the least recently used go,
+ * down to 90% of it. The margin is not for the eviction's cost (O(1) a
+ * record) but for the commits after it: while no cache is past its bound
+ * the feature engine writes batches on the store's thread
+ * (feat_engine_commit_begin), and a bound hit by every batch would write
+ * every batch in place. */
 void rt_churn_state_done(rt_churn_state_t *s) {
+        uint64_t keep;
         for (size_t i = 0; i < s->n_dirty; i++)
                 s->dirty[i]->dirty = 0;
         s->n_dirty = 0;
-        if (!s->max_cached || !s->st)
+        if (!rt_churn_state_over_bound(s))
                 return;
-        while (s->n_cached > s->max_cached) {
+        keep = s->max_cached - s->max_cached / 10;
+        while (s->n_cached > keep) {
                 node_t *n = s->lru_tail->node;
                 rec_detach(s, s->lru_tail);
                 node_gc(s, n);
         }
+}
+
+int rt_churn_state_over_bound(const rt_churn_state_t *s) {
+        return s->max_cached && s->st && s->n_cached > s->max_cached;
 }
 
 uint64_t rt_churn_state_users(const rt_churn_state_t *s) {

@@ -111,6 +111,8 @@ void rt_churn_user_drop_point(rt_churn_user_t *u, uint32_t i);
 void rt_churn_state_write(rt_churn_state_t *s, feat_store_t *st,
                           feat_batch_t *b);
 void rt_churn_state_done(rt_churn_state_t *s);
+/* 1 when rt_churn_state_done() would evict. */
+int rt_churn_state_over_bound(const rt_churn_state_t *s);
 
 /* TERN_OK, or the first store or allocation error met by get/pop_due. */
 tern_code_t rt_churn_state_status(const rt_churn_state_t *s, char *errstr,
