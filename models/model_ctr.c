@@ -433,3 +433,117 @@ uint32_t model_ctr_item_features(const model_ctr_t *m,
         }
         return n;
 }
+
+/* ---- many items for one input ---- */
+
+/* An item cross with its other side resolved. */
+typedef struct item_cross {
+        const cross_t *c;
+        int item_is_a;
+        tern_str_t other; /* borrowed from the input, or own[] */
+        char own[sizeof(((dec_t *)0)->s)];
+} item_cross_t;
+
+_Static_assert(MODEL_CTR_ITEM_MEMO_ID == 24, "item_index compares 3 words");
+
+typedef struct memo_entry {
+        uint64_t w[MODEL_CTR_ITEM_MEMO_ID / 8]; /* the id, zero-padded */
+        uint32_t len;                           /* id length + 1; 0 = empty */
+        uint32_t idx;
+} memo_entry_t;
+
+struct model_ctr_items {
+        uint32_t n;
+        item_cross_t cross[MODEL_CTR_MAX_CROSSES];
+        memo_entry_t memo[MODEL_CTR_ITEM_MEMO];
+};
+
+model_ctr_items_t *model_ctr_items_new(void) {
+        return calloc(1, sizeof(model_ctr_items_t));
+}
+
+void model_ctr_items_destroy(model_ctr_items_t *c) {
+        free(c);
+}
+
+void model_ctr_items_prepare(const model_ctr_t *m, model_ctr_items_t *c,
+                             const model_ctr_input_t *in) {
+        derived_t d;
+        int derived = 0;
+        c->n = 0;
+        for (uint32_t k = 0; k < m->n_cross; k++) {
+                const cross_t *x = &m->cross[k];
+                int item_is_a = x->a.kind == FK_ITEM;
+                const field_ref_t *o = item_is_a ? &x->b : &x->a;
+                item_cross_t *ic = &c->cross[c->n];
+                if (!item_is_a && x->b.kind != FK_ITEM)
+                        continue;
+                if (!derived && is_derived(o)) {
+                        derive(in, &d);
+                        derived = 1;
+                }
+                ic->other = field_value(o, in, &d);
+                if (!ic->other.ptr)
+                        continue;    /* the cross is skipped for every item */
+                if (is_derived(o)) { /* d is gone after this call */
+                        memcpy(ic->own, ic->other.ptr, ic->other.len);
+                        ic->other.ptr = ic->own;
+                }
+                ic->c = x;
+                ic->item_is_a = item_is_a;
+                c->n++;
+        }
+}
+
+/* The id's 8-byte words, zero-padded; a word-wise hash of them. */
+static inline uint32_t memo_slot(const uint64_t *w, uint32_t len) {
+        uint64_t h = (uint64_t)len * 0x9e3779b97f4a7c15ULL;
+        for (int i = 0; i < MODEL_CTR_ITEM_MEMO_ID / 8; i++)
+                h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
+        return (uint32_t)(h >> 40) & (MODEL_CTR_ITEM_MEMO - 1);
+}
+
+/* Inline copy and compare: ids are a few bytes, where the calls to
+ * memcpy and memcmp cost more than the work. */
+static uint32_t item_index(const model_ctr_t *m, model_ctr_items_t *c,
+                           const char *item, uint32_t len) {
+        uint64_t w[MODEL_CTR_ITEM_MEMO_ID / 8] = {0};
+        uint8_t *wb = (uint8_t *)w;
+        memo_entry_t *e;
+        if (len > MODEL_CTR_ITEM_MEMO_ID)
+                return model_hash_feature("item", 4, item, len, m->bits);
+        for (uint32_t i = 0; i < len; i++)
+                wb[i] = (uint8_t)item[i];
+        e = &c->memo[memo_slot(w, len)];
+        if (e->len != len + 1 || e->w[0] != w[0] || e->w[1] != w[1] ||
+            e->w[2] != w[2]) {
+                e->w[0] = w[0];
+                e->w[1] = w[1];
+                e->w[2] = w[2];
+                e->len = len + 1;
+                e->idx = model_hash_feature("item", 4, item, len, m->bits);
+        }
+        return e->idx;
+}
+
+uint32_t model_ctr_items_features(const model_ctr_t *m, model_ctr_items_t *c,
+                                  const char *item, uint32_t len,
+                                  uint32_t *idx) {
+        uint32_t n = 0;
+        if (!item)
+                return 0;
+        idx[n++] = item_index(m, c, item, len);
+        for (uint32_t k = 0; k < c->n; k++) {
+                const item_cross_t *ic = &c->cross[k];
+                const cross_t *x = ic->c;
+                tern_str_t va = {item, len}, vb = ic->other;
+                if (!ic->item_is_a) {
+                        va = ic->other;
+                        vb = (tern_str_t){item, len};
+                }
+                idx[n++] = model_hash_cross(x->a.name, x->a.len, va.ptr, va.len,
+                                            x->b.name, x->b.len, vb.ptr, vb.len,
+                                            m->bits);
+        }
+        return n;
+}

@@ -325,7 +325,14 @@ static void blend(const model_recs_conf_t *conf,
                   const model_nb_source_t *src, int64_t now_ms,
                   model_recs_result_t *out) {
         model_recs_result_t pool = *out;
-        double boost[MODEL_RECS_MAX_N], best = 0;
+        double boost[MODEL_RECS_MAX_N], p[MODEL_RECS_MAX_N], best = 0;
+        if (scorer->p_click_many)
+                scorer->p_click_many(scorer->opaque, pool.items, pool.n, p);
+        else
+                for (uint32_t k = 0; k < pool.n; k++)
+                        p[k] =
+                            scorer->p_click(scorer->opaque, pool.items[k].item,
+                                            pool.items[k].len);
         for (uint32_t k = 0; k < pool.n; k++) {
                 boost[k] = src->boost
                                ? src->boost(src->opaque, pool.items[k].item,
@@ -340,11 +347,9 @@ static void blend(const model_recs_conf_t *conf,
         out->n = 0;
         for (uint32_t k = 0; k < pool.n; k++) {
                 model_rec_item_t it = pool.items[k];
-                it.score =
-                    (conf->similarity_weight * it.score / best +
-                     conf->ctr_weight *
-                         scorer->p_click(scorer->opaque, it.item, it.len)) *
-                    boost[k];
+                it.score = (conf->similarity_weight * it.score / best +
+                            conf->ctr_weight * p[k]) *
+                           boost[k];
                 top_offer(out, conf->top_n, &it);
         }
 }
