@@ -69,22 +69,27 @@ void model_recs_destroy(model_recs_t *r) {
 static inline __attribute__((always_inline)) uint64_t item_hash(const char *s,
                                                                 uint32_t len) {
         const uint64_t k = 0x9e3779b97f4a7c15ULL;
-        uint64_t h = (uint64_t)len * k;
+        uint64_t h = (uint64_t)len * k, t = 0;
         for (; len >= 8; s += 8, len -= 8) {
                 uint64_t w;
                 memcpy(&w, s, 8);
                 h = (h ^ w) * k;
                 h ^= h >> 29;
         }
+        /* The last 1..7 bytes in two (possibly overlapping) loads, or
+         * first, middle and last byte: no loop, no read past the id. */
         if (len >= 4) {
-                uint32_t w;
-                memcpy(&w, s, 4);
-                h = (h ^ w) * k;
-                s += 4;
-                len -= 4;
+                uint32_t a, b;
+                memcpy(&a, s, 4);
+                memcpy(&b, s + len - 4, 4);
+                t = a | (uint64_t)b << 32;
+        } else if (len) {
+                t = (uint8_t)s[0] | (uint64_t)(uint8_t)s[len >> 1] << 8 |
+                    (uint64_t)(uint8_t)s[len - 1] << 16;
         }
-        for (; len; s++, len--)
-                h = (h ^ (uint8_t)*s) * k;
+        h = (h ^ t) * k;
+        h ^= h >> 29;
+        h *= k;
         return h ^ (h >> 32);
 }
 
