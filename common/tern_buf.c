@@ -73,7 +73,7 @@ int tern_buf_put_u64be(tern_buf_t *b, uint64_t v) {
 /* The fixed-size and varint writers store in place after one reserve of
  * exactly their size: the same bytes, and the same overflow point, as an
  * append of a staged copy. */
-int tern_buf_put_varint(tern_buf_t *b, uint64_t v) {
+int tern_buf_put_varint_exact(tern_buf_t *b, uint64_t v) {
         size_t n = 1;
         uint8_t *o;
         for (uint64_t t = v; t >= 0x80; t >>= 7)
@@ -90,11 +90,7 @@ int tern_buf_put_varint(tern_buf_t *b, uint64_t v) {
         return 0;
 }
 
-int tern_buf_put_long(tern_buf_t *b, int64_t v) {
-        return tern_buf_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-int tern_buf_put_double(tern_buf_t *b, double v) {
+int tern_buf_put_double_exact(tern_buf_t *b, double v) {
         uint64_t u;
         uint8_t *o;
         memcpy(&u, &v, 8);
@@ -120,7 +116,7 @@ int tern_buf_put_float(tern_buf_t *b, float v) {
         return 0;
 }
 
-int tern_buf_put_str(tern_buf_t *b, const char *s, size_t n) {
+int tern_buf_put_str_exact(tern_buf_t *b, const char *s, size_t n) {
         if (tern_buf_put_long(b, (int64_t)n))
                 return -1;
         return tern_buf_append(b, s, n);

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct tern_buf {
         uint8_t *data;
@@ -45,11 +46,66 @@ int tern_buf_append(tern_buf_t *b, const void *p, size_t n);
 int tern_buf_put_u8(tern_buf_t *b, uint8_t v);
 int tern_buf_put_u32be(tern_buf_t *b, uint32_t v);
 int tern_buf_put_u64be(tern_buf_t *b, uint64_t v);
-int tern_buf_put_varint(tern_buf_t *b, uint64_t v);
-int tern_buf_put_long(tern_buf_t *b, int64_t v); /* Avro long (zigzag) */
-int tern_buf_put_double(tern_buf_t *b, double v);
 int tern_buf_put_float(tern_buf_t *b, float v);
-int tern_buf_put_str(tern_buf_t *b, const char *s, size_t n); /* Avro string */
+
+/* The writers every encoder calls per field (varint, long, double,
+ * string) are inline: when the buffer has room for the longest form they
+ * store in place; otherwise the out-of-line _exact versions reserve
+ * exactly what the value needs, so the bytes and the overflow point are
+ * the same either way. */
+int tern_buf_put_varint_exact(tern_buf_t *b, uint64_t v);
+int tern_buf_put_double_exact(tern_buf_t *b, double v);
+int tern_buf_put_str_exact(tern_buf_t *b, const char *s, size_t n);
+
+static inline int tern_buf_room(const tern_buf_t *b, size_t n) {
+        return !b->overflow && n <= b->cap - b->len && n <= b->max - b->len;
+}
+
+static inline uint8_t *tern_buf_varint_at(uint8_t *o, uint64_t v) {
+        while (v >= 0x80) {
+                *o++ = (uint8_t)(v | 0x80);
+                v >>= 7;
+        }
+        *o++ = (uint8_t)v;
+        return o;
+}
+
+static inline int tern_buf_put_varint(tern_buf_t *b, uint64_t v) {
+        if (!tern_buf_room(b, 10))
+                return tern_buf_put_varint_exact(b, v);
+        b->len = (size_t)(tern_buf_varint_at(b->data + b->len, v) - b->data);
+        return 0;
+}
+
+/* Avro long (zigzag) */
+static inline int tern_buf_put_long(tern_buf_t *b, int64_t v) {
+        return tern_buf_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static inline int tern_buf_put_double(tern_buf_t *b, double v) {
+        uint64_t u;
+        uint8_t *o;
+        if (!tern_buf_room(b, 8))
+                return tern_buf_put_double_exact(b, v);
+        memcpy(&u, &v, 8);
+        o = b->data + b->len;
+        for (int i = 0; i < 8; i++) /* little-endian on any CPU */
+                o[i] = (uint8_t)(u >> (8 * i));
+        b->len += 8;
+        return 0;
+}
+
+/* Avro string */
+static inline int tern_buf_put_str(tern_buf_t *b, const char *s, size_t n) {
+        uint8_t *o;
+        if (n > 1024 || !tern_buf_room(b, 10 + n))
+                return tern_buf_put_str_exact(b, s, n);
+        o = tern_buf_varint_at(b->data + b->len, (uint64_t)n << 1);
+        if (n)
+                memcpy(o, s, n);
+        b->len = (size_t)(o + n - b->data);
+        return 0;
+}
 int tern_buf_put_cstr(tern_buf_t *b, const char *s);
 int tern_buf_printf(tern_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -2,9 +2,10 @@
  * model_ctr — cross parsing and the feature list of an impression (the
  * feature definitions are in model_ctr.h).
  *
- * Derived values (hour, day of week, profile buckets) are formatted once
- * per call into small decimal strings, so a cross reads them like any
- * other field value.
+ * Derived values (hour, day of week, profile buckets) have few values:
+ * their own features F(hour, h) ... are hashed once into tables at
+ * model_ctr_new(). A cross that reads one gets it formatted as a small
+ * decimal string, so it reads it like any other field value.
  */
 #include "model_ctr.h"
 
@@ -48,12 +49,21 @@ _Static_assert(1 + 4 + TERN_EVENT_MAX_CONTEXT + 2 + TERN_EV__CNT + 1 +
                    MODEL_CTR_MAX_FEATURES,
                "MODEL_CTR_MAX_FEATURES too small");
 
+/* floor(log2(1 + c)) of any uint64_t c: 0..64 */
+#define BUCKETS 65
+
 struct model_ctr {
         uint32_t bits;
         uint32_t n_cross;
         cross_t cross[MODEL_CTR_MAX_CROSSES];
         char *spec; /* copy of conf->crosses: names point into it */
+        /* F(field, value) of the fields with few values, hashed once at
+         * model_ctr_new(): hashing them took most of an example's cost. */
+        uint32_t f_bias, f_hour[24], f_dow[7], f_sessions[BUCKETS],
+            f_count[TERN_EV__CNT][BUCKETS];
 };
+
+static void fixed_features(model_ctr_t *m);
 
 void model_ctr_conf_default(model_ctr_conf_t *c) {
         c->bits = 20;
@@ -226,6 +236,7 @@ model_ctr_t *model_ctr_new(const model_ctr_conf_t *c, char *errstr,
         m->bits = c->bits;
         if (crosses_parse(m, errstr, errstr_size) != TERN_OK)
                 goto fail;
+        fixed_features(m);
         return m;
 fail:
         model_ctr_destroy(m);
@@ -287,16 +298,43 @@ static uint64_t log2_bucket(uint64_t c) {
         return 63 - (uint64_t)__builtin_clzll(c + 1);
 }
 
-static void derive(const model_ctr_input_t *in, derived_t *d) {
+/* Hour of day (0..23) and day of week (0..6, Monday 0) of ts_ms, UTC. */
+static void clock_fields(int64_t ts_ms, uint64_t *hour, uint64_t *dow) {
         const int64_t day_ms = 86400000;
-        int64_t day = in->ts_ms / day_ms, rem = in->ts_ms % day_ms;
+        int64_t day = ts_ms / day_ms, rem = ts_ms % day_ms;
         if (rem < 0) { /* floor division for times before 1970 */
                 rem += day_ms;
                 day--;
         }
-        dec_set(&d->hour, (uint64_t)(rem / 3600000));
+        *hour = (uint64_t)(rem / 3600000);
         /* 1970-01-01 was a Thursday: 3 with Monday = 0. */
-        dec_set(&d->dow, (uint64_t)(((day + 3) % 7 + 7) % 7));
+        *dow = (uint64_t)(((day + 3) % 7 + 7) % 7);
+}
+
+static uint32_t fixed_one(const model_ctr_t *m, const char *field, uint64_t v) {
+        dec_t d;
+        dec_set(&d, v);
+        return model_hash_feature(field, strlen(field), d.s, d.len, m->bits);
+}
+
+static void fixed_features(model_ctr_t *m) {
+        m->f_bias = model_hash_feature("bias", 4, "", 0, m->bits);
+        for (uint64_t v = 0; v < 24; v++)
+                m->f_hour[v] = fixed_one(m, "hour", v);
+        for (uint64_t v = 0; v < 7; v++)
+                m->f_dow[v] = fixed_one(m, "dow", v);
+        for (uint64_t v = 0; v < BUCKETS; v++) {
+                m->f_sessions[v] = fixed_one(m, "sessions", v);
+                for (int t = 0; t < TERN_EV__CNT; t++)
+                        m->f_count[t][v] = fixed_one(m, count_names[t], v);
+        }
+}
+
+static void derive(const model_ctr_input_t *in, derived_t *d) {
+        uint64_t hour, dow;
+        clock_fields(in->ts_ms, &hour, &dow);
+        dec_set(&d->hour, hour);
+        dec_set(&d->dow, dow);
         if (!in->profile)
                 return;
         dec_set(&d->sessions, log2_bucket(in->profile->sessions));
@@ -353,6 +391,11 @@ static tern_str_t field_value(const field_ref_t *f, const model_ctr_input_t *in,
         return TERN_STR_NULL;
 }
 
+static int is_derived(const field_ref_t *f) {
+        return f->kind == FK_HOUR || f->kind == FK_DOW ||
+               f->kind == FK_SESSIONS || f->kind == FK_COUNT;
+}
+
 static uint32_t add_field(const model_ctr_t *m, uint32_t *idx, uint32_t n,
                           const char *field, tern_str_t v) {
         if (!v.ptr)
@@ -366,8 +409,10 @@ uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
                             uint32_t *idx) {
         derived_t d;
         uint32_t n = 0;
-        derive(in, &d);
-        idx[n++] = model_hash_feature("bias", 4, "", 0, m->bits);
+        uint64_t hour, dow;
+        int derived = 0;
+        clock_fields(in->ts_ms, &hour, &dow);
+        idx[n++] = m->f_bias;
         n = add_field(m, idx, n, "user", in->user);
         n = add_field(m, idx, n, "item", in->item);
         n = add_field(m, idx, n, "category", in->category);
@@ -378,18 +423,23 @@ uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
                         idx[n++] = model_hash_context(k.ptr, k.len, v.ptr,
                                                       v.len, m->bits);
         }
-        n = add_field(m, idx, n, "hour", dec_str(&d.hour));
-        n = add_field(m, idx, n, "dow", dec_str(&d.dow));
+        idx[n++] = m->f_hour[hour];
+        idx[n++] = m->f_dow[dow];
         if (in->profile) {
                 for (int t = 0; t < TERN_EV__CNT; t++)
-                        n = add_field(m, idx, n, count_names[t],
-                                      dec_str(&d.count[t]));
-                n = add_field(m, idx, n, "sessions", dec_str(&d.sessions));
+                        idx[n++] =
+                            m->f_count[t][log2_bucket(in->profile->events[t])];
+                idx[n++] = m->f_sessions[log2_bucket(in->profile->sessions)];
         }
         for (uint32_t k = 0; k < m->n_cross; k++) {
                 const cross_t *c = &m->cross[k];
-                tern_str_t va = field_value(&c->a, in, &d);
-                tern_str_t vb = field_value(&c->b, in, &d);
+                tern_str_t va, vb;
+                if (!derived && (is_derived(&c->a) || is_derived(&c->b))) {
+                        derive(in, &d);
+                        derived = 1;
+                }
+                va = field_value(&c->a, in, &d);
+                vb = field_value(&c->b, in, &d);
                 if (!va.ptr || !vb.ptr)
                         continue;
                 idx[n++] = model_hash_cross(c->a.name, c->a.len, va.ptr, va.len,
@@ -397,11 +447,6 @@ uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
                                             m->bits);
         }
         return n;
-}
-
-static int is_derived(const field_ref_t *f) {
-        return f->kind == FK_HOUR || f->kind == FK_DOW ||
-               f->kind == FK_SESSIONS || f->kind == FK_COUNT;
 }
 
 uint32_t model_ctr_item_features(const model_ctr_t *m,
@@ -429,6 +474,120 @@ uint32_t model_ctr_item_features(const model_ctr_t *m,
                         continue;
                 idx[n++] = model_hash_cross(c->a.name, c->a.len, va.ptr, va.len,
                                             c->b.name, c->b.len, vb.ptr, vb.len,
+                                            m->bits);
+        }
+        return n;
+}
+
+/* ---- many items for one input ---- */
+
+/* An item cross with its other side resolved. */
+typedef struct item_cross {
+        const cross_t *c;
+        int item_is_a;
+        tern_str_t other; /* borrowed from the input, or own[] */
+        char own[sizeof(((dec_t *)0)->s)];
+} item_cross_t;
+
+_Static_assert(MODEL_CTR_ITEM_MEMO_ID == 24, "item_index compares 3 words");
+
+typedef struct memo_entry {
+        uint64_t w[MODEL_CTR_ITEM_MEMO_ID / 8]; /* the id, zero-padded */
+        uint32_t len;                           /* id length + 1; 0 = empty */
+        uint32_t idx;
+} memo_entry_t;
+
+struct model_ctr_items {
+        uint32_t n;
+        item_cross_t cross[MODEL_CTR_MAX_CROSSES];
+        memo_entry_t memo[MODEL_CTR_ITEM_MEMO];
+};
+
+model_ctr_items_t *model_ctr_items_new(void) {
+        return calloc(1, sizeof(model_ctr_items_t));
+}
+
+void model_ctr_items_destroy(model_ctr_items_t *c) {
+        free(c);
+}
+
+void model_ctr_items_prepare(const model_ctr_t *m, model_ctr_items_t *c,
+                             const model_ctr_input_t *in) {
+        derived_t d;
+        int derived = 0;
+        c->n = 0;
+        for (uint32_t k = 0; k < m->n_cross; k++) {
+                const cross_t *x = &m->cross[k];
+                int item_is_a = x->a.kind == FK_ITEM;
+                const field_ref_t *o = item_is_a ? &x->b : &x->a;
+                item_cross_t *ic = &c->cross[c->n];
+                if (!item_is_a && x->b.kind != FK_ITEM)
+                        continue;
+                if (!derived && is_derived(o)) {
+                        derive(in, &d);
+                        derived = 1;
+                }
+                ic->other = field_value(o, in, &d);
+                if (!ic->other.ptr)
+                        continue;    /* the cross is skipped for every item */
+                if (is_derived(o)) { /* d is gone after this call */
+                        memcpy(ic->own, ic->other.ptr, ic->other.len);
+                        ic->other.ptr = ic->own;
+                }
+                ic->c = x;
+                ic->item_is_a = item_is_a;
+                c->n++;
+        }
+}
+
+/* The id's 8-byte words, zero-padded; a word-wise hash of them. */
+static inline uint32_t memo_slot(const uint64_t *w, uint32_t len) {
+        uint64_t h = (uint64_t)len * 0x9e3779b97f4a7c15ULL;
+        for (int i = 0; i < MODEL_CTR_ITEM_MEMO_ID / 8; i++)
+                h = (h ^ w[i]) * 0xff51afd7ed558ccdULL;
+        return (uint32_t)(h >> 40) & (MODEL_CTR_ITEM_MEMO - 1);
+}
+
+/* Inline copy and compare: ids are a few bytes, where the calls to
+ * memcpy and memcmp cost more than the work. */
+static uint32_t item_index(const model_ctr_t *m, model_ctr_items_t *c,
+                           const char *item, uint32_t len) {
+        uint64_t w[MODEL_CTR_ITEM_MEMO_ID / 8] = {0};
+        uint8_t *wb = (uint8_t *)w;
+        memo_entry_t *e;
+        if (len > MODEL_CTR_ITEM_MEMO_ID)
+                return model_hash_feature("item", 4, item, len, m->bits);
+        for (uint32_t i = 0; i < len; i++)
+                wb[i] = (uint8_t)item[i];
+        e = &c->memo[memo_slot(w, len)];
+        if (e->len != len + 1 || e->w[0] != w[0] || e->w[1] != w[1] ||
+            e->w[2] != w[2]) {
+                e->w[0] = w[0];
+                e->w[1] = w[1];
+                e->w[2] = w[2];
+                e->len = len + 1;
+                e->idx = model_hash_feature("item", 4, item, len, m->bits);
+        }
+        return e->idx;
+}
+
+uint32_t model_ctr_items_features(const model_ctr_t *m, model_ctr_items_t *c,
+                                  const char *item, uint32_t len,
+                                  uint32_t *idx) {
+        uint32_t n = 0;
+        if (!item)
+                return 0;
+        idx[n++] = item_index(m, c, item, len);
+        for (uint32_t k = 0; k < c->n; k++) {
+                const item_cross_t *ic = &c->cross[k];
+                const cross_t *x = ic->c;
+                tern_str_t va = {item, len}, vb = ic->other;
+                if (!ic->item_is_a) {
+                        va = ic->other;
+                        vb = (tern_str_t){item, len};
+                }
+                idx[n++] = model_hash_cross(x->a.name, x->a.len, va.ptr, va.len,
+                                            x->b.name, x->b.len, vb.ptr, vb.len,
                                             m->bits);
         }
         return n;

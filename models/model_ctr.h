@@ -94,4 +94,35 @@ uint32_t model_ctr_features(const model_ctr_t *m, const model_ctr_input_t *in,
 uint32_t model_ctr_item_features(const model_ctr_t *m,
                                  const model_ctr_input_t *in, uint32_t *idx);
 
+/* Ranking many candidate items for one input (the recommendation blend):
+ * model_ctr_items_prepare() resolves once what the item features read
+ * besides the item (the other side of each item cross: a context lookup,
+ * a derived value); model_ctr_items_features() then gives exactly
+ * model_ctr_item_features() of that input with the item set, same indices
+ * in the same order, for a fraction of the cost.
+ *
+ * The item's own index F("item", id) is a pure function of the id, so a
+ * direct-mapped memo of MODEL_CTR_ITEM_MEMO ids (up to
+ * MODEL_CTR_ITEM_MEMO_ID bytes) keeps it across rankings: popular items
+ * are candidates of most rankings. A memo entry only ever holds the index
+ * its bytes hash to, so a hit is always right; only the model_ctr_t it was
+ * filled with may use it (its bits).
+ *
+ * Ownership: the caller allocates the model_ctr_items_t (about 200 KiB,
+ * model_ctr_items_new) and keeps it across rankings; a prepared context
+ * borrows the input's strings until the next prepare. */
+#define MODEL_CTR_ITEM_MEMO    4096 /* power of two */
+#define MODEL_CTR_ITEM_MEMO_ID 24   /* longer ids are hashed every time */
+
+typedef struct model_ctr_items model_ctr_items_t;
+
+model_ctr_items_t *model_ctr_items_new(void);
+void model_ctr_items_destroy(model_ctr_items_t *c);
+void model_ctr_items_prepare(const model_ctr_t *m, model_ctr_items_t *c,
+                             const model_ctr_input_t *in);
+/* Fills idx (room for 1 + MODEL_CTR_MAX_CROSSES) and returns the count. */
+uint32_t model_ctr_items_features(const model_ctr_t *m, model_ctr_items_t *c,
+                                  const char *item, uint32_t len,
+                                  uint32_t *idx);
+
 #endif

@@ -194,6 +194,12 @@ double model_ftrl_margin(const model_ftrl_t *m, const uint32_t *idx,
         return s;
 }
 
+void model_ftrl_prefetch(const model_ftrl_t *m, const uint32_t *idx,
+                         uint32_t n) {
+        for (uint32_t k = 0; k < n; k++)
+                __builtin_prefetch(&m->coord[idx[k] & m->mask]);
+}
+
 double model_ftrl_sigmoid(double margin) {
         if (margin > MODEL_FTRL_MAX_MARGIN)
                 margin = MODEL_FTRL_MAX_MARGIN;

@@ -87,6 +87,11 @@ double model_ftrl_predict(const model_ftrl_t *m, const uint32_t *idx,
 double model_ftrl_margin(const model_ftrl_t *m, const uint32_t *idx,
                          uint32_t n);
 double model_ftrl_sigmoid(double margin);
+/* Ask the CPU for the coordinates of idx ahead of a margin over them: the
+ * table is far larger than the caches, so scoring many examples in a row
+ * overlaps their misses instead of paying them one after another. */
+void model_ftrl_prefetch(const model_ftrl_t *m, const uint32_t *idx,
+                         uint32_t n);
 /* One FTRL-Proximal step for label y (0/1); p must be model_ftrl_predict()
  * of the same idx with the current weights. Marks the touched coordinates'
  * pages dirty and counts one update. */

@@ -69,22 +69,27 @@ void model_recs_destroy(model_recs_t *r) {
 static inline __attribute__((always_inline)) uint64_t item_hash(const char *s,
                                                                 uint32_t len) {
         const uint64_t k = 0x9e3779b97f4a7c15ULL;
-        uint64_t h = (uint64_t)len * k;
+        uint64_t h = (uint64_t)len * k, t = 0;
         for (; len >= 8; s += 8, len -= 8) {
                 uint64_t w;
                 memcpy(&w, s, 8);
                 h = (h ^ w) * k;
                 h ^= h >> 29;
         }
+        /* The last 1..7 bytes in two (possibly overlapping) loads, or
+         * first, middle and last byte: no loop, no read past the id. */
         if (len >= 4) {
-                uint32_t w;
-                memcpy(&w, s, 4);
-                h = (h ^ w) * k;
-                s += 4;
-                len -= 4;
+                uint32_t a, b;
+                memcpy(&a, s, 4);
+                memcpy(&b, s + len - 4, 4);
+                t = a | (uint64_t)b << 32;
+        } else if (len) {
+                t = (uint8_t)s[0] | (uint64_t)(uint8_t)s[len >> 1] << 8 |
+                    (uint64_t)(uint8_t)s[len - 1] << 16;
         }
-        for (; len; s++, len--)
-                h = (h ^ (uint8_t)*s) * k;
+        h = (h ^ t) * k;
+        h ^= h >> 29;
+        h *= k;
         return h ^ (h >> 32);
 }
 
@@ -325,7 +330,14 @@ static void blend(const model_recs_conf_t *conf,
                   const model_nb_source_t *src, int64_t now_ms,
                   model_recs_result_t *out) {
         model_recs_result_t pool = *out;
-        double boost[MODEL_RECS_MAX_N], best = 0;
+        double boost[MODEL_RECS_MAX_N], p[MODEL_RECS_MAX_N], best = 0;
+        if (scorer->p_click_many)
+                scorer->p_click_many(scorer->opaque, pool.items, pool.n, p);
+        else
+                for (uint32_t k = 0; k < pool.n; k++)
+                        p[k] =
+                            scorer->p_click(scorer->opaque, pool.items[k].item,
+                                            pool.items[k].len);
         for (uint32_t k = 0; k < pool.n; k++) {
                 boost[k] = src->boost
                                ? src->boost(src->opaque, pool.items[k].item,
@@ -340,11 +352,9 @@ static void blend(const model_recs_conf_t *conf,
         out->n = 0;
         for (uint32_t k = 0; k < pool.n; k++) {
                 model_rec_item_t it = pool.items[k];
-                it.score =
-                    (conf->similarity_weight * it.score / best +
-                     conf->ctr_weight *
-                         scorer->p_click(scorer->opaque, it.item, it.len)) *
-                    boost[k];
+                it.score = (conf->similarity_weight * it.score / best +
+                            conf->ctr_weight * p[k]) *
+                           boost[k];
                 top_offer(out, conf->top_n, &it);
         }
 }

@@ -68,17 +68,22 @@ typedef struct model_nb_source {
 } model_nb_source_t;
 
 /* The CTR model's view of a candidate for the user being ranked. */
-typedef struct model_item_scorer {
-        void *opaque;
-        double (*p_click)(void *opaque, const char *item, uint32_t len);
-        int64_t version; /* model version, for the record */
-} model_item_scorer_t;
-
 typedef struct model_rec_item {
         const char *item;
         uint32_t len;
         double score;
 } model_rec_item_t;
+
+typedef struct model_item_scorer {
+        void *opaque;
+        double (*p_click)(void *opaque, const char *item, uint32_t len);
+        int64_t version; /* model version, for the record */
+        /* Optional: p_click of n items at once into p[0..n-1], each exactly
+         * what p_click gives it (the scorer may then overlap their memory
+         * reads); NULL = one p_click per item. */
+        void (*p_click_many)(void *opaque, const model_rec_item_t *items,
+                             uint32_t n, double *p);
+} model_item_scorer_t;
 
 typedef struct model_recs_result {
         uint32_t n;

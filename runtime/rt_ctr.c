@@ -34,6 +34,9 @@ struct rt_ctr {
         model_ctr_input_t score_in;
         double score_base;    /* margin of the event's features but the item */
         int score_base_ready; /* computed on the first candidate only */
+        model_ctr_items_t *items; /* the item features of score_in */
+        /* p_click_many: each candidate's item features */
+        uint32_t cand_idx[MODEL_RECS_MAX_N][1 + MODEL_CTR_MAX_CROSSES];
         tern_buf_t value, json, rec, key;
 };
 
@@ -241,18 +244,46 @@ int64_t rt_ctr_model_version(const rt_ctr_t *c) {
  * summed once per ranking (score_base), each candidate adds its own. The
  * base waits for the first candidate: most rankings never ask (no blend
  * weight, or no candidate). */
+static void score_base(rt_ctr_t *c) {
+        uint32_t n;
+        if (c->score_base_ready)
+                return;
+        n = model_ctr_features(c->feat, &c->score_in, c->idx);
+        c->score_base = model_ftrl_margin(c->ftrl, c->idx, n);
+        model_ctr_items_prepare(c->feat, c->items, &c->score_in);
+        c->score_base_ready = 1;
+}
+
 static double score_item(void *opaque, const char *item, uint32_t len) {
         rt_ctr_t *c = opaque;
         uint32_t n;
-        if (!c->score_base_ready) {
-                n = model_ctr_features(c->feat, &c->score_in, c->idx);
-                c->score_base = model_ftrl_margin(c->ftrl, c->idx, n);
-                c->score_base_ready = 1;
-        }
-        c->score_in.item = (tern_str_t){item, len};
-        n = model_ctr_item_features(c->feat, &c->score_in, c->idx);
+        score_base(c);
+        n = model_ctr_items_features(c->feat, c->items, item, len, c->idx);
         return model_ftrl_sigmoid(c->score_base +
                                   model_ftrl_margin(c->ftrl, c->idx, n));
+}
+
+/* The same for a ranking's whole pool: every candidate's coordinates are
+ * asked for before the first is summed, so their cache misses overlap. */
+static void score_many(void *opaque, const model_rec_item_t *items,
+                       uint32_t n_items, double *p) {
+        rt_ctr_t *c = opaque;
+        uint32_t n[MODEL_RECS_MAX_N];
+        if (n_items > MODEL_RECS_MAX_N)
+                n_items = MODEL_RECS_MAX_N; /* model_recs never asks more */
+        if (n_items == 0)
+                return;
+        score_base(c);
+        for (uint32_t k = 0; k < n_items; k++) {
+                n[k] =
+                    model_ctr_items_features(c->feat, c->items, items[k].item,
+                                             items[k].len, c->cand_idx[k]);
+                model_ftrl_prefetch(c->ftrl, c->cand_idx[k], n[k]);
+        }
+        for (uint32_t k = 0; k < n_items; k++)
+                p[k] = model_ftrl_sigmoid(
+                    c->score_base +
+                    model_ftrl_margin(c->ftrl, c->cand_idx[k], n[k]));
 }
 
 model_item_scorer_t rt_ctr_scorer(rt_ctr_t *c, const tern_event_t *ev,
@@ -262,8 +293,8 @@ model_item_scorer_t rt_ctr_scorer(rt_ctr_t *c, const tern_event_t *ev,
         in->item = TERN_STR_NULL;
         in->category = TERN_STR_NULL; /* a candidate's is not known here */
         c->score_base_ready = 0;
-        return (model_item_scorer_t){c, score_item,
-                                     (int64_t)model_ftrl_updates(c->ftrl)};
+        return (model_item_scorer_t){
+            c, score_item, (int64_t)model_ftrl_updates(c->ftrl), score_many};
 }
 
 /* ---- reports ---- */
@@ -407,6 +438,10 @@ rt_ctr_t *rt_ctr_new(const tern_conf_t *conf, feat_store_t *st,
         tern_buf_init(&c->json, 1 << 16);
         tern_buf_init(&c->rec, CTR_RECORD_MAX);
         tern_buf_init(&c->key, 64);
+        if (!(c->items = model_ctr_items_new())) {
+                tern_errf(errstr, errstr_size, TERN_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
         if (build_models(c, errstr, errstr_size) != TERN_OK ||
             load_model(c, errstr, errstr_size) != TERN_OK ||
             !(c->join = feat_join_new(st, &jc, errstr, errstr_size)))
@@ -430,6 +465,7 @@ void rt_ctr_destroy(rt_ctr_t *c) {
                 return;
         feat_join_destroy(c->join);
         free(c->metrics);
+        model_ctr_items_destroy(c->items);
         model_ctr_destroy(c->feat);
         model_ftrl_destroy(c->ftrl);
         tern_buf_free(&c->value);

@@ -757,6 +757,59 @@ static void ctr_crosses_parse(void) {
         TEST_ASSERT(!model_ctr_new(&c, errstr, sizeof(errstr)));
 }
 
+/* model_ctr_items_features() is model_ctr_item_features() of the input
+ * with the item set: every kind of cross side (context, derived, ids),
+ * absent sides, ids past the memo's length, and enough ids to make memo
+ * slots collide and be replaced. */
+static void ctr_items_equal_item_features(void) {
+        model_ctr_conf_t c = {18, "placement*item,item*hour,count_view*item,"
+                                  "user*item,campaign*item,user*category"};
+        model_ctr_t *m = model_ctr_new(&c, NULL, 0);
+        model_ctr_items_t *items = model_ctr_items_new();
+        tern_event_t ev;
+        feat_profile_t prof;
+        model_ctr_input_t in;
+        uint32_t want[MODEL_CTR_MAX_FEATURES], got[1 + MODEL_CTR_MAX_CROSSES];
+        char id[64];
+        TEST_ASSERT(m && items);
+        memset(&prof, 0, sizeof(prof));
+        prof.events[TERN_EV_VIEW] = 12;
+        tern_event_clear(&ev);
+        ev.user_id = tern_str_c("u7");
+        ev.ts_ms = 1511620200000;
+        for (int variant = 0; variant < 4; variant++) {
+                ev.n_context = variant & 1;
+                ev.context_key[0] = tern_str_c("placement");
+                ev.context_val[0] = tern_str_c("top");
+                model_ctr_input_from_event(&in, &ev,
+                                           variant & 2 ? &prof : NULL);
+                model_ctr_items_prepare(m, items, &in);
+                for (int pass = 0; pass < 2; pass++) /* 2nd: memo hits */
+                        for (int k = 0; k < 3 * MODEL_CTR_ITEM_MEMO; k++) {
+                                uint32_t n, w;
+                                int len = snprintf(
+                                    id, sizeof(id), "%s%d",
+                                    k % 97 ? "i"
+                                           : "a-long-item-id-past-the-memo-",
+                                    k);
+                                in.item = (tern_str_t){id, (uint32_t)len};
+                                w = model_ctr_item_features(m, &in, want);
+                                n = model_ctr_items_features(
+                                    m, items, id, (uint32_t)len, got);
+                                TEST_EQ_INT(n, w);
+                                for (uint32_t i = 0; i < n; i++)
+                                        TEST_ASSERT(
+                                            got[i] == want[i],
+                                            "variant %d item %s feature %u",
+                                            variant, id, i);
+                        }
+        }
+        in.item = TERN_STR_NULL;
+        TEST_EQ_INT(model_ctr_items_features(m, items, NULL, 0, got), 0);
+        model_ctr_items_destroy(items);
+        model_ctr_destroy(m);
+}
+
 /* ---- micro-benchmark (prints only) ---- */
 
 static double now_ns(void) {
@@ -845,4 +898,4 @@ TEST_MAIN(TEST_CASE(hash_golden), TEST_CASE(hash_pieces_equal_concatenation),
           TEST_CASE(metrics_auc_vs_exact), TEST_CASE(metrics_values),
           TEST_CASE(metrics_roundtrip), TEST_CASE(ctr_known_event),
           TEST_CASE(ctr_time_fields), TEST_CASE(ctr_crosses_parse),
-          TEST_CASE(bench));
+          TEST_CASE(ctr_items_equal_item_features), TEST_CASE(bench));
