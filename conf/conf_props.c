@@ -183,10 +183,14 @@ const conf_prop_t conf_props[] = {
      "power loss."},
     {"state.max_cached_users", CP_INT, OFF(max_cached_users), 1, 1e9, "200000",
      NULL,
-     "Users kept in memory between commits; past this the mirror is dropped\n"
-     "and reloaded from RocksDB on demand (results do not change)."},
+     "Users kept in memory after a commit; past this the least recently\n"
+     "used go, down to 90%, and reload from RocksDB on their next event\n"
+     "(results do not change)."},
     {"state.max_cached_pairs", CP_INT, OFF(max_cached_pairs), 1, 1e10,
-     "20000000", NULL, "Co-occurrence pairs kept in memory between commits."},
+     "20000000", NULL,
+     "Co-occurrence pairs (and items) kept in memory after a commit; past\n"
+     "this the least recently used items' pairs go, down to 90%, and reload\n"
+     "from RocksDB when next needed (results do not change)."},
     {"state.max_cached_items", CP_INT, OFF(max_cached_items), 1, 1e9, "1000000",
      NULL,
      "Item -> category entries kept in memory for category boosts (about\n"

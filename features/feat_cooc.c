@@ -69,7 +69,18 @@ static int push_size(size_t **v, size_t *n, size_t *cap, size_t x) {
         return 0;
 }
 
-/* ---- interning ---- */
+/* ---- interning ----
+ *
+ * An item id indexes items[]; islots (open addressing, linear probing)
+ * maps the string to it. An evicted item's slot goes to free_ids and is
+ * handed out again, with its gen changed so that users' cached ids of the
+ * old item miss (feat_item_cached); deleting from islots shifts the rest
+ * of the probe run back, so probes stay as short as if the item had never
+ * been there. */
+
+static uint32_t items_live(const feat_cooc_t *c) {
+        return c->n_items - c->n_free;
+}
 
 static int islots_resize(feat_cooc_t *c, uint32_t cap) {
         uint32_t *s = malloc((size_t)cap * sizeof(*s));
@@ -78,6 +89,8 @@ static int islots_resize(feat_cooc_t *c, uint32_t cap) {
         memset(s, 0xff, (size_t)cap * sizeof(*s));
         for (uint32_t id = 0; id < c->n_items; id++) {
                 uint32_t i = c->items[id].hash & (cap - 1);
+                if (!c->items[id].id)
+                        continue;
                 while (s[i] != FEAT_NONE)
                         i = (i + 1) & (cap - 1);
                 s[i] = id;
@@ -103,9 +116,11 @@ uint32_t feat_item_lookup(feat_engine_t *eng, const char *s, uint32_t len) {
 }
 
 static int items_room(feat_cooc_t *c) {
-        if ((uint64_t)(c->n_items + 1) * 4 > (uint64_t)(c->imask + 1) * 3 &&
+        if ((uint64_t)(items_live(c) + 1) * 4 > (uint64_t)(c->imask + 1) * 3 &&
             islots_resize(c, (c->imask + 1) * 2))
                 return -1;
+        if (c->n_free)
+                return 0;
         if (c->n_items == c->cap_items) {
                 uint32_t nc = c->cap_items ? c->cap_items * 2 : 1024;
                 feat_item_t *g = realloc(c->items, nc * sizeof(*g));
@@ -117,25 +132,93 @@ static int items_room(feat_cooc_t *c) {
         return c->n_items >= FEAT_NONE - 1 ? -1 : 0;
 }
 
-uint32_t feat_item_intern(feat_engine_t *eng, const char *s, uint32_t len) {
+/* A slot for a new item: a freed one (its gen changed when it was freed)
+ * or a fresh one, whose gen is above every gen given before. */
+static uint32_t item_slot_take(feat_cooc_t *c) {
+        uint32_t id, gen;
+        if (c->n_free) {
+                id = c->free_ids[--c->n_free];
+                gen = c->items[id].gen;
+        } else {
+                id = c->n_items++;
+                gen = c->gen_max + 1 ? c->gen_max + 1 : 1;
+        }
+        memset(&c->items[id], 0, sizeof(c->items[id]));
+        c->items[id].gen = gen;
+        if (gen > c->gen_max)
+                c->gen_max = gen;
+        return id;
+}
+
+/* Interns without marking a use (items met as someone's partner). */
+static uint32_t item_intern(feat_engine_t *eng, const char *s, uint32_t len) {
         feat_cooc_t *c = &eng->cooc;
         uint32_t id = feat_item_lookup(eng, s, len), i;
         feat_item_t *it;
+        char *copy;
         if (id != FEAT_NONE)
                 return id;
-        if (items_room(c))
+        if (items_room(c) || !(copy = feat_strdup_n(s, len)))
                 return FEAT_NONE;
-        it = &c->items[c->n_items];
-        memset(it, 0, sizeof(*it));
-        if (!(it->id = feat_strdup_n(s, len)))
-                return FEAT_NONE;
+        id = item_slot_take(c);
+        it = &c->items[id];
+        it->id = copy;
         it->len = len;
         it->hash = str_hash(s, len);
+        it->stamp = eng->tick;
         for (i = it->hash & c->imask; c->islots[i] != FEAT_NONE;
              i = (i + 1) & c->imask)
                 ;
-        c->islots[i] = c->n_items;
-        return c->n_items++;
+        c->islots[i] = id;
+        return id;
+}
+
+uint32_t feat_item_intern(feat_engine_t *eng, const char *s, uint32_t len) {
+        uint32_t id = item_intern(eng, s, len);
+        if (id != FEAT_NONE)
+                eng->cooc.items[id].stamp = eng->tick;
+        return id;
+}
+
+/* Removes id from islots, moving later entries of its probe run back
+ * into the hole when their home slot allows it (backward shift). */
+static void islot_delete(feat_cooc_t *c, uint32_t id) {
+        uint32_t m = c->imask, i = c->items[id].hash & m;
+        while (c->islots[i] != id)
+                i = (i + 1) & m;
+        for (uint32_t j = (i + 1) & m; c->islots[j] != FEAT_NONE;
+             j = (j + 1) & m) {
+                uint32_t home = c->items[c->islots[j]].hash & m;
+                if (((j - home) & m) >= ((j - i) & m)) {
+                        c->islots[i] = c->islots[j];
+                        i = j;
+                }
+        }
+        c->islots[i] = FEAT_NONE;
+}
+
+/* The item's pairs leave with the pair sweep; its top list goes now. */
+static void item_unload(feat_item_t *it) {
+        it->pairs_loaded = 0;
+        it->n_top = 0;
+        free(it->top);
+        it->top = NULL;
+}
+
+/* Frees an item no pair, top list or trending entry names; free_ids must
+ * have room (cooc_evict reserves it). */
+static void item_free(feat_cooc_t *c, uint32_t id) {
+        feat_item_t *it = &c->items[id];
+        islot_delete(c, id);
+        item_unload(it);
+        free(it->id);
+        it->id = NULL;
+        it->n_loaded = 0;
+        if (++it->gen == 0)
+                it->gen = 1;
+        if (it->gen > c->gen_max)
+                c->gen_max = it->gen;
+        c->free_ids[c->n_free++] = id;
 }
 
 /* ---- top lists ---- */
@@ -196,6 +279,24 @@ static feat_pair_t *pair_slot(feat_cooc_t *c, uint32_t a, uint32_t b) {
                 if (p->a == FEAT_NONE || (p->a == a && p->b == b))
                         return p;
         }
+}
+
+/* Empties slot i and shifts the rest of its probe run back (as
+ * islot_delete); the pending list must be empty (slots move). */
+static void pair_delete(feat_cooc_t *c, size_t i) {
+        size_t m = c->pmask;
+        feat_pair_t *s = c->pslots;
+        c->items[s[i].a].deg--;
+        c->items[s[i].b].deg--;
+        for (size_t j = (i + 1) & m; s[j].a != FEAT_NONE; j = (j + 1) & m) {
+                size_t home = pair_hash(s[j].a, s[j].b) & m;
+                if (((j - home) & m) >= ((j - i) & m)) {
+                        s[i] = s[j];
+                        i = j;
+                }
+        }
+        s[i].a = FEAT_NONE;
+        c->n_pairs--;
 }
 
 static int pairs_resize(feat_cooc_t *c, size_t cap) {
@@ -272,6 +373,8 @@ void feat_cooc_add(feat_engine_t *eng, uint32_t a, uint32_t b, int64_t w) {
                 p->b = a < b ? b : a;
                 p->c = p->pend = 0;
                 c->n_pairs++;
+                c->items[a].deg++;
+                c->items[b].deg++;
         }
         old = p->c;
         p->c += w;
@@ -351,7 +454,7 @@ tern_code_t feat_item_load_n(feat_engine_t *eng, uint32_t id, char *errstr,
 static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
                      uint32_t blen, int64_t cnt) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t bid = feat_item_intern(eng, (const char *)b, blen);
+        uint32_t bid = item_intern(eng, (const char *)b, blen);
         feat_pair_t *p;
         feat_item_t *it;
         if (bid == FEAT_NONE || feat_cooc_reserve(eng, 1))
@@ -365,6 +468,8 @@ static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
                 p->c = cnt;
                 p->pend = 0;
                 c->n_pairs++;
+                c->items[id].deg++;
+                c->items[bid].deg++;
         }
         it = &c->items[id];
         top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors, bid, 0,
@@ -425,6 +530,7 @@ tern_code_t feat_item_load_pairs(feat_engine_t *eng, uint32_t id, char *errstr,
                                  size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         tern_code_t code;
+        c->items[id].stamp = eng->tick;
         if (c->items[id].pairs_loaded)
                 return TERN_OK;
         if (!c->items[id].top && eng->conf.top_neighbors &&
@@ -458,7 +564,7 @@ static int trending_encode(const feat_engine_t *eng, tern_buf_t *out) {
 static int trending_add(feat_engine_t *eng, const char *s, uint32_t len,
                         int64_t n) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t id = feat_item_intern(eng, s, len);
+        uint32_t id = item_intern(eng, s, len);
         if (id == FEAT_NONE)
                 return -1;
         c->items[id].n = n;
@@ -491,8 +597,8 @@ static int trending_decode(feat_engine_t *eng, const uint8_t *b, size_t len) {
 }
 
 /* Exact trending from a full scan of the item CF: for a store written with
- * another trending_size (or none yet). Items met are interned, then the
- * mirror is dropped down to the trending items at the next commit. */
+ * another trending_size (or none yet). Items met are interned, then
+ * evicted past the bound at the next commit. */
 static tern_code_t trending_rebuild(feat_engine_t *eng, char *errstr,
                                     size_t errstr_size) {
         feat_iter_t *it = feat_iter_new(eng->st, FEAT_CF_ITEM, NULL, 0);
@@ -652,6 +758,132 @@ tern_code_t feat_cooc_flush(feat_engine_t *eng, feat_batch_t *b, char *errstr,
         return TERN_OK;
 }
 
+/* ---- eviction ----
+ *
+ * After a commit nothing is pending: every count in memory is in the
+ * store, so any entry may go and come back exactly. Past max_cached_pairs
+ * pairs or items, the least recently used pairs-loaded items are unloaded
+ * (pairs_loaded and top list cleared), every pair whose two items are now
+ * unloaded leaves the table, and items nothing names any more (no pair, no
+ * top list: deg 0, not loaded, not trending) are freed, oldest first, all
+ * down to 90% of the bound. The exactness argument above holds throughout:
+ * a pair stays while either of its items is loaded, so a loaded item keeps
+ * all its pairs, and an unloaded one rebuilds its top list from the store
+ * when next used (a pair it still shares with a loaded item holds the
+ * stored count, since increments need both items loaded). The tables keep
+ * their size: RSS stays flat, and the next batch refills the same slots.
+ */
+
+static int over_bound(const feat_cooc_t *c, uint64_t bound) {
+        return c->n_pairs > bound || items_live(c) > bound;
+}
+
+static void keep_trending(feat_cooc_t *c, uint8_t keep) {
+        for (uint32_t i = 0; i < c->n_trend; i++)
+                c->items[c->trend[i].id].keep = keep;
+}
+
+/* Live item ids in eng->lru, least recently used first; NULL (no memory
+ * for the order): the caller goes by id. */
+static const uint64_t *items_by_age(feat_engine_t *eng, size_t *n) {
+        feat_cooc_t *c = &eng->cooc;
+        *n = 0;
+        if (feat_lru_room(eng, items_live(c)))
+                return NULL;
+        for (uint32_t id = 0; id < c->n_items; id++)
+                if (c->items[id].id)
+                        eng->lru[(*n)++] =
+                            feat_lru_key(eng->tick, c->items[id].stamp, id);
+        feat_lru_sort(eng, *n);
+        return eng->lru;
+}
+
+static uint32_t order_id(const uint64_t *order, size_t i) {
+        return order ? (uint32_t)order[i] : (uint32_t)i;
+}
+
+/* Unloads loaded items from *cur on until their pairs add up to want
+ * (at least one item); the number unloaded. */
+static size_t unload_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
+                            size_t *cur, uint64_t want) {
+        uint64_t got = 0;
+        size_t k = 0;
+        for (; *cur < n && (got < want || !k); (*cur)++) {
+                feat_item_t *it = &c->items[order_id(order, *cur)];
+                if (!it->id || !it->pairs_loaded)
+                        continue;
+                got += it->deg;
+                item_unload(it);
+                k++;
+        }
+        return k;
+}
+
+/* Deletes every pair neither of whose items is loaded. A deletion may
+ * shift a later pair into slot i: look at i again. */
+static uint64_t pairs_sweep(feat_cooc_t *c) {
+        uint64_t n = 0;
+        for (size_t i = 0; i <= c->pmask; i++)
+                while (c->pslots[i].a != FEAT_NONE &&
+                       !c->items[c->pslots[i].a].pairs_loaded &&
+                       !c->items[c->pslots[i].b].pairs_loaded) {
+                        pair_delete(c, i);
+                        n++;
+                }
+        return n;
+}
+
+static uint64_t free_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
+                            uint64_t low) {
+        uint64_t k = 0;
+        for (size_t i = 0; i < n && items_live(c) > low; i++) {
+                uint32_t id = order_id(order, i);
+                const feat_item_t *it = &c->items[id];
+                if (it->id && !it->pairs_loaded && !it->deg && !it->keep) {
+                        item_free(c, id);
+                        k++;
+                }
+        }
+        return k;
+}
+
+static void cooc_evict(feat_engine_t *eng) {
+        feat_cooc_t *c = &eng->cooc;
+        uint64_t bound = eng->conf.max_cached_pairs, low = bound - bound / 10;
+        const uint64_t *order;
+        size_t n, cur = 0;
+        if (!over_bound(c, bound))
+                return;
+        /* free_ids: room for every id, so freeing never fails */
+        if (c->cap_free < c->n_items) {
+                uint32_t *g = realloc(c->free_ids, c->n_items * sizeof(*g));
+                if (!g)
+                        return; /* over the bound until memory comes back */
+                c->free_ids = g;
+                c->cap_free = c->n_items;
+        }
+        keep_trending(c, 1);
+        order = items_by_age(eng, &n);
+        if (!order)
+                n = c->n_items;
+        /* Pairs shared with items still loaded stay: when an unloading
+         * frees too few, the next round asks twice as much. */
+        for (unsigned round = 0; over_bound(c, low); round++) {
+                uint64_t want = c->n_pairs > low ? c->n_pairs - low : 0;
+                size_t k;
+                if (items_live(c) > low && items_live(c) - low > want)
+                        want = items_live(c) - low;
+                k = unload_oldest(c, order, n, &cur,
+                                  want << (round < 16 ? round : 16));
+                eng->stats.items_unloaded += k;
+                eng->stats.pairs_evicted += pairs_sweep(c);
+                eng->stats.items_evicted += free_oldest(c, order, n, low);
+                if (!k)
+                        break; /* nothing loaded: what is left is kept */
+        }
+        keep_trending(c, 0);
+}
+
 /* ---- mirror lifetime ---- */
 
 static void items_free(feat_cooc_t *c) {
@@ -662,17 +894,19 @@ static void items_free(feat_cooc_t *c) {
         free(c->items);
         free(c->islots);
         free(c->pslots);
+        free(c->free_ids);
         c->items = NULL;
         c->islots = NULL;
         c->pslots = NULL;
+        c->free_ids = NULL;
         c->n_items = c->cap_items = 0;
+        c->n_free = c->cap_free = 0;
         c->n_pairs = 0;
         c->n_dirty_items = 0;
         c->n_dirty_pairs = 0;
 }
 
 static int tables_init(feat_cooc_t *c) {
-        c->epoch++;
         c->imask = 0;
         if (islots_resize(c, ISLOTS_MIN))
                 return -1;
@@ -680,59 +914,19 @@ static int tables_init(feat_cooc_t *c) {
         return pairs_resize(c, PSLOTS_MIN) ? -1 : 0;
 }
 
-/* Drops items and pairs, keeping the trending items with their n: every
- * other item reloads exactly from the store on its next touch. */
-static int cooc_drop(feat_engine_t *eng) {
-        feat_cooc_t *c = &eng->cooc;
-        uint32_t n = c->n_trend;
-        feat_top_t *saved = malloc((n ? n : 1) * sizeof(*saved));
-        char **names = malloc((n ? n : 1) * sizeof(*names));
-        uint32_t *lens = malloc((n ? n : 1) * sizeof(*lens));
-        int r = -1;
-        if (!saved || !names || !lens)
-                goto out;
-        for (uint32_t i = 0; i < n; i++) {
-                saved[i] = c->trend[i];
-                names[i] = c->items[saved[i].id].id;
-                lens[i] = c->items[saved[i].id].len;
-                c->items[saved[i].id].id = NULL; /* kept: freed below */
-        }
-        items_free(c);
-        c->n_trend = 0;
-        r = tables_init(c);
-        for (uint32_t i = 0; i < n; i++) {
-                if (!r && trending_add(eng, names[i], lens[i], saved[i].c))
-                        r = -1;
-                free(names[i]);
-        }
-out:
-        free(saved);
-        free(names);
-        free(lens);
-        return r;
-}
-
 void feat_cooc_committed(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
         feat_iter_destroy(c->scan); /* the next scan must see this commit */
         c->scan = NULL;
-        if (c->n_pairs > eng->conf.max_cached_pairs ||
-            c->n_items > eng->conf.max_cached_pairs) {
-                if (cooc_drop(eng)) {
-                        /* Out of memory rebuilding: start over from the
-                         * store, which holds everything after the commit. */
-                        feat_cooc_destroy(eng);
-                        feat_cooc_init(eng, NULL, 0);
-                }
-        }
+        cooc_evict(eng);
 }
 
 tern_code_t feat_cooc_init(feat_engine_t *eng, char *errstr,
                            size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t epoch = c->epoch;
+        uint32_t gen_max = c->gen_max;
         memset(c, 0, sizeof(*c));
-        c->epoch = epoch; /* users' cached ids must never match again */
+        c->gen_max = gen_max; /* users' cached ids must never match again */
         tern_buf_init(&c->key, 2 * FEAT_ID_MAX + 16);
         tern_buf_init(&c->val, (size_t)64 << 20);
         c->trend = calloc(eng->conf.trending_size + 1, sizeof(*c->trend));

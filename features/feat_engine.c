@@ -147,8 +147,10 @@ static tern_code_t user_get(feat_engine_t *eng, int32_t partition,
         feat_uslot_t *slot = user_slot(us, h, partition, id.ptr, id.len);
         feat_uuser_t *u;
         tern_code_t code;
-        if ((*out = slot->u))
+        if ((*out = slot->u)) {
+                slot->stamp = eng->tick;
                 return TERN_OK;
+        }
         if ((us->n + 1) * 4 > (us->mask + 1) * 3) {
                 if (users_resize(us, (us->mask + 1) * 2))
                         goto nomem;
@@ -162,6 +164,7 @@ static tern_code_t user_get(feat_engine_t *eng, int32_t partition,
         }
         slot->u = *out = u;
         slot->hash = h;
+        slot->stamp = eng->tick;
         us->n++;
         return TERN_OK;
 nomem:
@@ -245,6 +248,7 @@ void feat_engine_destroy(feat_engine_t *eng) {
         tern_buf_free(&eng->key);
         tern_buf_free(&eng->val);
         tern_buf_free(&eng->val2);
+        free(eng->lru);
         free(eng);
 }
 
@@ -264,7 +268,7 @@ static tern_code_t counted_prepare(feat_engine_t *eng, feat_uuser_t *u,
                                    const tern_event_t *ev, uint32_t *iid,
                                    uint32_t *n_ids, char *errstr,
                                    size_t errstr_size) {
-        uint32_t epoch = eng->cooc.epoch, n = 0;
+        uint32_t n = 0;
         int64_t t_ms = eng->conf.window_seconds * 1000;
         tern_code_t code;
         *iid = feat_item_intern(eng, ev->item_id.ptr, ev->item_id.len);
@@ -278,12 +282,13 @@ static tern_code_t counted_prepare(feat_engine_t *eng, feat_uuser_t *u,
                 uint32_t jid;
                 if (!in_window(ev->ts_ms, e->ts_ms, t_ms))
                         continue;
-                if (u->win_epoch[k] != epoch) {
+                if (!feat_item_cached(&eng->cooc, u->win_iid[k],
+                                      u->win_gen[k])) {
                         jid = feat_item_intern(eng, e->item, e->len);
                         if (jid == FEAT_NONE)
                                 goto nomem;
                         u->win_iid[k] = jid;
-                        u->win_epoch[k] = epoch;
+                        u->win_gen[k] = eng->cooc.items[jid].gen;
                 }
                 if ((jid = u->win_iid[k]) == *iid)
                         continue;
@@ -305,15 +310,17 @@ static tern_code_t apply_counted(feat_engine_t *eng, feat_uuser_t *u,
                                  const tern_event_t *ev, char *errstr,
                                  size_t errstr_size) {
         int64_t w = eng->conf.type_weight[ev->type];
-        uint32_t iid = 0, n = 0, epoch = eng->cooc.epoch;
+        uint32_t iid = 0, n = 0;
         tern_code_t code;
         int pos;
         code = counted_prepare(eng, u, ev, &iid, &n, errstr, errstr_size);
         if (code)
                 return code;
-        pos = feat_window_find(u, epoch, iid, ev->item_id.ptr, ev->item_id.len);
-        if (feat_window_touch(u, &eng->conf, pos, epoch, iid, ev->item_id.ptr,
-                              ev->item_id.len, ev->ts_ms, (uint8_t)ev->type))
+        pos = feat_window_find(u, &eng->cooc, iid, ev->item_id.ptr,
+                               ev->item_id.len);
+        if (feat_window_touch(u, &eng->conf, pos, eng->cooc.items[iid].gen, iid,
+                              ev->item_id.ptr, ev->item_id.len, ev->ts_ms,
+                              (uint8_t)ev->type))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory applying an event");
         for (uint32_t k = 0; k < n; k++)
@@ -353,6 +360,7 @@ tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
         tern_code_t code;
         if (counted)
                 *counted = 0;
+        eng->tick++;
         if ((code = event_check(ev, &partition, errstr, errstr_size)) ||
             (code = user_get(eng, partition, ev->user_id, &u, errstr,
                              errstr_size)))
@@ -497,6 +505,73 @@ void feat_engine_trending(feat_engine_t *eng, const feat_neighbor_t **out,
         *n_out = eng->cooc.n_trend;
 }
 
+/* ---- user eviction ----
+ *
+ * Past max_cached_users after a commit (every user clean, in the store),
+ * the least recently used users go, down to 90% of the bound: the k-th
+ * oldest age is the limit, every user older than it goes and as many of
+ * those exactly at it as make k. The slot array keeps its size (RSS stays
+ * flat); a deletion shifts the rest of its probe run back, as in
+ * feat_cooc.c. */
+
+/* Empties slot i (backward shift). */
+static void user_delete(feat_users_t *us, size_t i) {
+        size_t m = us->mask;
+        for (size_t j = (i + 1) & m; us->slots[j].u; j = (j + 1) & m) {
+                size_t home = us->slots[j].hash & m;
+                if (((j - home) & m) >= ((j - i) & m)) {
+                        us->slots[i] = us->slots[j];
+                        i = j;
+                }
+        }
+        us->slots[i].u = NULL;
+        us->n--;
+}
+
+/* The age of the k-th least recently used user (*limit) and how many at
+ * exactly that age go (*at_limit). No memory for the order: any k. */
+static void users_age_limit(feat_engine_t *eng, size_t k, uint32_t *limit,
+                            size_t *at_limit) {
+        feat_users_t *us = &eng->users;
+        size_t n = 0, first;
+        *limit = 0;
+        *at_limit = k;
+        if (feat_lru_room(eng, us->n))
+                return;
+        for (size_t i = 0; i <= us->mask; i++)
+                if (us->slots[i].u)
+                        eng->lru[n++] =
+                            feat_lru_key(eng->tick, us->slots[i].stamp, 0);
+        feat_lru_sort(eng, n);
+        *limit = feat_lru_age(eng->lru[k - 1]);
+        for (first = k - 1;
+             first > 0 && feat_lru_age(eng->lru[first - 1]) == *limit; first--)
+                ;
+        *at_limit = k - first;
+}
+
+static void users_evict(feat_engine_t *eng) {
+        feat_users_t *us = &eng->users;
+        uint64_t bound = eng->conf.max_cached_users;
+        size_t k, at_limit;
+        uint32_t limit;
+        if (us->n <= bound)
+                return;
+        k = us->n - (size_t)(bound - bound / 10);
+        users_age_limit(eng, k, &limit, &at_limit);
+        for (size_t i = 0; i <= us->mask && k; i++)
+                while (us->slots[i].u && k) {
+                        uint32_t age = eng->tick - us->slots[i].stamp;
+                        if (age < limit || (age == limit && !at_limit))
+                                break;
+                        at_limit -= age == limit;
+                        feat_user_free(us->slots[i].u);
+                        user_delete(us, i);
+                        eng->stats.users_evicted++;
+                        k--;
+                }
+}
+
 /* ---- commit ---- */
 
 static tern_code_t flush_users(feat_engine_t *eng, char *errstr,
@@ -579,11 +654,7 @@ tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
         writers_done(eng, 1);
         eng->stats.commits++;
         feat_cooc_committed(eng);
-        if (eng->users.n > eng->conf.max_cached_users) {
-                users_free(&eng->users);
-                if (users_init(&eng->users))
-                        engine_reset(eng);
-        }
+        users_evict(eng);
         return TERN_OK;
 fail:
         feat_batch_clear(eng->batch);
@@ -664,6 +735,6 @@ tern_code_t feat_engine_commit_end(feat_engine_t *eng, char *errstr,
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out) {
         *out = eng->stats;
         out->cached_users = eng->users.n;
-        out->cached_items = eng->cooc.n_items;
+        out->cached_items = eng->cooc.n_items - eng->cooc.n_free;
         out->cached_pairs = eng->cooc.n_pairs;
 }

@@ -26,10 +26,13 @@
  * Changes accumulate in memory and are written by feat_engine_commit() in
  * ONE WriteBatch together with the consumed offsets: one Put per dirty user
  * record, one merge per distinct (a,b) pair and per item touched in the
- * batch (pre-aggregated). After a commit, the mirrors may be dropped when
- * they exceed their configured size; because they are reloaded exactly from
- * the store, that never changes what is computed. Batch boundaries do not
- * change results either.
+ * batch (pre-aggregated). After a commit, a mirror over its configured
+ * size (max_cached_users; max_cached_pairs for pairs and items) evicts its
+ * least recently used entries down to 90% of it, keeping its tables'
+ * allocation; because entries reload exactly from the store, that never
+ * changes what is computed. Between two commits a batch may add its new
+ * entries on top of the bound. Batch boundaries do not change results
+ * either.
  *
  * For recommendations each item keeps its top `top_neighbors` neighbours by
  * raw count (c desc, id asc), maintained exactly under increments (counts
@@ -64,9 +67,9 @@ typedef struct feat_conf {
         uint32_t recent_items;              /* default 50 */
         uint32_t top_neighbors;             /* per item, for recs; default 32 */
         uint32_t trending_size;             /* default 100 */
-        uint64_t
-            max_cached_users; /* mirror size before a drop; default 200000 */
-        uint64_t max_cached_pairs; /* default 20000000 */
+        /* mirror sizes after a commit (LRU eviction past them) */
+        uint64_t max_cached_users; /* default 200000 */
+        uint64_t max_cached_pairs; /* pairs, and items; default 20000000 */
 } feat_conf_t;
 
 void feat_conf_default(feat_conf_t *c);
@@ -158,6 +161,9 @@ typedef struct feat_stats {
         uint64_t events, counted, pair_increments, commits;
         uint64_t merges_written, users_written;
         uint64_t cached_users, cached_items, cached_pairs;
+        /* eviction after commits: users and items freed, items whose
+         * pairs were unloaded, pairs deleted */
+        uint64_t users_evicted, items_evicted, items_unloaded, pairs_evicted;
 } feat_stats_t;
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out);
 

@@ -7,6 +7,7 @@
  *                   pending merges (the co-occurrence interface)
  *   feat_engine.c   apply / commit / mirrors of users
  *   feat_inspect.c  JSON documents read straight from the store
+ *   feat_lru.c      eviction order of the cached users and items
  */
 #ifndef FEAT_INT_H
 #define FEAT_INT_H
@@ -38,14 +39,18 @@ typedef struct feat_top {
 } feat_top_t;
 
 typedef struct feat_item {
-        char *id;
+        char *id; /* NULL: a free slot, its index kept for reuse */
         uint32_t len;
         uint32_t hash;
         int64_t n;         /* committed + pending, valid when n_loaded */
         int64_t n_pending; /* merge to write at the next commit */
+        uint32_t gen;   /* changes when the slot is freed (feat_item_cached) */
+        uint32_t stamp; /* engine tick of the last use (eviction order) */
+        uint32_t deg;   /* pairs in the table with this item */
         uint8_t n_loaded;
         uint8_t pairs_loaded; /* every pair with this item is in memory */
         uint8_t n_dirty;
+        uint8_t keep; /* in the trending list: not freed (eviction only) */
         uint32_t n_top;
         feat_top_t *top; /* top_neighbors by (c desc, id asc) */
 } feat_item_t;
@@ -57,12 +62,14 @@ typedef struct feat_pair {
 } feat_pair_t;
 
 typedef struct feat_cooc {
-        /* items, interned: index = item id */
+        /* items, interned: index = item id; freed ids are reused */
         feat_item_t *items;
-        uint32_t n_items, cap_items;
+        uint32_t n_items, cap_items; /* n_items: ids handed out, free or not */
+        uint32_t *free_ids;
+        uint32_t n_free, cap_free;
+        uint32_t gen_max; /* largest gen given; a reset starts above it */
         uint32_t *islots;
         uint32_t imask;
-        uint32_t epoch; /* bumped when the items are dropped */
         uint32_t *dirty_items;
         uint32_t n_dirty_items, cap_dirty_items;
         /* pair counts */
@@ -100,11 +107,22 @@ void feat_item_add_n(struct feat_engine *eng, uint32_t id, int64_t w);
 /* Pending merges, trending, into the batch; cleared. */
 tern_code_t feat_cooc_flush(struct feat_engine *eng, feat_batch_t *b,
                             char *errstr, size_t errstr_size);
-/* After a commit: forget the store view; drop the mirror when oversized. */
+/* After a commit: forget the store view; past max_cached_pairs (pairs or
+ * items), evict the least recently used down to 90% of it (feat_cooc.c,
+ * "eviction"). */
 void feat_cooc_committed(struct feat_engine *eng);
-/* Forget everything in memory (after a failed commit): reload from store. */
+/* Forget everything in memory (after a failed commit): reload from store.
+ * Item ids handed out before never match feat_item_cached() again. */
 tern_code_t feat_cooc_reset(struct feat_engine *eng, char *errstr,
                             size_t errstr_size);
+
+/* A user's cached (item id, gen) still names the item it was cached for:
+ * freeing a slot changes its gen, so a reused id never matches. gen 0:
+ * nothing cached. */
+static inline int feat_item_cached(const feat_cooc_t *c, uint32_t iid,
+                                   uint32_t gen) {
+        return iid < c->n_items && c->items[iid].gen == gen;
+}
 
 /* ---- users (feat_profile.c, feat_window.c) ---- */
 
@@ -115,8 +133,8 @@ typedef struct feat_uuser {
         feat_user_t pub; /* pointers into the body */
         uint8_t dirty;
         feat_item_ts_t *window;
-        uint32_t *win_iid;   /* cached item ids ... */
-        uint32_t *win_epoch; /* ... valid while equal to the cooc epoch */
+        uint32_t *win_iid; /* cached item ids ... */
+        uint32_t *win_gen; /* ... valid while feat_item_cached() */
         feat_item_ts_t *recent;
         feat_affinity_t *aff;
         uint32_t cap_window, cap_recent, cap_aff; /* allocated entries */
@@ -149,21 +167,24 @@ int feat_window_encode(const feat_uuser_t *u, tern_buf_t *out);
 int feat_profile_update(feat_uuser_t *u, const feat_conf_t *conf,
                         const tern_event_t *ev);
 /* Window index of item (id cached or bytes), -1 if absent. */
-int feat_window_find(const feat_uuser_t *u, uint32_t epoch, uint32_t iid,
+int feat_window_find(const feat_uuser_t *u, const feat_cooc_t *c, uint32_t iid,
                      const char *item, uint32_t len);
-/* Move/insert item to the front with ts, trimming to window_items. */
+/* Move/insert item to the front with ts, trimming to window_items; the
+ * entry caches (iid, gen). */
 int feat_window_touch(feat_uuser_t *u, const feat_conf_t *conf, int pos,
-                      uint32_t epoch, uint32_t iid, const char *item,
+                      uint32_t gen, uint32_t iid, const char *item,
                       uint32_t len, int64_t ts, uint8_t type);
 void feat_user_sync_pub(feat_uuser_t *u);
 
 /* ---- the engine ---- */
 
 /* A slot of the user table keeps the hash next to the pointer, so a
- * probe dereferences a user (a cache miss) only when the hash matches. */
+ * probe dereferences a user (a cache miss) only when the hash matches;
+ * the stamp (engine tick of the last use) orders eviction. */
 typedef struct feat_uslot {
         feat_uuser_t *u; /* NULL: empty */
         uint32_t hash;
+        uint32_t stamp;
 } feat_uslot_t;
 
 typedef struct feat_users {
@@ -190,7 +211,26 @@ struct feat_engine {
         feat_stats_t stats;
         feat_writer_t writers[FEAT_MAX_WRITERS];
         uint32_t n_writers;
+        uint32_t tick; /* events applied (wraps): stamps of users, items */
+        uint64_t *lru; /* eviction scratch: 2 x cap_lru keys (feat_lru.c) */
+        size_t cap_lru;
 };
+
+/* ---- eviction order (feat_lru.c) ----
+ * A key sorts the least recently used first: (tick - stamp) descending,
+ * then the payload (an index) ascending. Ticks wrap; an age past 2^32
+ * events only makes an entry look younger than it is. */
+static inline uint64_t feat_lru_key(uint32_t tick, uint32_t stamp,
+                                    uint32_t payload) {
+        return ((uint64_t)(UINT32_MAX - (tick - stamp)) << 32) | payload;
+}
+static inline uint32_t feat_lru_age(uint64_t key) {
+        return UINT32_MAX - (uint32_t)(key >> 32);
+}
+/* Room for n keys (and the sort's scratch) in eng->lru; -1: no memory. */
+int feat_lru_room(struct feat_engine *eng, size_t n);
+/* Sorts eng->lru[0..n) by key, ascending (least recently used first). */
+void feat_lru_sort(struct feat_engine *eng, size_t n);
 
 /* A key for an error message: printable ASCII kept, other bytes as \xNN,
  * cut to fit out (always NUL-terminated). */

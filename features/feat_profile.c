@@ -32,7 +32,7 @@ char *feat_strdup_n(const char *s, uint32_t len) {
 /* ---- user memory ----
  *
  * The body of a user is one block:
- *   window[cw] recent[cr] aff[ca] win_iid[cw] win_epoch[cw] arena[cb]
+ *   window[cw] recent[cr] aff[ca] win_iid[cw] win_gen[cw] arena[cb]
  * Lists start small and grow up to their configured limits, so the many
  * users seen once or twice stay small. Id strings are appended to the
  * arena and never freed one by one (an evicted entry just leaves its bytes
@@ -101,7 +101,7 @@ static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr, uint32_t ca,
                 memcpy(rec, u->recent, p->n_recent * sizeof(*rec));
                 memcpy(aff, u->aff, p->n_affinity * sizeof(*aff));
                 memcpy(iid, u->win_iid, u->pub.n_window * sizeof(*iid));
-                memcpy(iid + cw, u->win_epoch, u->pub.n_window * sizeof(*iid));
+                memcpy(iid + cw, u->win_gen, u->pub.n_window * sizeof(*iid));
         }
         u->arena = (char *)(iid + 2 * (size_t)cw);
         u->arena_len = 0;
@@ -122,7 +122,7 @@ static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr, uint32_t ca,
         u->recent = rec;
         u->aff = aff;
         u->win_iid = iid;
-        u->win_epoch = iid + cw;
+        u->win_gen = iid + cw;
         u->cap_window = cw;
         u->cap_recent = cr;
         u->cap_aff = ca;
@@ -330,7 +330,7 @@ static int window_decode(feat_uuser_t *u, const uint8_t *b, size_t len) {
         if (get_items(&r, u, 1))
                 return -1;
         for (uint32_t i = 0; i < u->pub.n_window; i++)
-                u->win_epoch[i] = 0; /* epochs start at 1: not cached */
+                u->win_gen[i] = 0; /* gens start at 1: not cached */
         return tern_rd_left(&r) ? -1 : 0;
 }
 

@@ -409,6 +409,18 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
          * the bloom filter answers those without touching data blocks. */
         rocksdb_block_based_options_set_filter_policy(
             st->bbto, rocksdb_filterpolicy_create_bloom_full(10));
+        /* Index and filter blocks live in the block cache, so
+         * state.block_cache_mb bounds them too: outside it each open table
+         * file kept its own, growing with the data on disk. They go in
+         * the cache's high-priority pool (data blocks are evicted before
+         * them), and L0's stay pinned: L0 files are the newest and every
+         * read checks all of them. */
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(st->bbto,
+                                                                      1);
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(
+            st->bbto, 1);
+        rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(
+            st->bbto, 1);
         rocksdb_options_set_block_based_table_factory(st->opts, st->bbto);
         cf_options(st);
         st->scan_ropts = rocksdb_readoptions_create();

@@ -116,8 +116,9 @@ uint64_t feat_store_size_bytes(feat_store_t *st);
 
 /* Memory RocksDB holds, bytes, summed over the column families (RocksDB
  * properties, same cost as feat_store_size_bytes()): memtables (active,
- * immutable and pinned), the shared block cache's usage and pinned part,
- * index and filter readers of the open table files (outside the cache). */
+ * immutable and pinned), the shared block cache's usage and pinned part
+ * (index and filter blocks are in the cache, L0's pinned), and what the
+ * open table files hold outside the cache (their readers' fixed part). */
 typedef struct feat_store_mem {
         uint64_t memtables, block_cache, block_cache_pinned, table_readers;
 } feat_store_mem_t;
