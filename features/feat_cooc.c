@@ -778,6 +778,10 @@ static int over_bound(const feat_cooc_t *c, uint64_t bound) {
         return c->n_pairs > bound || items_live(c) > bound;
 }
 
+int feat_cooc_over_bound(const feat_engine_t *eng) {
+        return over_bound(&eng->cooc, eng->conf.max_cached_pairs);
+}
+
 static void keep_trending(feat_cooc_t *c, uint8_t keep) {
         for (uint32_t i = 0; i < c->n_trend; i++)
                 c->items[c->trend[i].id].keep = keep;

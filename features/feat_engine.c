@@ -667,8 +667,7 @@ fail:
  * clean and in the store: that commit is written in place. */
 static int over_bounds(feat_engine_t *eng) {
         if (eng->users.n > eng->conf.max_cached_users ||
-            eng->cooc.n_pairs > eng->conf.max_cached_pairs ||
-            eng->cooc.n_items > eng->conf.max_cached_pairs)
+            feat_cooc_over_bound(eng))
                 return 1;
         for (uint32_t i = 0; i < eng->n_writers; i++)
                 if (eng->writers[i].over_bound &&

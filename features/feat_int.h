@@ -111,6 +111,8 @@ tern_code_t feat_cooc_flush(struct feat_engine *eng, feat_batch_t *b,
  * items), evict the least recently used down to 90% of it (feat_cooc.c,
  * "eviction"). */
 void feat_cooc_committed(struct feat_engine *eng);
+/* 1 when feat_cooc_committed() would evict. */
+int feat_cooc_over_bound(const struct feat_engine *eng);
 /* Forget everything in memory (after a failed commit): reload from store.
  * Item ids handed out before never match feat_item_cached() again. */
 tern_code_t feat_cooc_reset(struct feat_engine *eng, char *errstr,
