@@ -269,10 +269,13 @@ static void score_many(void *opaque, const model_rec_item_t *items,
                        uint32_t n_items, double *p) {
         rt_ctr_t *c = opaque;
         uint32_t n[MODEL_RECS_MAX_N];
-        if (n_items > MODEL_RECS_MAX_N)
-                n_items = MODEL_RECS_MAX_N; /* model_recs never asks more */
         if (n_items == 0)
                 return;
+        if (n_items > MODEL_RECS_MAX_N) { /* model_recs never asks more */
+                score_many(c, items + MODEL_RECS_MAX_N,
+                           n_items - MODEL_RECS_MAX_N, p + MODEL_RECS_MAX_N);
+                n_items = MODEL_RECS_MAX_N;
+        }
         score_base(c);
         for (uint32_t k = 0; k < n_items; k++) {
                 n[k] =
