@@ -46,6 +46,7 @@
 
 typedef struct bench {
         int64_t events, partitions;
+        int64_t latency_partitions; /* (d)'s topics; the soak's: partitions */
         uint64_t seed;
         int json;
         double latency_seconds, rate, soak_seconds, sample_seconds;
@@ -78,7 +79,8 @@ static void bench_usage(FILE *out) {
             out,
             "usage: tern bench [--events N] [--partitions P] [--seed S] "
             "[--json]\n"
-            "                  [--latency-seconds S] [--rate EPS]\n"
+            "                  [--latency-seconds S] [--rate EPS] "
+            "[--latency-partitions L]\n"
             "                  [--seconds N [--sample-seconds S] "
             "[--wait-ms W]]\n"
             "                  [--brokers ADDR]\n"
@@ -102,7 +104,13 @@ static void bench_usage(FILE *out) {
             "RSS.\n"
             "Partitions default to one per 100k events (at least 4): the "
             "embedded\n"
-            "broker keeps ~5 MiB per partition.\n"
+            "broker keeps ~5 MiB per partition. (d)'s two topics have L "
+            "partitions\n"
+            "(default 1): the embedded broker walks each partition's list of "
+            "message\n"
+            "sets from the oldest for every fetch, and every partition adds "
+            "a message\n"
+            "set per producer request; Kafka keeps an offset index.\n"
             "\n"
             "Soak: --seconds N runs only the pipeline, fed at EPS (default "
             "10000)\n"
@@ -125,7 +133,9 @@ static void bench_usage(FILE *out) {
             "  tern broker --topic bench-in:P --topic bench-out:P "
             "--topic bench-latency-in:P\n"
             "              --topic bench-latency-recommendations:P   "
-            "(P: --partitions, 4)\n");
+            "(P: --partitions, 4;\n"
+            "              without --seconds the latency topics need L "
+            "partitions)\n");
 }
 
 static double cpu_s(clockid_t id) {
@@ -346,21 +356,22 @@ static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
         if (!p)
                 return -1;
         pc = rt_pace_start(
-            &(rt_pace_opts_t){.conf = b->conf,
-                              .brokers = b->brokers,
-                              .input_topic = BENCH_LAT_IN,
-                              .recs_topic = BENCH_LAT_RECS,
-                              .partitions = (int)b->partitions,
-                              .gen = b->gen,
-                              .rate = rate,
-                              .warmup_s = 2,
-                              .seconds = seconds,
-                              .sample_every_s = sample_s,
-                              .linger_ms = sample_s > 0 ? (int)b->wait_ms : 1,
-                              .fetch_wait_ms =
-                                  sample_s > 0 ? (int)b->wait_ms : 1,
-                              .label = label,
-                              .metrics = b->metrics},
+            &(rt_pace_opts_t){
+                .conf = b->conf,
+                .brokers = b->brokers,
+                .input_topic = BENCH_LAT_IN,
+                .recs_topic = BENCH_LAT_RECS,
+                .partitions =
+                    (int)(sample_s > 0 ? b->partitions : b->latency_partitions),
+                .gen = b->gen,
+                .rate = rate,
+                .warmup_s = 2,
+                .seconds = seconds,
+                .sample_every_s = sample_s,
+                .linger_ms = sample_s > 0 ? (int)b->wait_ms : 1,
+                .fetch_wait_ms = sample_s > 0 ? (int)b->wait_ms : 1,
+                .label = label,
+                .metrics = b->metrics},
             p, errstr, size);
         if (!pc) {
                 rt_pipeline_destroy(p);
@@ -374,6 +385,12 @@ static int run_paced(bench_t *b, double rate, double seconds, double sample_s,
             st.batches ? (double)st.commit_ns_total / (double)st.batches / 1e6
                        : 0;
         b->lat.commit_max_ms = (double)st.commit_ns_max / 1e6;
+        if (st.batches) {
+                b->lat.flush_mean_ms =
+                    (double)st.ns_flush / (double)st.batches / 1e6;
+                b->lat.write_mean_ms =
+                    (double)st.ns_write / (double)st.batches / 1e6;
+        }
         b->lat_rate = rate;
         b->have_lat = 1;
         rt_pipeline_destroy(p);
@@ -424,19 +441,21 @@ static void print_legs(const rt_pace_result_t *r) {
         printf("    legs             produce -> tern's poll p50 %.2f p99 %.2f "
                "ms; tern's poll -> received p50 %.2f p99 %.2f ms\n",
                r->in_p50_ms, r->in_p99_ms, r->out_p50_ms, r->out_p99_ms);
-        printf("    commits          %llu, mean %.2f ms, max %.2f ms (inputs "
-               "arriving meanwhile wait)\n",
+        printf("    commits          %llu, mean %.2f ms (waiting for outputs "
+               "%.2f, state %.2f), max %.2f ms (inputs arriving meanwhile "
+               "wait)\n",
                (unsigned long long)r->batches, r->commit_mean_ms,
-               r->commit_max_ms);
+               r->flush_mean_ms, r->write_mean_ms, r->commit_max_ms);
 }
 
 static void print_legs_json(const rt_pace_result_t *r) {
         printf("\"latency_legs_ms\":{\"in_p50\":%.3f,\"in_p99\":%.3f,"
                "\"out_p50\":%.3f,\"out_p99\":%.3f,\"commits\":%llu,"
-               "\"commit_mean\":%.3f,\"commit_max\":%.3f},",
+               "\"commit_mean\":%.3f,\"commit_flush_mean\":%.3f,"
+               "\"commit_state_mean\":%.3f,\"commit_max\":%.3f},",
                r->in_p50_ms, r->in_p99_ms, r->out_p50_ms, r->out_p99_ms,
                (unsigned long long)r->batches, r->commit_mean_ms,
-               r->commit_max_ms);
+               r->flush_mean_ms, r->write_mean_ms, r->commit_max_ms);
 }
 
 static void print_json(const bench_t *b) {
@@ -460,6 +479,8 @@ static void print_json(const bench_t *b) {
                s.write);
         printf("\"cpu_us_per_event\":{\"loop_thread\":%.3f,\"process\":%.3f},",
                s.loop_cpu, s.proc_cpu);
+        printf("\"latency_partitions\":%lld,",
+               (long long)b->latency_partitions);
         printf("\"latency_rate_eps\":%.0f,\"latency_sent\":%llu,"
                "\"latency_measured\":%llu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
                "\"p999_ms\":%.3f,\"max_ms\":%.3f,",
@@ -502,10 +523,11 @@ static void print_text(const bench_t *b) {
                s.loop_cpu, s.proc_cpu);
         if (b->have_lat)
                 printf("(d) latency          p50 %.2f  p99 %.2f  p999 %.2f  "
-                       "max %.2f ms  at %.0f events/s (%llu recommendations "
-                       "measured)\n",
+                       "max %.2f ms  at %.0f events/s, %lld partition(s) "
+                       "(%llu recommendations measured)\n",
                        b->lat.p50_ms, b->lat.p99_ms, b->lat.p999_ms,
                        b->lat.max_ms, b->lat.achieved_eps,
+                       (long long)b->latency_partitions,
                        (unsigned long long)b->lat.measured);
         if (b->have_lat)
                 print_legs(&b->lat);
@@ -594,17 +616,18 @@ static int check_remote_topics(bench_t *b, char *errstr, size_t size) {
                 return -1;
         }
         for (size_t i = 0; i < sizeof(need) / sizeof(need[0]) && !rc; i++) {
+                long long want = i >= 2 && b->soak_seconds <= 0
+                                     ? (long long)b->latency_partitions
+                                     : (long long)b->partitions;
                 int found = 0;
                 for (int t = 0; t < md->topic_cnt; t++)
                         if (!strcmp(md->topics[t].topic, need[i]))
-                                found = md->topics[t].partition_cnt ==
-                                        (int)b->partitions;
+                                found = md->topics[t].partition_cnt == want;
                 if (!found) {
                         snprintf(errstr, size,
                                  "%s has no topic %s with %lld partitions "
                                  "(tern broker --topic %s:%lld)",
-                                 b->brokers, need[i], (long long)b->partitions,
-                                 need[i], (long long)b->partitions);
+                                 b->brokers, need[i], want, need[i], want);
                         rc = -1;
                 }
         }
@@ -615,6 +638,8 @@ static int check_remote_topics(bench_t *b, char *errstr, size_t size) {
 
 static int make_topics(bench_t *b, char *errstr, size_t size) {
         int parts = (int)b->partitions;
+        int lat_parts =
+            (int)(b->soak_seconds > 0 ? b->partitions : b->latency_partitions);
         use_topics(b, BENCH_IN, NULL);
         if (!b->broker)
                 return check_remote_topics(b, errstr, size);
@@ -622,10 +647,10 @@ static int make_topics(bench_t *b, char *errstr, size_t size) {
                                        size) ||
                rt_broker_create_topic(b->broker, BENCH_OUT, parts, errstr,
                                       size) ||
-               rt_broker_create_topic(b->broker, BENCH_LAT_IN, parts, errstr,
-                                      size) ||
-               rt_broker_create_topic(b->broker, BENCH_LAT_RECS, parts, errstr,
-                                      size);
+               rt_broker_create_topic(b->broker, BENCH_LAT_IN, lat_parts,
+                                      errstr, size) ||
+               rt_broker_create_topic(b->broker, BENCH_LAT_RECS, lat_parts,
+                                      errstr, size);
 }
 
 static int measure(bench_t *b, char *errstr, size_t size) {
@@ -726,6 +751,9 @@ static int bench_opt(bench_t *b, int c, const char *arg, int64_t *seed) {
         case 'p':
                 return rt_parse_i64(arg, &b->partitions) || b->partitions < 1 ||
                        b->partitions > 64;
+        case 'P':
+                return rt_parse_i64(arg, &b->latency_partitions) ||
+                       b->latency_partitions < 1 || b->latency_partitions > 64;
         case 's':
                 return rt_parse_i64(arg, seed);
         case 'l':
@@ -775,6 +803,7 @@ static int bench_main(int argc, char **argv) {
         static const struct option opts[] = {
             {"events", required_argument, NULL, 'n'},
             {"partitions", required_argument, NULL, 'p'},
+            {"latency-partitions", required_argument, NULL, 'P'},
             {"seed", required_argument, NULL, 's'},
             {"latency-seconds", required_argument, NULL, 'l'},
             {"rate", required_argument, NULL, 'r'},
@@ -787,6 +816,7 @@ static int bench_main(int argc, char **argv) {
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         bench_t b = {.events = 1000000,
+                     .latency_partitions = 1,
                      .seed = 1,
                      .latency_seconds = 10,
                      .sample_seconds = 10,

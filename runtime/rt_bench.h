@@ -86,6 +86,7 @@ typedef struct rt_pace_result {
          * input that arrives during one waits for it. */
         uint64_t batches;
         double commit_mean_ms, commit_max_ms;
+        double flush_mean_ms, write_mean_ms; /* parts of a commit */
         uint32_t n_samples;
         rt_pace_sample_t samples[RT_PACE_MAX_SAMPLES];
 } rt_pace_result_t;

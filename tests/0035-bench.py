@@ -35,6 +35,10 @@ class Bench(Tests):
         assert b["cpu_us_per_event"]["loop_thread"] > 0, b
         assert b["latency_measured"] > 0, b
         assert 0 < b["p50_ms"] <= b["p99_ms"] <= b["p999_ms"] <= b["max_ms"], b
+        legs = b["latency_legs_ms"]
+        assert 0 < legs["in_p50"] <= legs["in_p99"], legs
+        assert 0 < legs["out_p50"] <= legs["out_p99"], legs
+        assert legs["commits"] > 0 and legs["commit_mean"] <= legs["commit_max"], legs
         d = b["decode"]
         assert d["records"] == 20000 and d["tern_ns"] > 0 and d["avro_c_generic_ns"] > 0, d
         assert b["peak_rss_mb"] > 0, b
@@ -43,7 +47,8 @@ class Bench(Tests):
         out = run(["bench", "--seconds", "3", "--sample-seconds", "1", "--rate", "2000",
                    "--json"], timeout=300)
         s = json.loads(out.stdout.strip().splitlines()[-1])
-        for k in ("soak_seconds", "rate_eps", "rss_growth_pct", "samples", "p99_ms"):
+        for k in ("soak_seconds", "rate_eps", "rss_growth_pct", "samples", "p99_ms",
+                  "latency_legs_ms"):
             assert k in s, (k, s)
         assert len(s["samples"]) >= 3 and all(m > 0 for _, m in s["samples"]), s
         assert s["events"] > 0 and s["rate_eps"] > 0, s
