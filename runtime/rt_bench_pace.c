@@ -203,6 +203,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                             (double)m->rocksdb_mem.table_readers / 1048576.0;
                         s.cached_users = m->cached_users;
                         s.cached_pairs = m->cached_pairs;
+                        s.pairs_evicted = m->pairs_evicted;
+                        s.commits = m->engine_commits;
                         s.churn_users = m->churn_users;
                         s.churn_pending = m->churn_pending;
                         s.churn_timers = m->churn_timers;
@@ -216,13 +218,16 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         fprintf(stderr,
                 "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
                 "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
-                "users %llu  pairs %llu  churn cached %llu points %llu "
+                "users %llu  pairs %llu (evicted %llu in %llu commits)  "
+                "churn cached %llu points %llu "
                 "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
                 "p99 %.2f ms\n",
                 pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb,
                 s.memtables_mb, s.block_cache_mb, s.table_readers_mb,
                 (unsigned long long)s.cached_users,
                 (unsigned long long)s.cached_pairs,
+                (unsigned long long)s.pairs_evicted,
+                (unsigned long long)s.commits,
                 (unsigned long long)s.churn_users,
                 (unsigned long long)s.churn_pending,
                 (unsigned long long)s.churn_timers, s.eps, (long long)s.lag,

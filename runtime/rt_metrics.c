@@ -146,6 +146,8 @@ static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         s->cached_users = fs.cached_users;
         s->cached_items = fs.cached_items;
         s->cached_pairs = fs.cached_pairs;
+        s->pairs_evicted = fs.pairs_evicted;
+        s->engine_commits = fs.commits;
 }
 
 static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {

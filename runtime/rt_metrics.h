@@ -93,6 +93,8 @@ typedef struct rt_metrics_snap {
          * the feature engine's in-memory mirrors (0 without an engine). */
         feat_store_mem_t rocksdb_mem;
         uint64_t cached_users, cached_items, cached_pairs;
+        /* pairs the co-occurrence mirror evicted, commits: both so far */
+        uint64_t pairs_evicted, engine_commits;
         /* churn records cached, their points, timer nodes */
         uint64_t churn_users, churn_pending, churn_timers;
         int64_t config_version;
