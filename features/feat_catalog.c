@@ -228,6 +228,11 @@ static void evict(feat_catalog_t *c) {
                 c->partial = 1;
 }
 
+static int cat_over_bound(void *opaque) {
+        const feat_catalog_t *c = opaque;
+        return c->n > c->max;
+}
+
 static void cat_done(void *opaque, int written) {
         feat_catalog_t *c = opaque;
         if (!written)
@@ -235,13 +240,8 @@ static void cat_done(void *opaque, int written) {
         for (uint64_t i = 0; i < c->n_dirty; i++)
                 c->slots[c->dirty[i]].dirty = 0;
         c->n_dirty = 0;
-        if (c->n > c->max)
+        if (cat_over_bound(c))
                 evict(c);
-}
-
-static int cat_over_bound(void *opaque) {
-        const feat_catalog_t *c = opaque;
-        return c->n > c->max;
 }
 
 static tern_code_t load(feat_catalog_t *c, char *errstr, size_t errstr_size) {

@@ -550,12 +550,16 @@ static void users_age_limit(feat_engine_t *eng, size_t k, uint32_t *limit,
         *at_limit = k - first;
 }
 
+static int users_over_bound(const feat_engine_t *eng) {
+        return eng->users.n > eng->conf.max_cached_users;
+}
+
 static void users_evict(feat_engine_t *eng) {
         feat_users_t *us = &eng->users;
         uint64_t bound = eng->conf.max_cached_users;
         size_t k, at_limit;
         uint32_t limit;
-        if (us->n <= bound)
+        if (!users_over_bound(eng))
                 return;
         k = us->n - (size_t)(bound - bound / 10);
         users_age_limit(eng, k, &limit, &at_limit);
@@ -641,6 +645,15 @@ static tern_code_t build_batch(feat_engine_t *eng, const feat_offset_t *offsets,
         return TERN_OK;
 }
 
+/* A batch that could not be built or written: the mirrors hold changes
+ * the store does not, so the engine goes back to the store. */
+static tern_code_t commit_failed(feat_engine_t *eng, tern_code_t code) {
+        feat_batch_clear(eng->batch);
+        writers_done(eng, 0);
+        engine_reset(eng);
+        return code;
+}
+
 tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
                                uint32_t n_offsets, char *errstr,
                                size_t errstr_size) {
@@ -649,25 +662,19 @@ tern_code_t feat_engine_commit(feat_engine_t *eng, const feat_offset_t *offsets,
             (code =
                  build_batch(eng, offsets, n_offsets, errstr, errstr_size)) ||
             (code = feat_store_write(eng->st, eng->batch, errstr, errstr_size)))
-                goto fail;
+                return commit_failed(eng, code);
         feat_batch_clear(eng->batch);
         writers_done(eng, 1);
         eng->stats.commits++;
         feat_cooc_committed(eng);
         users_evict(eng);
         return TERN_OK;
-fail:
-        feat_batch_clear(eng->batch);
-        writers_done(eng, 0);
-        engine_reset(eng);
-        return code;
 }
 
 /* A cache past its bound evicts after the commit, which needs every entry
  * clean and in the store: that commit is written in place. */
 static int over_bounds(feat_engine_t *eng) {
-        if (eng->users.n > eng->conf.max_cached_users ||
-            feat_cooc_over_bound(eng))
+        if (users_over_bound(eng) || feat_cooc_over_bound(eng))
                 return 1;
         for (uint32_t i = 0; i < eng->n_writers; i++)
                 if (eng->writers[i].over_bound &&
@@ -696,12 +703,8 @@ tern_code_t feat_engine_commit_begin(feat_engine_t *eng,
         if ((code =
                  build_batch(eng, offsets, n_offsets, errstr, errstr_size)) ||
             (code = feat_store_write_begin(eng->st, eng->batch, errstr,
-                                           errstr_size))) {
-                feat_batch_clear(eng->batch);
-                writers_done(eng, 0);
-                engine_reset(eng);
-                return code;
-        }
+                                           errstr_size)))
+                return commit_failed(eng, code);
         writers_done(eng, 1);
         built = eng->batch;
         eng->batch = eng->landing;

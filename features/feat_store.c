@@ -894,16 +894,6 @@ tern_code_t feat_store_write_begin(feat_store_t *st, feat_batch_t *b,
         return TERN_OK;
 }
 
-int feat_store_write_pending(feat_store_t *st) {
-        int pending;
-        if (!st->bg)
-                return 0;
-        pthread_mutex_lock(&st->bg->lock);
-        pending = st->bg->batch && !st->bg->done;
-        pthread_mutex_unlock(&st->bg->lock);
-        return pending;
-}
-
 tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
                                  size_t errstr_size) {
         struct feat_store_bg *bg = st->bg;

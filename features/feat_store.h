@@ -93,12 +93,10 @@ tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
  * in flight and returns its result (TERN_OK when none is). Reads from any
  * thread meanwhile see the store before or after the whole batch, never a
  * part of it, so the caller must not read back keys the batch in flight
- * writes unless it still holds them itself. pending() says whether a batch
- * is still being written. A single caller thread; close() waits for the
- * batch in flight. */
+ * writes unless it still holds them itself. A single caller thread; close()
+ * waits for the batch in flight. */
 tern_code_t feat_store_write_begin(feat_store_t *st, feat_batch_t *b,
                                    char *errstr, size_t errstr_size);
-int feat_store_write_pending(feat_store_t *st);
 tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
                                  size_t errstr_size);
 

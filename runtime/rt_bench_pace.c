@@ -155,19 +155,34 @@ void rt_bench_rss_split(double *anon_mb, double *file_mb) {
 
 /* ---- feeder ---- */
 
+/* ---- stamps by offset ---- */
+
+static int ring_get(stamp_t *ring, int32_t part, int64_t off, int64_t *t_ns) {
+        stamp_t *s = &ring[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
+        if (atomic_load_explicit(&s->offset, memory_order_acquire) != off)
+                return -1;
+        *t_ns = atomic_load_explicit(&s->t_ns, memory_order_relaxed);
+        return atomic_load_explicit(&s->offset, memory_order_acquire) == off
+                   ? 0
+                   : -1;
+}
+
+/* Writers clear the offset first, readers check it before and after. */
+static void ring_put(stamp_t *ring, int32_t part, int64_t off, int64_t t_ns) {
+        stamp_t *s = &ring[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
+        atomic_store_explicit(&s->offset, -1, memory_order_release);
+        atomic_store_explicit(&s->t_ns, t_ns, memory_order_relaxed);
+        atomic_store_explicit(&s->offset, off, memory_order_release);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
         rt_pace_t *pc = opaque;
-        stamp_t *s;
         (void)rk;
         if (m->err || m->partition < 0 || m->partition >= pc->o.partitions)
                 return;
-        s = &pc->ring[(size_t)m->partition * RING +
-                      ((uint64_t)m->offset & (RING - 1))];
-        atomic_store_explicit(&s->offset, -1, memory_order_relaxed);
-        atomic_store_explicit(&s->t_ns, (int64_t)(intptr_t)m->_private,
-                              memory_order_relaxed);
-        atomic_store_explicit(&s->offset, m->offset, memory_order_release);
+        ring_put(pc->ring, m->partition, m->offset,
+                 (int64_t)(intptr_t)m->_private);
         if (m->offset + 1 > atomic_load(&pc->end[m->partition]))
                 atomic_store(&pc->end[m->partition], m->offset + 1);
 }
@@ -315,34 +330,18 @@ static void *feeder_main(void *arg) {
 
 /* ---- latency consumer ---- */
 
-static int ring_get(stamp_t *ring, int32_t part, int64_t off, int64_t *t_ns) {
-        stamp_t *s = &ring[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
-        if (atomic_load_explicit(&s->offset, memory_order_acquire) != off)
-                return -1;
-        *t_ns = atomic_load_explicit(&s->t_ns, memory_order_relaxed);
-        return atomic_load_explicit(&s->offset, memory_order_acquire) == off
-                   ? 0
-                   : -1;
-}
-
 static int lookup(rt_pace_t *pc, int32_t part, int64_t off, int64_t *t_ns) {
         if (part < 0 || part >= pc->o.partitions || off < 0)
                 return -1;
         return ring_get(pc->ring, part, off, t_ns);
 }
 
-/* The pipeline's poll observer (loop thread): seqlock-style like the
- * feeder's stamps, readers check the offset before and after. */
+/* The pipeline's poll observer (loop thread). */
 static void on_polled(void *opaque, int32_t part, int64_t off,
                       int64_t mono_ns) {
         rt_pace_t *pc = opaque;
-        stamp_t *s;
-        if (part < 0 || part >= pc->o.partitions || off < 0)
-                return;
-        s = &pc->polled[(size_t)part * RING + ((uint64_t)off & (RING - 1))];
-        atomic_store_explicit(&s->offset, -1, memory_order_release);
-        atomic_store_explicit(&s->t_ns, mono_ns, memory_order_relaxed);
-        atomic_store_explicit(&s->offset, off, memory_order_release);
+        if (part >= 0 && part < pc->o.partitions && off >= 0)
+                ring_put(pc->polled, part, off, mono_ns);
 }
 
 static void hist_add(hist_t *h, int64_t ns) {
