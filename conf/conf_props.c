@@ -188,9 +188,11 @@ const conf_prop_t conf_props[] = {
      "(results do not change)."},
     {"state.max_cached_pairs", CP_INT, OFF(max_cached_pairs), 1, 1e10,
      "20000000", NULL,
-     "Co-occurrence pairs (and items) kept in memory after a commit; past\n"
-     "this the least recently used items' pairs go, down to 90%, and reload\n"
-     "from RocksDB when next needed (results do not change)."},
+     "Co-occurrence pair counts (and items) kept in memory after a commit;\n"
+     "past this the least recently used go, down to 90%. An item in memory\n"
+     "keeps its top neighbours and a bound for its pairs that are not, and a\n"
+     "pair's count is read back from RocksDB only when it could change a\n"
+     "top list (results do not change)."},
     {"state.max_cached_items", CP_INT, OFF(max_cached_items), 1, 1e9, "1000000",
      NULL,
      "Item -> category entries kept in memory for category boosts (about\n"

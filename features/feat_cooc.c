@@ -3,16 +3,29 @@
  * each item's exact top neighbours, the exact global trending list and the
  * pending merges of the current batch.
  *
- * Exactness: an item is "pairs loaded" when every pair it is part of is in
- * the pair table (one prefix scan of the cooc CF), and its top list was
- * built from all of them. Increments only touch items with their pairs
- * loaded, and counts only grow, so each top list stays exact: an increment
- * either moves an entry up or lets the neighbour enter when its new
- * (c, id) beats the last entry. The same argument keeps trending exact,
- * starting from the list stored with the last commit.
+ * Memory is bounded by entries, not by items' degrees: a loaded item holds
+ * its top list and a bound f, and the pair table holds entries for some
+ * pairs, each with c(a,b) exactly ("known") or an upper bound of it. For a
+ * loaded item a, every pair (a,x) with x outside top(a) is in an entry or
+ * has c(a,x) <= f(a); f(a) == 0 says such pairs do not exist, so a missing
+ * entry means 0. A load reads the item's stored list (one seek): its top
+ * list, and entries for all its pairs while the table has room (f = 0) or
+ * none (f = the best count below the top list).
+ *
+ * Exactness: increments only touch items whose top is loaded, and counts
+ * only grow. Before an increment, feat_cooc_resolve() gives the pair an
+ * entry; when only a bound is known and that bound plus the increment
+ * could enter either item's top list, it reads the count from the store
+ * (the stored list of the item with fewer pairs) and the entry is known.
+ * So an increment either knows its count, and moves both top lists
+ * exactly as if every pair were in memory, or provably moves neither.
+ * A count leaving memory raises f: an evicted entry's count (bound) and a
+ * neighbour pushed out of a top list without an entry. The same argument
+ * keeps trending exact, starting from the list stored with the last
+ * commit.
  *
  * This file is the whole co-occurrence interface: feat_cooc_add() takes the
- * increments and feat_item_load_pairs()/the top lists serve the reads, so
+ * increments and feat_item_load_top()/the top lists serve the reads, so
  * either side can later be fed from a repartition topic instead.
  */
 #include "feat_int.h"
@@ -68,6 +81,9 @@ static int push_size(size_t **v, size_t *n, size_t *cap, size_t x) {
         (*v)[(*n)++] = x;
         return 0;
 }
+
+static tern_code_t bad_counter(feat_cf_t cf, const uint8_t *k, size_t klen,
+                               char *errstr, size_t errstr_size);
 
 /* ---- interning ----
  *
@@ -197,10 +213,11 @@ static void islot_delete(feat_cooc_t *c, uint32_t id) {
         c->islots[i] = FEAT_NONE;
 }
 
-/* The item's pairs leave with the pair sweep; its top list goes now. */
+/* Its entries leave with the pair sweep; its top list goes now. */
 static void item_unload(feat_item_t *it) {
-        it->pairs_loaded = 0;
+        it->top_loaded = 0;
         it->n_top = 0;
+        it->f = 0;
         free(it->top);
         it->top = NULL;
 }
@@ -235,10 +252,14 @@ static int top_beats(const feat_cooc_t *c, int64_t c1, uint32_t id1, int64_t c2,
 }
 
 /* Raises id's count from c_old (0: not a member) to c_new in the exact
- * top-k list. Returns 1 if the list changed. */
+ * top-k list. Returns 1 if the list changed; *out (when given) is then the
+ * entry it pushed out, c 0 if none. */
 static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
-                     uint32_t k, uint32_t id, int64_t c_old, int64_t c_new) {
+                     uint32_t k, uint32_t id, int64_t c_old, int64_t c_new,
+                     feat_top_t *out) {
         uint32_t pos = *n;
+        if (out)
+                out->c = 0;
         if (k == 0)
                 return 0;
         /* Full list: only an entry at least as good as the last can be in
@@ -253,9 +274,11 @@ static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
         if (pos == *n) {
                 if (*n < k)
                         (*n)++;
-                else if (top_beats(c, c_new, id, top[k - 1].c, top[k - 1].id))
+                else if (top_beats(c, c_new, id, top[k - 1].c, top[k - 1].id)) {
                         pos = k - 1;
-                else
+                        if (out)
+                                *out = top[pos];
+                } else
                         return 0;
         }
         top[pos].id = id;
@@ -363,28 +386,164 @@ int feat_cooc_reserve(feat_engine_t *eng, uint32_t more) {
         return pairs_resize(c, cap);
 }
 
+/* The entry of (a, b), NULL if none. */
+static feat_pair_t *pair_find(feat_cooc_t *c, uint32_t a, uint32_t b) {
+        feat_pair_t *p = pair_slot(c, a < b ? a : b, a < b ? b : a);
+        return p->a == FEAT_NONE ? NULL : p;
+}
+
+/* Fills the empty slot p; room was reserved. */
+static void pair_insert(feat_engine_t *eng, feat_pair_t *p, uint32_t a,
+                        uint32_t b, int64_t cnt, int known) {
+        feat_cooc_t *c = &eng->cooc;
+        p->a = a < b ? a : b;
+        p->b = a < b ? b : a;
+        p->c = cnt;
+        p->pend = 0;
+        p->stamp = eng->tick;
+        p->flushed = 0;
+        p->known = (uint32_t)known;
+        c->n_pairs++;
+        c->items[a].deg++;
+        c->items[b].deg++;
+}
+
+static const feat_top_t *top_find(const feat_item_t *it, uint32_t id) {
+        for (uint32_t i = 0; i < it->n_top; i++)
+                if (it->top[i].id == id)
+                        return &it->top[i];
+        return NULL;
+}
+
+/* c(a,b) of a pair without an entry: exact (returns 1) from a top list or
+ * a side whose f is 0, else its upper bound min(f(a), f(b)). */
+static int absent_count(const feat_cooc_t *c, uint32_t a, uint32_t b,
+                        int64_t *cnt) {
+        const feat_item_t *ia = &c->items[a], *ib = &c->items[b];
+        const feat_top_t *t;
+        if ((t = top_find(ia, b)) || (t = top_find(ib, a))) {
+                *cnt = t->c;
+                return 1;
+        }
+        *cnt = ia->f < ib->f ? ia->f : ib->f;
+        return *cnt == 0;
+}
+
+/* A pair whose count is only bounded is in neither top list; could a
+ * count of ub put `other` into it's top list? */
+static int may_enter(const feat_engine_t *eng, uint32_t id, uint32_t other,
+                     int64_t ub) {
+        const feat_cooc_t *c = &eng->cooc;
+        const feat_item_t *it = &c->items[id];
+        uint32_t k = eng->conf.top_neighbors;
+        if (k == 0)
+                return 0;
+        if (it->n_top < k)
+                return 1;
+        return top_beats(c, ub, other, it->top[k - 1].c, it->top[k - 1].id);
+}
+
+/* c(x, y) in the store: x's stored list, entry by entry. */
+static tern_code_t stored_count(feat_engine_t *eng, uint32_t x, uint32_t y,
+                                int64_t *cnt, char *errstr,
+                                size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        const feat_item_t *ix = &c->items[x], *iy = &c->items[y];
+        feat_cooc_rd_t lr;
+        const uint8_t *b;
+        uint32_t blen;
+        int found, r = 0;
+        tern_code_t code;
+        *cnt = 0;
+        feat_key_cooc_prefix(&c->key, ix->id, ix->len);
+        if (c->key.overflow)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "cooc read: cannot build the key");
+        code = feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
+                              &c->val, &found, errstr, errstr_size);
+        if (code || !found)
+                return code;
+        if (!feat_cooc_list_open(&lr, c->val.data, c->val.len))
+                while ((r = feat_cooc_list_next(&lr, &b, &blen, cnt)) == 1)
+                        if (blen == iy->len && !memcmp(b, iy->id, blen))
+                                return TERN_OK;
+        *cnt = 0;
+        if (r == 0)
+                return TERN_OK;
+        feat_key_cooc_prefix(&c->key, ix->id, ix->len);
+        return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len, errstr,
+                           errstr_size);
+}
+
+/* Makes the entry known: the stored count plus what is not stored yet.
+ * Its last flush may be in the batch in flight: wait for that to land. */
+static tern_code_t pair_read(feat_engine_t *eng, feat_pair_t *p, char *errstr,
+                             size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        uint32_t x = p->a, y = p->b;
+        int64_t cnt;
+        tern_code_t code;
+        if (eng->in_flight && p->flushed == c->seq) {
+                feat_store_write_wait(eng->st);
+                eng->stats.pair_read_waits++;
+        }
+        if (c->items[y].deg_store < c->items[x].deg_store) {
+                x = p->b;
+                y = p->a;
+        }
+        if ((code = stored_count(eng, x, y, &cnt, errstr, errstr_size)))
+                return code;
+        p->c = cnt + p->pend;
+        p->known = 1;
+        eng->stats.pair_reads++;
+        return TERN_OK;
+}
+
+tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
+                              int64_t w, char *errstr, size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        feat_pair_t *p = pair_slot(c, a < b ? a : b, a < b ? b : a);
+        if (p->a == FEAT_NONE) {
+                int64_t cnt;
+                int known = absent_count(c, a, b, &cnt);
+                pair_insert(eng, p, a, b, cnt, known);
+        }
+        p->stamp = eng->tick;
+        if (p->known)
+                return TERN_OK;
+        if (!may_enter(eng, a, b, p->c + w) && !may_enter(eng, b, a, p->c + w))
+                return TERN_OK;
+        return pair_read(eng, p, errstr, errstr_size);
+}
+
+/* id's top list after c(id, other) went from c_old to c_new (known); a
+ * neighbour pushed out without an entry of its own raises f. */
+static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
+                     int64_t c_old, int64_t c_new) {
+        feat_cooc_t *c = &eng->cooc;
+        feat_item_t *it = &c->items[id];
+        feat_top_t out;
+        if (top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors, other,
+                      c_old, c_new, &out) &&
+            out.c > it->f && !pair_find(c, id, out.id))
+                it->f = out.c;
+}
+
 void feat_cooc_add(feat_engine_t *eng, uint32_t a, uint32_t b, int64_t w) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t k = eng->conf.top_neighbors;
         feat_pair_t *p = pair_slot(c, a < b ? a : b, a < b ? b : a);
-        int64_t old;
-        if (p->a == FEAT_NONE) {
-                p->a = a < b ? a : b;
-                p->b = a < b ? b : a;
-                p->c = p->pend = 0;
-                c->n_pairs++;
-                c->items[a].deg++;
-                c->items[b].deg++;
-        }
-        old = p->c;
+        int64_t old = p->c;
         p->c += w;
         if (p->pend == 0)
                 push_size(&c->dirty_pairs, &c->n_dirty_pairs,
                           &c->cap_dirty_pairs, (size_t)(p - c->pslots));
         p->pend += w;
-        top_raise(c, c->items[a].top, &c->items[a].n_top, k, b, old, p->c);
-        top_raise(c, c->items[b].top, &c->items[b].n_top, k, a, old, p->c);
         eng->stats.pair_increments++;
+        /* unknown: resolved to move neither list */
+        if (!p->known)
+                return;
+        top_move(eng, a, b, old, p->c);
+        top_move(eng, b, a, old, p->c);
 }
 
 void feat_item_add_n(feat_engine_t *eng, uint32_t id, int64_t w) {
@@ -399,7 +558,7 @@ void feat_item_add_n(feat_engine_t *eng, uint32_t id, int64_t w) {
                          &c->cap_dirty_items, id);
         }
         if (top_raise(c, c->trend, &c->n_trend, eng->conf.trending_size, id,
-                      old, it->n))
+                      old, it->n, NULL))
                 c->trend_dirty = 1;
 }
 
@@ -448,59 +607,82 @@ tern_code_t feat_item_load_n(feat_engine_t *eng, uint32_t id, char *errstr,
         return TERN_OK;
 }
 
-/* One pair read from the store joins the table (unless the other item's
- * load put it there already: then it holds the same count) and the
- * loading item's top list. */
+/* One pair of id's stored list: into its top list (k + 1 long, to learn
+ * the best count below it) and, with room, into the pair table. An entry
+ * already there takes the stored count: id's pairs have no increment
+ * outside the store while its top is not loaded. */
 static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
-                     uint32_t blen, int64_t cnt) {
+                     uint32_t blen, int64_t cnt, int room) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t bid = item_intern(eng, (const char *)b, blen);
+        uint32_t k1 = eng->conf.top_neighbors + 1, bid;
         feat_pair_t *p;
-        feat_item_t *it;
-        if (bid == FEAT_NONE || feat_cooc_reserve(eng, 1))
+        feat_item_t *it = &c->items[id];
+        /* Without room, a pair that cannot enter the list is not even
+         * interned: a popular item's list names most of the catalogue. */
+        if (!room && it->n_top == k1) {
+                const feat_top_t *last = &it->top[k1 - 1];
+                const feat_item_t *li = &c->items[last->id];
+                if (cnt < last->c ||
+                    (cnt == last->c &&
+                     feat_id_cmp((const char *)b, blen, li->id, li->len) > 0))
+                        return 0;
+        }
+        bid = item_intern(eng, (const char *)b, blen);
+        if (bid == FEAT_NONE || (room && feat_cooc_reserve(eng, 1)))
                 return -1;
         if (bid == id || cnt <= 0)
                 return 0;
-        p = pair_slot(c, id < bid ? id : bid, id < bid ? bid : id);
-        if (p->a == FEAT_NONE) {
-                p->a = id < bid ? id : bid;
-                p->b = id < bid ? bid : id;
-                p->c = cnt;
-                p->pend = 0;
-                c->n_pairs++;
-                c->items[id].deg++;
-                c->items[bid].deg++;
+        p = room ? pair_slot(c, id < bid ? id : bid, id < bid ? bid : id)
+                 : pair_find(c, id, bid);
+        if (p && p->a == FEAT_NONE)
+                pair_insert(eng, p, id, bid, cnt, 1);
+        else if (p) {
+                p->c = cnt + p->pend;
+                p->known = 1;
         }
         it = &c->items[id];
-        top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors, bid, 0,
-                  p->c);
+        top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors + 1, bid, 0,
+                  cnt, NULL);
         return 0;
 }
 
-/* An item's pair list into the pair table and its top list. */
+/* An item's pair list into its top list, f, and (room allowing: all
+ * pairs or none, so that f can say "no other pair") the pair table. */
 static tern_code_t load_list(feat_engine_t *eng, uint32_t id, const uint8_t *v,
                              size_t vlen, char *errstr, size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
+        uint64_t low =
+            eng->conf.max_cached_pairs - eng->conf.max_cached_pairs / 10;
+        feat_item_t *it;
         feat_cooc_rd_t lr;
         const uint8_t *b;
-        uint32_t blen;
+        uint32_t blen, k = eng->conf.top_neighbors;
         int64_t cnt;
-        int r = -1;
-        if (!feat_cooc_list_open(&lr, v, vlen))
+        int r = -1, room = 0;
+        if (!feat_cooc_list_open(&lr, v, vlen)) {
+                room = c->n_pairs + lr.left <= low;
+                c->items[id].deg_store =
+                    lr.left < UINT32_MAX ? (uint32_t)lr.left : UINT32_MAX;
                 while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1 &&
                        blen <= FEAT_ID_MAX)
-                        if (load_pair(eng, id, b, blen, cnt))
+                        if (load_pair(eng, id, b, blen, cnt, room))
                                 return tern_errf(errstr, errstr_size,
                                                  TERN_ERR_NOMEM,
                                                  "out of memory loading pairs");
-        if (r == 0)
-                return TERN_OK;
-        return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len, errstr,
-                           errstr_size);
+        }
+        if (r != 0)
+                return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len,
+                                   errstr, errstr_size);
+        it = &c->items[id];
+        if (it->n_top > k) {
+                it->n_top = k;
+                it->f = room ? 0 : it->top[k].c;
+        }
+        return TERN_OK;
 }
 
-static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
-                                   char *errstr, size_t errstr_size) {
+static tern_code_t load_top_scan(feat_engine_t *eng, uint32_t id, char *errstr,
+                                 size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         const uint8_t *k, *v;
         size_t klen, vlen, plen;
@@ -526,22 +708,25 @@ static tern_code_t load_pairs_scan(feat_engine_t *eng, uint32_t id,
         return feat_iter_status(c->scan, "cooc scan", errstr, errstr_size);
 }
 
-tern_code_t feat_item_load_pairs(feat_engine_t *eng, uint32_t id, char *errstr,
-                                 size_t errstr_size) {
+tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
+                               size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
+        feat_item_t *it = &c->items[id];
         tern_code_t code;
-        c->items[id].stamp = eng->tick;
-        if (c->items[id].pairs_loaded)
+        it->stamp = eng->tick;
+        if (it->top_loaded)
                 return TERN_OK;
-        if (!c->items[id].top && eng->conf.top_neighbors &&
-            !(c->items[id].top =
-                  malloc(eng->conf.top_neighbors * sizeof(feat_top_t))))
+        if (!it->top &&
+            !(it->top = malloc(((size_t)eng->conf.top_neighbors + 1) *
+                               sizeof(feat_top_t))))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
-        c->items[id].n_top = 0;
-        if ((code = load_pairs_scan(eng, id, errstr, errstr_size)))
+        it->n_top = 0;
+        it->f = 0;
+        it->deg_store = 0;
+        if ((code = load_top_scan(eng, id, errstr, errstr_size)))
                 return code;
-        c->items[id].pairs_loaded = 1;
+        c->items[id].top_loaded = 1;
         return TERN_OK;
 }
 
@@ -569,7 +754,8 @@ static int trending_add(feat_engine_t *eng, const char *s, uint32_t len,
                 return -1;
         c->items[id].n = n;
         c->items[id].n_loaded = 1;
-        top_raise(c, c->trend, &c->n_trend, eng->conf.trending_size, id, 0, n);
+        top_raise(c, c->trend, &c->n_trend, eng->conf.trending_size, id, 0, n,
+                  NULL);
         return 0;
 }
 
@@ -720,8 +906,11 @@ static int flush_pairs(feat_engine_t *eng, feat_batch_t *b) {
                 r = flush_list(eng, b, d + i, run);
         }
         free(d);
-        for (size_t i = 0; i < c->n_dirty_pairs; i++)
+        c->seq = (c->seq + 1) & 0x7fffffffu;
+        for (size_t i = 0; i < c->n_dirty_pairs; i++) {
                 c->pslots[c->dirty_pairs[i]].pend = 0;
+                c->pslots[c->dirty_pairs[i]].flushed = c->seq;
+        }
         c->n_dirty_pairs = 0;
         return r;
 }
@@ -760,18 +949,18 @@ tern_code_t feat_cooc_flush(feat_engine_t *eng, feat_batch_t *b, char *errstr,
 
 /* ---- eviction ----
  *
- * After a commit nothing is pending: every count in memory is in the
- * store, so any entry may go and come back exactly. Past max_cached_pairs
- * pairs or items, the least recently used pairs-loaded items are unloaded
- * (pairs_loaded and top list cleared), every pair whose two items are now
- * unloaded leaves the table, and items nothing names any more (no pair, no
- * top list: deg 0, not loaded, not trending) are freed, oldest first, all
- * down to 90% of the bound. The exactness argument above holds throughout:
- * a pair stays while either of its items is loaded, so a loaded item keeps
- * all its pairs, and an unloaded one rebuilds its top list from the store
- * when next used (a pair it still shares with a loaded item holds the
- * stored count, since increments need both items loaded). The tables keep
- * their size: RSS stays flat, and the next batch refills the same slots.
+ * After a commit nothing is pending and nothing is in flight (a commit
+ * past a bound is written in place): every count in memory is in the
+ * store, so any entry may go and come back exactly.
+ *
+ * Past max_cached_pairs items, the least recently used loaded items are
+ * unloaded (top list and f dropped), entries whose two items are both
+ * unloaded leave the table, and items nothing names any more (no entry,
+ * not loaded, not trending) are freed, oldest first, down to 90% of the
+ * bound. Past max_cached_pairs entries, the least recently used entries
+ * leave, down to 90%, each raising f of a loaded side it was not a top
+ * neighbour of. The tables keep their size: RSS stays flat, and the next
+ * batch refills the same slots.
  */
 
 static int over_bound(const feat_cooc_t *c, uint64_t bound) {
@@ -782,9 +971,22 @@ int feat_cooc_over_bound(const feat_engine_t *eng) {
         return over_bound(&eng->cooc, eng->conf.max_cached_pairs);
 }
 
-static void keep_trending(feat_cooc_t *c, uint8_t keep) {
+/* Items a list names stay: the trending list and loaded top lists (whose
+ * members need not have an entry). Marked before freeing. */
+static void keep_named(feat_cooc_t *c) {
         for (uint32_t i = 0; i < c->n_trend; i++)
-                c->items[c->trend[i].id].keep = keep;
+                c->items[c->trend[i].id].keep = 1;
+        for (uint32_t id = 0; id < c->n_items; id++) {
+                const feat_item_t *it = &c->items[id];
+                if (it->id && it->top_loaded)
+                        for (uint32_t k = 0; k < it->n_top; k++)
+                                c->items[it->top[k].id].keep = 1;
+        }
+}
+
+static void keep_none(feat_cooc_t *c) {
+        for (uint32_t id = 0; id < c->n_items; id++)
+                c->items[id].keep = 0;
 }
 
 /* Live item ids in eng->lru, least recently used first; NULL (no memory
@@ -806,35 +1008,57 @@ static uint32_t order_id(const uint64_t *order, size_t i) {
         return order ? (uint32_t)order[i] : (uint32_t)i;
 }
 
-/* Unloads loaded items from *cur on until their pairs add up to want
- * (at least one item); the number unloaded. */
+/* Unloads up to want loaded items, oldest first; the number unloaded. */
 static size_t unload_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
-                            size_t *cur, uint64_t want) {
-        uint64_t got = 0;
+                            uint64_t want) {
         size_t k = 0;
-        for (; *cur < n && (got < want || !k); (*cur)++) {
-                feat_item_t *it = &c->items[order_id(order, *cur)];
-                if (!it->id || !it->pairs_loaded)
+        for (size_t i = 0; i < n && k < want; i++) {
+                feat_item_t *it = &c->items[order_id(order, i)];
+                if (!it->id || !it->top_loaded)
                         continue;
-                got += it->deg;
                 item_unload(it);
                 k++;
         }
         return k;
 }
 
-/* Deletes every pair neither of whose items is loaded. A deletion may
- * shift a later pair into slot i: look at i again. */
-static uint64_t pairs_sweep(feat_cooc_t *c) {
+/* Deletes every entry that `gone` says goes, first raising f of each of
+ * its loaded items that does not have the other as a top neighbour. A
+ * deletion may shift a later entry into slot i: look at i again. */
+static uint64_t pairs_sweep(feat_engine_t *eng,
+                            int (*gone)(const feat_engine_t *,
+                                        const feat_pair_t *, uint32_t),
+                            uint32_t min_age) {
+        feat_cooc_t *c = &eng->cooc;
         uint64_t n = 0;
         for (size_t i = 0; i <= c->pmask; i++)
                 while (c->pslots[i].a != FEAT_NONE &&
-                       !c->items[c->pslots[i].a].pairs_loaded &&
-                       !c->items[c->pslots[i].b].pairs_loaded) {
+                       gone(eng, &c->pslots[i], min_age)) {
+                        const feat_pair_t *p = &c->pslots[i];
+                        feat_item_t *ia = &c->items[p->a],
+                                    *ib = &c->items[p->b];
+                        if (ia->top_loaded && p->c > ia->f &&
+                            !top_find(ia, p->b))
+                                ia->f = p->c;
+                        if (ib->top_loaded && p->c > ib->f &&
+                            !top_find(ib, p->a))
+                                ib->f = p->c;
                         pair_delete(c, i);
                         n++;
                 }
         return n;
+}
+
+static int both_unloaded(const feat_engine_t *eng, const feat_pair_t *p,
+                         uint32_t min_age) {
+        (void)min_age;
+        return !eng->cooc.items[p->a].top_loaded &&
+               !eng->cooc.items[p->b].top_loaded;
+}
+
+static int older_than(const feat_engine_t *eng, const feat_pair_t *p,
+                      uint32_t min_age) {
+        return eng->tick - p->stamp >= min_age;
 }
 
 static uint64_t free_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
@@ -843,7 +1067,7 @@ static uint64_t free_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
         for (size_t i = 0; i < n && items_live(c) > low; i++) {
                 uint32_t id = order_id(order, i);
                 const feat_item_t *it = &c->items[id];
-                if (it->id && !it->pairs_loaded && !it->deg && !it->keep) {
+                if (it->id && !it->top_loaded && !it->deg && !it->keep) {
                         item_free(c, id);
                         k++;
                 }
@@ -851,11 +1075,71 @@ static uint64_t free_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
         return k;
 }
 
+/* Items down to low: unload the oldest, drop the entries that served
+ * only them, free what nothing names. Entries shared with items still
+ * loaded keep theirs alive: when a round frees too few, the next one
+ * unloads twice as many. */
+static void items_evict(feat_engine_t *eng, uint64_t low) {
+        feat_cooc_t *c = &eng->cooc;
+        const uint64_t *order;
+        size_t n;
+        order = items_by_age(eng, &n);
+        if (!order)
+                n = c->n_items;
+        for (unsigned round = 0; items_live(c) > low; round++) {
+                uint64_t want = items_live(c) - low;
+                size_t k = unload_oldest(c, order, n,
+                                         want << (round < 16 ? round : 16));
+                eng->stats.items_unloaded += k;
+                eng->stats.pairs_evicted += pairs_sweep(eng, both_unloaded, 0);
+                keep_named(c);
+                eng->stats.items_evicted += free_oldest(c, order, n, low);
+                keep_none(c);
+                if (!k)
+                        break; /* nothing loaded: what is left is kept */
+        }
+}
+
+/* The age (ticks since last use) at which about `drop` of the entries are
+ * at least that old, from a sample of up to 4096 slots spread over the
+ * table: sorting every entry would cost more than the eviction. */
+static uint32_t age_cut(feat_engine_t *eng, uint64_t drop) {
+        feat_cooc_t *c = &eng->cooc;
+        size_t slots = c->pmask + 1, step = slots / 4096 ? slots / 4096 : 1;
+        size_t n = 0, at;
+        if (feat_lru_room(eng, 4096))
+                return 0;
+        for (size_t i = 0; i < slots && n < 4096; i += step)
+                if (c->pslots[i].a != FEAT_NONE)
+                        eng->lru[n++] = eng->tick - c->pslots[i].stamp;
+        if (!n)
+                return 0;
+        feat_lru_sort(eng, n);
+        at = (size_t)((double)drop / (double)c->n_pairs * (double)n);
+        at = n - (at < 1 ? 1 : at < n ? at : n);
+        return (uint32_t)eng->lru[at];
+}
+
+/* Entries down to low, least recently used first: each round cuts at the
+ * age a new sample gives for what is still too many; a cut that freed
+ * nothing (entries older than it are all gone) moves to half its age. */
+static void pairs_evict(feat_engine_t *eng, uint64_t low) {
+        feat_cooc_t *c = &eng->cooc;
+        uint32_t cut = UINT32_MAX;
+        while (c->n_pairs > low) {
+                uint32_t sampled = age_cut(eng, c->n_pairs - low);
+                uint64_t gone;
+                cut = sampled < cut ? sampled : cut / 2;
+                gone = pairs_sweep(eng, older_than, cut);
+                eng->stats.pairs_evicted += gone;
+                if (!cut)
+                        break;
+        }
+}
+
 static void cooc_evict(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
         uint64_t bound = eng->conf.max_cached_pairs, low = bound - bound / 10;
-        const uint64_t *order;
-        size_t n, cur = 0;
         if (!over_bound(c, bound))
                 return;
         /* free_ids: room for every id, so freeing never fails */
@@ -866,26 +1150,12 @@ static void cooc_evict(feat_engine_t *eng) {
                 c->free_ids = g;
                 c->cap_free = c->n_items;
         }
-        keep_trending(c, 1);
-        order = items_by_age(eng, &n);
-        if (!order)
-                n = c->n_items;
-        /* Pairs shared with items still loaded stay: when an unloading
-         * frees too few, the next round asks twice as much. */
-        for (unsigned round = 0; over_bound(c, low); round++) {
-                uint64_t want = c->n_pairs > low ? c->n_pairs - low : 0;
-                size_t k;
-                if (items_live(c) > low && items_live(c) - low > want)
-                        want = items_live(c) - low;
-                k = unload_oldest(c, order, n, &cur,
-                                  want << (round < 16 ? round : 16));
-                eng->stats.items_unloaded += k;
-                eng->stats.pairs_evicted += pairs_sweep(c);
-                eng->stats.items_evicted += free_oldest(c, order, n, low);
-                if (!k)
-                        break; /* nothing loaded: what is left is kept */
-        }
-        keep_trending(c, 0);
+        if (items_live(c) > low)
+                items_evict(eng, low);
+        pairs_evict(eng, low);
+        /* entries gone may leave unloaded items nothing names */
+        if (items_live(c) > low)
+                items_evict(eng, low);
 }
 
 /* ---- mirror lifetime ---- */

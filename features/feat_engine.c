@@ -275,7 +275,7 @@ static tern_code_t counted_prepare(feat_engine_t *eng, feat_uuser_t *u,
         if (*iid == FEAT_NONE)
                 goto nomem;
         if ((code = feat_item_load_n(eng, *iid, errstr, errstr_size)) ||
-            (code = feat_item_load_pairs(eng, *iid, errstr, errstr_size)))
+            (code = feat_item_load_top(eng, *iid, errstr, errstr_size)))
                 return code;
         for (uint32_t k = 0; k < u->pub.n_window; k++) {
                 const feat_item_ts_t *e = &u->window[k];
@@ -292,14 +292,18 @@ static tern_code_t counted_prepare(feat_engine_t *eng, feat_uuser_t *u,
                 }
                 if ((jid = u->win_iid[k]) == *iid)
                         continue;
-                if ((code =
-                         feat_item_load_pairs(eng, jid, errstr, errstr_size)))
+                if ((code = feat_item_load_top(eng, jid, errstr, errstr_size)))
                         return code;
                 eng->tmp_ids[n++] = jid;
         }
         *n_ids = n;
         if (feat_cooc_reserve(eng, n))
                 goto nomem;
+        for (uint32_t k = 0; k < n; k++)
+                if ((code = feat_cooc_resolve(eng, *iid, eng->tmp_ids[k],
+                                              eng->conf.type_weight[ev->type],
+                                              errstr, errstr_size)))
+                        return code;
         return TERN_OK;
 nomem:
         return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
@@ -467,7 +471,7 @@ tern_code_t feat_engine_top_neighbors(feat_engine_t *eng, const char *item,
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         if ((code = feat_item_load_n(eng, id, errstr, errstr_size)) ||
-            (code = feat_item_load_pairs(eng, id, errstr, errstr_size)))
+            (code = feat_item_load_top(eng, id, errstr, errstr_size)))
                 return code;
         it = &eng->cooc.items[id];
         /* Loading n(j) leaves the item table where it is. Most neighbours

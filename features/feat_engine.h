@@ -164,6 +164,9 @@ typedef struct feat_stats {
         /* eviction after commits: users and items freed, items whose
          * pairs were unloaded, pairs deleted */
         uint64_t users_evicted, items_evicted, items_unloaded, pairs_evicted;
+        /* pair counts read from the store because only a bound was in
+         * memory, and the reads that waited for the batch in flight */
+        uint64_t pair_reads, pair_read_waits;
 } feat_stats_t;
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out);
 

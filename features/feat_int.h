@@ -46,19 +46,28 @@ typedef struct feat_item {
         int64_t n_pending; /* merge to write at the next commit */
         uint32_t gen;   /* changes when the slot is freed (feat_item_cached) */
         uint32_t stamp; /* engine tick of the last use (eviction order) */
-        uint32_t deg;   /* pairs in the table with this item */
+        uint32_t deg;   /* entries of the pair table naming this item */
+        uint32_t deg_store; /* pairs in its stored list when it was read */
         uint8_t n_loaded;
-        uint8_t pairs_loaded; /* every pair with this item is in memory */
+        uint8_t top_loaded; /* top and f are valid (feat_cooc.c) */
         uint8_t n_dirty;
         uint8_t keep; /* in the trending list: not freed (eviction only) */
         uint32_t n_top;
-        feat_top_t *top; /* top_neighbors by (c desc, id asc) */
+        feat_top_t *top; /* top_neighbors by (c desc, id asc), room for +1 */
+        /* At least c(this, x) for every x that is neither in top nor in an
+         * entry of the pair table; 0: every such pair is 0. */
+        int64_t f;
 } feat_item_t;
 
+/* An entry of the pair table: c(a,b) exactly (known) or an upper bound
+ * of it, plus the increments the next commit merges. */
 typedef struct feat_pair {
         uint32_t a, b; /* a < b; a == FEAT_NONE: empty slot */
-        int64_t c;     /* c(a,b) == c(b,a) */
+        int64_t c;     /* c(a,b) == c(b,a), or its upper bound */
         int64_t pend;
+        uint32_t stamp;        /* engine tick of the last use */
+        uint32_t flushed : 31; /* commit seq of the last flush with pend */
+        uint32_t known : 1;    /* c is exact */
 } feat_pair_t;
 
 typedef struct feat_cooc {
@@ -77,6 +86,7 @@ typedef struct feat_cooc {
         size_t pmask, n_pairs;
         size_t *dirty_pairs;
         size_t n_dirty_pairs, cap_dirty_pairs;
+        uint32_t seq; /* flushes so far (31 bits): feat_pair_t.flushed */
         /* trending: top trending_size items by (n desc, id asc) */
         feat_top_t *trend;
         uint32_t n_trend;
@@ -96,10 +106,16 @@ uint32_t feat_item_intern(struct feat_engine *eng, const char *s, uint32_t len);
 uint32_t feat_item_lookup(struct feat_engine *eng, const char *s, uint32_t len);
 tern_code_t feat_item_load_n(struct feat_engine *eng, uint32_t id, char *errstr,
                              size_t errstr_size);
-tern_code_t feat_item_load_pairs(struct feat_engine *eng, uint32_t id,
-                                 char *errstr, size_t errstr_size);
-/* c(a,b) += w, c(b,a) += w; both items must have their pairs loaded and
- * the pair table room (feat_cooc_reserve). */
+/* The item's top list (and f) from its stored pair list, unless loaded. */
+tern_code_t feat_item_load_top(struct feat_engine *eng, uint32_t id,
+                               char *errstr, size_t errstr_size);
+/* Makes sure feat_cooc_add(a, b, w) can keep both top lists exact: an
+ * entry for the pair, whose count is read from the store when only its
+ * upper bound is known and that bound could move a top list. Both items'
+ * tops loaded, room reserved (feat_cooc_reserve); changes no count. */
+tern_code_t feat_cooc_resolve(struct feat_engine *eng, uint32_t a, uint32_t b,
+                              int64_t w, char *errstr, size_t errstr_size);
+/* c(a,b) += w, c(b,a) += w, the pair resolved with this w. */
 void feat_cooc_add(struct feat_engine *eng, uint32_t a, uint32_t b, int64_t w);
 int feat_cooc_reserve(struct feat_engine *eng, uint32_t more);
 /* n(i) += w; n must be loaded. */

@@ -894,6 +894,16 @@ tern_code_t feat_store_write_begin(feat_store_t *st, feat_batch_t *b,
         return TERN_OK;
 }
 
+void feat_store_write_wait(feat_store_t *st) {
+        struct feat_store_bg *bg = st->bg;
+        if (!bg)
+                return;
+        pthread_mutex_lock(&bg->lock);
+        while (bg->batch && !bg->done)
+                pthread_cond_wait(&bg->cond, &bg->lock);
+        pthread_mutex_unlock(&bg->lock);
+}
+
 tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
                                  size_t errstr_size) {
         struct feat_store_bg *bg = st->bg;

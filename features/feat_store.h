@@ -99,6 +99,10 @@ tern_code_t feat_store_write_begin(feat_store_t *st, feat_batch_t *b,
                                    char *errstr, size_t errstr_size);
 tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
                                  size_t errstr_size);
+/* Waits until the batch in flight (if any) is written, leaving its result
+ * to end(): a read after it sees the batch, unless the write failed,
+ * which end() then reports. */
+void feat_store_write_wait(feat_store_t *st);
 
 /* Offsets: the next offset to consume for (topic, partition). */
 tern_code_t feat_store_offset_get(feat_store_t *st, const char *topic,

@@ -50,7 +50,8 @@ typedef struct bench {
         uint64_t seed;
         int json;
         double latency_seconds, rate, soak_seconds, sample_seconds;
-        int64_t wait_ms; /* soak: linger and fetch waits, SOAK_WAIT_MS */
+        double warmup_seconds; /* soak: growth counted from here; 0: N/10 */
+        int64_t wait_ms;       /* soak: linger and fetch waits, SOAK_WAIT_MS */
         const char *brokers;
         const char *remote;    /* --brokers: a broker of its own process */
         rt_broker_t *broker;   /* NULL with --brokers */
@@ -82,7 +83,8 @@ static void bench_usage(FILE *out) {
             "                  [--latency-seconds S] [--rate EPS] "
             "[--latency-partitions L]\n"
             "                  [--seconds N [--sample-seconds S] "
-            "[--wait-ms W]]\n"
+            "[--warmup-seconds W]\n"
+            "                   [--wait-ms W]]\n"
             "                  [--brokers ADDR]\n"
             "                  [-c FILE] [-X key=value]...\n"
             "\n"
@@ -118,7 +120,11 @@ static void bench_usage(FILE *out) {
             "what holds\n"
             "it (RocksDB memtables, block cache, table readers; cached users "
             "and pairs;\n"
-            "churn users, points, timers), its growth and the latency. The "
+            "churn users, points, timers), its growth and the latency. "
+            "Growth is\n"
+            "counted from the sample at --warmup-seconds (default a tenth "
+            "of N, at\n"
+            "least 30), once the caches have filled up to their bounds. The "
             "paced\n"
             "producer lingers and both consumers wait up to W ms per fetch "
             "(default 20:\n"
@@ -561,7 +567,9 @@ static double soak_growth(const rt_pace_result_t *r, double from_s,
 
 static void print_soak(const bench_t *b) {
         const rt_pace_result_t *r = &b->lat;
-        double warm_s = b->soak_seconds / 10 > 30 ? b->soak_seconds / 10 : 30;
+        double warm_s = b->warmup_seconds > 0       ? b->warmup_seconds
+                        : b->soak_seconds / 10 > 30 ? b->soak_seconds / 10
+                                                    : 30;
         double base_mb = 0, growth = soak_growth(r, warm_s, &base_mb);
         double end_mb = r->n_samples ? r->samples[r->n_samples - 1].rss_mb : 0;
         if (!b->json) {
@@ -765,6 +773,8 @@ static int bench_opt(bench_t *b, int c, const char *arg, int64_t *seed) {
         case 'i':
                 return parse_seconds(arg, &b->sample_seconds) ||
                        b->sample_seconds < 1;
+        case 'W':
+                return parse_seconds(arg, &b->warmup_seconds);
         case 'j':
                 b->json = 1;
                 return 0;
@@ -809,6 +819,7 @@ static int bench_main(int argc, char **argv) {
             {"rate", required_argument, NULL, 'r'},
             {"seconds", required_argument, NULL, 'S'},
             {"sample-seconds", required_argument, NULL, 'i'},
+            {"warmup-seconds", required_argument, NULL, 'W'},
             {"json", no_argument, NULL, 'j'},
             {"brokers", required_argument, NULL, 'B'},
             {"wait-ms", required_argument, NULL, 'w'},

@@ -147,6 +147,7 @@ static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         s->cached_items = fs.cached_items;
         s->cached_pairs = fs.cached_pairs;
         s->pairs_evicted = fs.pairs_evicted;
+        s->pair_reads = fs.pair_reads;
         s->engine_commits = fs.commits;
 }
 

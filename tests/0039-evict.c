@@ -5,8 +5,12 @@
  * stay within its bounds after each commit and compute exactly what it
  * computes with bounds it never reaches: the same user state and the same
  * recommendations after every event, the same top neighbours and trending
- * list, and a byte-identical store (digest). Three runs over one stream:
- * unbounded, bounded with the same commits, bounded with other commits.
+ * list, and a byte-identical store (digest). Four runs over one stream:
+ * unbounded; tiny bounds with the same commits; tiny bounds with other
+ * commits written in the background; a bound every item fits in but the
+ * pair entries do not (so items keep top lists whose pairs come and go,
+ * pair counts are read back from the store, some while the batch that
+ * holds their last increments is in flight).
  */
 #include "test.h"
 
@@ -20,6 +24,7 @@
 #define N_ITEMS  2000
 #define TINY_U   100
 #define TINY_P   1000
+#define MID_P    6000
 
 static char errstr[512];
 
@@ -161,8 +166,22 @@ static void check_bounds(run_t *r, uint64_t max_u, uint64_t max_p, int at_low) {
                     (unsigned long long)s.cached_items);
 }
 
+/* One commit; async: written by the store's thread while the next
+ * events are applied (feat_engine_commit_begin), landed at the next. */
+static void commit(run_t *r, int async) {
+        int landed;
+        if (async)
+                TEST_ASSERT(!feat_engine_commit_begin(r->eng, NULL, 0, &landed,
+                                                      errstr, sizeof(errstr)),
+                            "%s", errstr);
+        else
+                TEST_ASSERT(!feat_engine_commit(r->eng, NULL, 0, errstr,
+                                                sizeof(errstr)),
+                            "%s", errstr);
+}
+
 static void run_stream(run_t *r, const char *tag, uint64_t max_u,
-                       uint64_t max_p, int every) {
+                       uint64_t max_p, int every, int async) {
         feat_store_conf_t sc = {0};
         feat_conf_t c;
         model_recs_conf_t rc;
@@ -188,9 +207,7 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
                             errstr);
                 if ((i + 1) % every && i + 1 < N_EVENTS)
                         continue;
-                TEST_ASSERT(!feat_engine_commit(r->eng, NULL, 0, errstr,
-                                                sizeof(errstr)),
-                            "%s", errstr);
+                commit(r, async);
                 check_bounds(r, max_u, max_p, every == N_EVENTS);
                 if (test_failed_flag)
                         return;
@@ -202,6 +219,8 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         }
         log_trending(r);
         TEST_ASSERT(!r->log.overflow);
+        TEST_ASSERT(!feat_engine_commit_end(r->eng, errstr, sizeof(errstr)),
+                    "%s", errstr);
         TEST_ASSERT(!feat_inspect_digest_json(r->st, &r->digest, errstr,
                                               sizeof(errstr)),
                     "%s", errstr);
@@ -240,14 +259,19 @@ static void same_results(const run_t *a, const run_t *b, const char *what) {
 }
 
 static void test_tiny_bounds_same_results(void) {
-        run_t big = {0}, tiny = {0}, tiny2 = {0};
+        run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {0};
         feat_stats_t s;
         gen_events();
-        run_stream(&big, "evict-big", 1000000, 100000000, 64);
+        run_stream(&big, "evict-big", 1000000, 100000000, 64, 0);
         if (!test_failed_flag)
-                run_stream(&tiny, "evict-tiny", TINY_U, TINY_P, 64);
+                run_stream(&tiny, "evict-tiny", TINY_U, TINY_P, 64, 0);
         if (!test_failed_flag)
-                run_stream(&tiny2, "evict-tiny2", TINY_U, TINY_P, 13);
+                run_stream(&tiny2, "evict-tiny2", TINY_U, TINY_P, 13, 1);
+        /* every item fits, entries do not: items keep their top lists
+         * while entries come and go, and most commits are written in the
+         * background */
+        if (!test_failed_flag)
+                run_stream(&mid, "evict-mid", 1000000, MID_P, 32, 1);
         if (!test_failed_flag) {
                 /* the unbounded run never evicted, the bounded ones did,
                  * items too (user windows then name reused item slots) */
@@ -263,19 +287,32 @@ static void test_tiny_bounds_same_results(void) {
                             (unsigned long long)s.items_evicted,
                             (unsigned long long)s.items_unloaded,
                             (unsigned long long)s.pairs_evicted);
+                TEST_ASSERT(s.pair_reads > 100, "%llu pair reads",
+                            (unsigned long long)s.pair_reads);
+                feat_engine_stats(mid.eng, &s);
+                TEST_ASSERT(s.pairs_evicted > 10000 && s.pair_reads > 100 &&
+                                s.items_unloaded == 0 && s.pair_read_waits > 0,
+                            "mid: %llu pairs evicted, %llu reads, %llu "
+                            "waits, %llu unloaded",
+                            (unsigned long long)s.pairs_evicted,
+                            (unsigned long long)s.pair_reads,
+                            (unsigned long long)s.pair_read_waits,
+                            (unsigned long long)s.items_unloaded);
                 same_results(&big, &tiny, "tiny bounds");
                 same_results(&big, &tiny2, "tiny bounds, other commits");
+                same_results(&big, &mid, "entries bounded, items not");
         }
         run_free(&big);
         run_free(&tiny);
         run_free(&tiny2);
+        run_free(&mid);
 }
 
 /* A batch far over the bounds: its one commit evicts down to 90%. */
 static void test_one_big_batch(void) {
         run_t r = {0};
         gen_events();
-        run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS);
+        run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS, 0);
         run_free(&r);
 }
 
