@@ -1022,17 +1022,18 @@ static size_t unload_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
         return k;
 }
 
-/* Deletes every entry that `gone` says goes, first raising f of each of
- * its loaded items that does not have the other as a top neighbour. A
- * deletion may shift a later entry into slot i: look at i again. */
+/* Deletes the entries that `gone` says go, in slot order while more than
+ * keep are left, first raising f of each of its loaded items that does
+ * not have the other as a top neighbour. A deletion may shift a later
+ * entry into slot i: look at i again. */
 static uint64_t pairs_sweep(feat_engine_t *eng,
                             int (*gone)(const feat_engine_t *,
                                         const feat_pair_t *, uint32_t),
-                            uint32_t min_age) {
+                            uint32_t min_age, uint64_t keep) {
         feat_cooc_t *c = &eng->cooc;
         uint64_t n = 0;
-        for (size_t i = 0; i <= c->pmask; i++)
-                while (c->pslots[i].a != FEAT_NONE &&
+        for (size_t i = 0; i <= c->pmask && c->n_pairs > keep; i++)
+                while (c->pslots[i].a != FEAT_NONE && c->n_pairs > keep &&
                        gone(eng, &c->pslots[i], min_age)) {
                         const feat_pair_t *p = &c->pslots[i];
                         feat_item_t *ia = &c->items[p->a],
@@ -1091,7 +1092,8 @@ static void items_evict(feat_engine_t *eng, uint64_t low) {
                 size_t k = unload_oldest(c, order, n,
                                          want << (round < 16 ? round : 16));
                 eng->stats.items_unloaded += k;
-                eng->stats.pairs_evicted += pairs_sweep(eng, both_unloaded, 0);
+                eng->stats.pairs_evicted +=
+                    pairs_sweep(eng, both_unloaded, 0, 0);
                 keep_named(c);
                 eng->stats.items_evicted += free_oldest(c, order, n, low);
                 keep_none(c);
@@ -1128,10 +1130,11 @@ static void pairs_evict(feat_engine_t *eng, uint64_t low) {
         uint32_t cut = UINT32_MAX;
         while (c->n_pairs > low) {
                 uint32_t sampled = age_cut(eng, c->n_pairs - low);
-                uint64_t gone;
                 cut = sampled < cut ? sampled : cut / 2;
-                gone = pairs_sweep(eng, older_than, cut);
-                eng->stats.pairs_evicted += gone;
+                /* many entries share a tick (one load inserts a whole
+                 * list): stop at low, not at the end of the cut's age */
+                eng->stats.pairs_evicted +=
+                    pairs_sweep(eng, older_than, cut, low);
                 if (!cut)
                         break;
         }
