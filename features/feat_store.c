@@ -173,12 +173,10 @@ static size_t list_bound(const char *p, size_t len) {
         return feat_cooc_list_open(&lr, (const uint8_t *)p, len) ? 0 : lr.left;
 }
 
-/* Sorted entries, equal b summed (unsigned: wraps instead of UB), into a
- * new list record. */
-static char *list_encode(list_ent_t *v, size_t n, size_t *out_len) {
-        tern_buf_t o;
+/* Sorts v, equal b summed (unsigned: wraps instead of UB); the number of
+ * distinct entries left at the front. */
+static size_t list_sort_sum(list_ent_t *v, size_t n) {
         size_t m = 0;
-        char *out;
         if (n)
                 qsort(v, n, sizeof(*v), list_ent_cmp);
         for (size_t i = 0; i < n; i++) {
@@ -188,6 +186,13 @@ static char *list_encode(list_ent_t *v, size_t n, size_t *out_len) {
                 else
                         v[m++] = v[i];
         }
+        return m;
+}
+
+/* Distinct sorted entries into a new list record. */
+static char *list_write(const list_ent_t *v, size_t m, size_t *out_len) {
+        tern_buf_t o;
+        char *out;
         tern_buf_init(&o, SIZE_MAX);
         tern_buf_put_u8(&o, FEAT_COOC_LIST_VERSION);
         tern_buf_put_varint(&o, m);
@@ -203,23 +208,81 @@ static char *list_encode(list_ent_t *v, size_t n, size_t *out_len) {
         return out;
 }
 
+static int list_sorted(const list_ent_t *v, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                if (list_ent_cmp(&v[i - 1], &v[i]) >= 0)
+                        return 0;
+        return 1;
+}
+
+/* Two sorted runs of distinct entries merged into w, equal b summed; the
+ * number written. */
+static size_t list_merge_runs(const list_ent_t *a, size_t na,
+                              const list_ent_t *b, size_t nb, list_ent_t *w) {
+        size_t i = 0, j = 0, m = 0;
+        while (i < na && j < nb) {
+                int r = list_ent_cmp(&a[i], &b[j]);
+                if (r < 0)
+                        w[m++] = a[i++];
+                else if (r > 0)
+                        w[m++] = b[j++];
+                else {
+                        w[m] = a[i++];
+                        w[m].c =
+                            (int64_t)((uint64_t)w[m].c + (uint64_t)b[j++].c);
+                        m++;
+                }
+        }
+        while (i < na)
+                w[m++] = a[i++];
+        while (j < nb)
+                w[m++] = b[j++];
+        return m;
+}
+
+/* v: the operands' entries (n_ops), then the existing list's (up to n).
+ * The operands are sorted among themselves, then merged with the existing
+ * list in one pass: linear in the existing list, the long one when a read
+ * merges a hot item's record, instead of sorting it again. An unsorted
+ * existing list (no writer of this store makes one) still merges right,
+ * by sorting everything. */
+static char *list_merge_existing(list_ent_t *v, size_t n_ops, size_t n,
+                                 size_t *new_len) {
+        const list_ent_t *ex = v + n_ops;
+        size_t n_ex = n - n_ops, m;
+        list_ent_t *w;
+        char *out;
+        if (!list_sorted(ex, n_ex))
+                return list_write(v, list_sort_sum(v, n), new_len);
+        m = list_sort_sum(v, n_ops);
+        if (!(w = malloc((n ? n : 1) * sizeof(*w))))
+                return NULL;
+        out = list_write(w, list_merge_runs(ex, n_ex, v, m, w), new_len);
+        free(w);
+        return out;
+}
+
 /* Merges pair lists (the existing value, if any, and the operands). Same
  * failure contract as add_sum(): a valid buffer even on failure. */
 static char *list_merge(const char *existing, size_t elen,
                         const char *const *ops, const size_t *oplen, int nops,
                         unsigned char *success, size_t *new_len) {
-        size_t total = existing ? list_bound(existing, elen) : 0, n = 0;
+        size_t total = existing ? list_bound(existing, elen) : 0, n = 0, n_ops;
         list_ent_t *v;
         char *out = NULL;
         int ok;
         for (int i = 0; i < nops; i++)
                 total += list_bound(ops[i], oplen[i]);
         v = malloc((total ? total : 1) * sizeof(*v));
-        ok = v && (!existing || !list_gather(existing, elen, v, &n));
+        ok = v != NULL;
         for (int i = 0; i < nops && ok; i++)
                 ok = !list_gather(ops[i], oplen[i], v, &n);
+        n_ops = n;
+        if (ok && existing)
+                ok = !list_gather(existing, elen, v, &n);
         if (ok)
-                out = list_encode(v, n, new_len);
+                out = existing ? list_merge_existing(v, n_ops, n, new_len)
+                               : list_write(v, list_sort_sum(v, n), new_len);
         free(v);
         ok = ok && out;
         if (!out)

@@ -265,6 +265,90 @@ static void test_cooc_list_operands(void) {
         free(dir);
 }
 
+/* A list record of ids k0000.. with counts cnt[] (0: absent), in the
+ * order ids[] gives. */
+static void put_list(tern_buf_t *o, const int *ids, int n, const int64_t *cnt) {
+        int m = 0;
+        char id[8];
+        for (int i = 0; i < n; i++)
+                m += cnt[ids[i]] != 0;
+        tern_buf_reset(o);
+        tern_buf_put_u8(o, FEAT_COOC_LIST_VERSION);
+        tern_buf_put_varint(o, (uint64_t)m);
+        for (int i = 0; i < n; i++)
+                if (cnt[ids[i]]) {
+                        snprintf(id, sizeof(id), "k%04d", ids[i]);
+                        tern_buf_put_str(o, id, 5);
+                        tern_buf_put_long(o, cnt[ids[i]]);
+                }
+}
+
+/* A stored list (a put) and many operands, merged on read: the one-pass
+ * merge with the sorted list and the sort-everything path for an
+ * unsorted one give the same sorted, summed list as the reference. */
+static void test_cooc_list_merge_existing(void) {
+        enum { N = 3000, OPS = 40, PER = 25 };
+        static int64_t base[N], want[N], op[N];
+        static int order[N];
+        char *dir = test_tmpdir("store-merge");
+        feat_store_t *st = open_store(dir, 0);
+        feat_batch_t *b = feat_batch_new();
+        tern_buf_t key, val, expect;
+        uint64_t rng = 12345;
+        int found;
+        TEST_ASSERT(st, "%s", errstr);
+        tern_buf_init(&key, 64);
+        tern_buf_init(&val, 1 << 20);
+        tern_buf_init(&expect, 1 << 20);
+        for (int sorted = 1; sorted >= 0; sorted--) {
+                feat_batch_clear(b);
+                feat_key_cooc_prefix(&key, sorted ? "s" : "u", 1);
+                for (int i = 0; i < N; i++) {
+                        rng = rng * 6364136223846793005ULL + 1;
+                        base[i] = want[i] =
+                            (rng >> 60) & 1 ? (int64_t)(rng >> 58) + 1 : 0;
+                        order[i] = sorted ? i : N - 1 - i;
+                }
+                put_list(&val, order, N, base);
+                feat_batch_put(b, st, FEAT_CF_COOC, key.data, key.len, val.data,
+                               val.len);
+                for (int o = 0; o < OPS; o++) {
+                        memset(op, 0, sizeof(op));
+                        for (int k = 0; k < PER; k++) {
+                                rng = rng * 6364136223846793005ULL + 1;
+                                op[(rng >> 33) % N] += 1 + (int64_t)(rng >> 62);
+                        }
+                        for (int i = 0; i < N; i++) {
+                                want[i] += op[i];
+                                order[i] = i;
+                        }
+                        put_list(&val, order, N, op);
+                        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len,
+                                         val.data, val.len);
+                }
+                TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)),
+                            "%s", errstr);
+                for (int i = 0; i < N; i++)
+                        order[i] = i;
+                put_list(&expect, order, N, want);
+                TEST_ASSERT(!feat_store_get(st, FEAT_CF_COOC, key.data, key.len,
+                                            &val, &found, errstr,
+                                            sizeof(errstr)) &&
+                                found,
+                            "%s", errstr);
+                TEST_ASSERT(val.len == expect.len &&
+                                !memcmp(val.data, expect.data, val.len),
+                            "%s existing list: merged record differs",
+                            sorted ? "sorted" : "unsorted");
+        }
+        tern_buf_free(&key);
+        tern_buf_free(&val);
+        tern_buf_free(&expect);
+        feat_batch_destroy(b);
+        feat_store_close(st);
+        free(dir);
+}
+
 /* Every item as JSON lines, against one-item documents. */
 static void test_items_jsonl(void) {
         char *dir = test_tmpdir("store-jsonl");
@@ -312,4 +396,5 @@ static void test_items_jsonl(void) {
 TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_offsets_atomic),
           TEST_CASE(test_read_only), TEST_CASE(test_corrupt),
           TEST_CASE(test_corrupt_operand), TEST_CASE(test_cooc_list_operands),
+          TEST_CASE(test_cooc_list_merge_existing),
           TEST_CASE(test_items_jsonl));
