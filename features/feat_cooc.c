@@ -475,21 +475,83 @@ static tern_code_t stored_count(feat_engine_t *eng, uint32_t x, uint32_t y,
                            errstr_size);
 }
 
-/* Makes the entry known: the stored count plus what is not stored yet.
- * Its last flush may be in the batch in flight: wait for that to land. */
+/* One pass over x's stored list: every entry of x's pairs becomes known,
+ * and f(x) becomes the best stored count of a pair that is neither in
+ * top(x) nor in an entry (such a pair has no increment outside the store:
+ * increments make entries). The store must hold every increment that is
+ * not pending in an entry, so the batch in flight lands first. */
+static tern_code_t item_refresh(feat_engine_t *eng, uint32_t x, char *errstr,
+                                size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        feat_cooc_rd_t lr;
+        const uint8_t *b;
+        uint32_t blen;
+        int64_t cnt, f = 0;
+        int found, r = 0;
+        tern_code_t code;
+        if (eng->in_flight) {
+                feat_store_write_wait(eng->st);
+                eng->stats.pair_read_waits++;
+        }
+        feat_key_cooc_prefix(&c->key, c->items[x].id, c->items[x].len);
+        if (c->key.overflow)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "cooc read: cannot build the key");
+        code = feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
+                              &c->val, &found, errstr, errstr_size);
+        if (code || !found)
+                return code;
+        if (!feat_cooc_list_open(&lr, c->val.data, c->val.len)) {
+                c->items[x].deg_store =
+                    lr.left < UINT32_MAX ? (uint32_t)lr.left : UINT32_MAX;
+                while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1) {
+                        uint32_t y =
+                            feat_item_lookup(eng, (const char *)b, blen);
+                        feat_pair_t *p = y == FEAT_NONE || y == x
+                                             ? NULL
+                                             : pair_find(c, x, y);
+                        if (p) {
+                                p->c = cnt + p->pend;
+                                p->known = 1;
+                        } else if (cnt > f && (y == FEAT_NONE ||
+                                               !top_find(&c->items[x], y)))
+                                f = cnt;
+                }
+        }
+        if (r != 0)
+                return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len,
+                                   errstr, errstr_size);
+        c->items[x].f = f;
+        eng->stats.item_refreshes++;
+        return TERN_OK;
+}
+
+/* Makes the entry known: the stored count plus what is not stored yet,
+ * from the shorter stored list of the two (all of it when long). The
+ * pair's last flush may be in the batch in flight: wait for that to
+ * land. */
 static tern_code_t pair_read(feat_engine_t *eng, feat_pair_t *p, char *errstr,
                              size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         uint32_t x = p->a, y = p->b;
         int64_t cnt;
         tern_code_t code;
-        if (eng->in_flight && p->flushed == c->seq) {
-                feat_store_write_wait(eng->st);
-                eng->stats.pair_read_waits++;
-        }
         if (c->items[y].deg_store < c->items[x].deg_store) {
                 x = p->b;
                 y = p->a;
+        }
+        if (c->items[x].deg_store >= eng->conf.refresh_min_pairs) {
+                if ((code = item_refresh(eng, x, errstr, errstr_size)))
+                        return code;
+                if (!p->known) { /* not in x's stored list: stored 0 */
+                        p->c = p->pend;
+                        p->known = 1;
+                }
+                return TERN_OK;
+        }
+        if (eng->in_flight && p->flushed == c->seq) {
+                feat_store_write_wait(eng->st);
+                eng->stats.pair_read_waits++;
         }
         if ((code = stored_count(eng, x, y, &cnt, errstr, errstr_size)))
                 return code;
@@ -879,6 +941,7 @@ static feat_dir_t *pending_dirs(feat_engine_t *eng, size_t *n) {
 static int flush_list(feat_engine_t *eng, feat_batch_t *b, const feat_dir_t *d,
                       size_t n) {
         feat_cooc_t *c = &eng->cooc;
+        feat_item_t *ix;
         tern_buf_reset(&c->val);
         tern_buf_put_u8(&c->val, FEAT_COOC_LIST_VERSION);
         tern_buf_put_varint(&c->val, n);
@@ -889,6 +952,11 @@ static int flush_list(feat_engine_t *eng, feat_batch_t *b, const feat_dir_t *d,
         feat_key_cooc_prefix(&c->key, d->x->id, d->x->len);
         if (c->val.overflow || c->key.overflow)
                 return -1;
+        /* the stored list's length, from above (some are not new) */
+        ix = &c->items[d->x - c->items];
+        ix->deg_store = n < UINT32_MAX - ix->deg_store
+                            ? ix->deg_store + (uint32_t)n
+                            : UINT32_MAX;
         feat_batch_merge(b, eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
                          c->val.data, c->val.len);
         eng->stats.merges_written++;
@@ -1062,6 +1130,21 @@ static int older_than(const feat_engine_t *eng, const feat_pair_t *p,
         return eng->tick - p->stamp >= min_age;
 }
 
+/* Dropping p raises no f: every loaded side either has the other in its
+ * top list or already bounds p's count. */
+static int side_free(const feat_cooc_t *c, uint32_t id, uint32_t other,
+                     int64_t cnt) {
+        const feat_item_t *it = &c->items[id];
+        return !it->top_loaded || cnt <= it->f || top_find(it, other);
+}
+
+static int older_and_free(const feat_engine_t *eng, const feat_pair_t *p,
+                          uint32_t min_age) {
+        const feat_cooc_t *c = &eng->cooc;
+        return older_than(eng, p, min_age) && side_free(c, p->a, p->b, p->c) &&
+               side_free(c, p->b, p->a, p->c);
+}
+
 static uint64_t free_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
                             uint64_t low) {
         uint64_t k = 0;
@@ -1124,7 +1207,9 @@ static uint32_t age_cut(feat_engine_t *eng, uint64_t drop) {
 
 /* Entries down to low, least recently used first: each round cuts at the
  * age a new sample gives for what is still too many; a cut that freed
- * nothing (entries older than it are all gone) moves to half its age. */
+ * nothing (entries older than it are all gone) moves to half its age.
+ * Entries whose loss raises no bound go first, down to half the cut's
+ * age: a raised f makes later increments read counts back. */
 static void pairs_evict(feat_engine_t *eng, uint64_t low) {
         feat_cooc_t *c = &eng->cooc;
         uint32_t cut = UINT32_MAX;
@@ -1133,6 +1218,8 @@ static void pairs_evict(feat_engine_t *eng, uint64_t low) {
                 cut = sampled < cut ? sampled : cut / 2;
                 /* many entries share a tick (one load inserts a whole
                  * list): stop at low, not at the end of the cut's age */
+                eng->stats.pairs_evicted +=
+                    pairs_sweep(eng, older_and_free, cut / 2, low);
                 eng->stats.pairs_evicted +=
                     pairs_sweep(eng, older_than, cut, low);
                 if (!cut)

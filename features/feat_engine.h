@@ -70,6 +70,9 @@ typedef struct feat_conf {
         /* mirror sizes after a commit (LRU eviction past them) */
         uint64_t max_cached_users; /* default 200000 */
         uint64_t max_cached_pairs; /* pairs, and items; default 20000000 */
+        /* a pair count read back from a stored list at least this long
+         * reads the whole list for every entry of its item (default 64) */
+        uint32_t refresh_min_pairs;
 } feat_conf_t;
 
 void feat_conf_default(feat_conf_t *c);
@@ -165,8 +168,9 @@ typedef struct feat_stats {
          * pairs were unloaded, pairs deleted */
         uint64_t users_evicted, items_evicted, items_unloaded, pairs_evicted;
         /* pair counts read from the store because only a bound was in
-         * memory, and the reads that waited for the batch in flight */
-        uint64_t pair_reads, pair_read_waits;
+         * memory: one pair, or a long list for all its entries (refresh);
+         * the reads that waited for the batch in flight */
+        uint64_t pair_reads, item_refreshes, pair_read_waits;
 } feat_stats_t;
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out);
 

@@ -220,6 +220,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.cached_pairs = m->cached_pairs;
                         s.pairs_evicted = m->pairs_evicted;
                         s.pair_reads = m->pair_reads;
+                        s.item_refreshes = m->item_refreshes;
                         s.commits = m->engine_commits;
                         s.churn_users = m->churn_users;
                         s.churn_pending = m->churn_pending;
@@ -234,8 +235,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         fprintf(stderr,
                 "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
                 "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
-                "users %llu  pairs %llu (evicted %llu, read back %llu, in "
-                "%llu commits)  "
+                "users %llu  pairs %llu (evicted %llu, read back %llu + "
+                "%llu lists, in %llu commits)  "
                 "churn cached %llu points %llu "
                 "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
                 "p99 %.2f ms\n",
@@ -244,7 +245,9 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 (unsigned long long)s.cached_users,
                 (unsigned long long)s.cached_pairs,
                 (unsigned long long)s.pairs_evicted,
-                (unsigned long long)s.pair_reads, (unsigned long long)s.commits,
+                (unsigned long long)s.pair_reads,
+                (unsigned long long)s.item_refreshes,
+                (unsigned long long)s.commits,
                 (unsigned long long)s.churn_users,
                 (unsigned long long)s.churn_pending,
                 (unsigned long long)s.churn_timers, s.eps, (long long)s.lag,

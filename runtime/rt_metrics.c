@@ -148,6 +148,7 @@ static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         s->cached_pairs = fs.cached_pairs;
         s->pairs_evicted = fs.pairs_evicted;
         s->pair_reads = fs.pair_reads;
+        s->item_refreshes = fs.item_refreshes;
         s->engine_commits = fs.commits;
 }
 

@@ -5,12 +5,12 @@
  * stay within its bounds after each commit and compute exactly what it
  * computes with bounds it never reaches: the same user state and the same
  * recommendations after every event, the same top neighbours and trending
- * list, and a byte-identical store (digest). Four runs over one stream:
+ * list, and a byte-identical store (digest). Five runs over one stream:
  * unbounded; tiny bounds with the same commits; tiny bounds with other
  * commits written in the background; a bound every item fits in but the
- * pair entries do not (so items keep top lists whose pairs come and go,
- * pair counts are read back from the store, some while the batch that
- * holds their last increments is in flight).
+ * pair entries do not (so items keep top lists whose pairs come and go
+ * and pair counts are read back from the store), once one pair at a time
+ * and once whole lists (refreshes, waiting for the batch in flight).
  */
 #include "test.h"
 
@@ -181,7 +181,7 @@ static void commit(run_t *r, int async) {
 }
 
 static void run_stream(run_t *r, const char *tag, uint64_t max_u,
-                       uint64_t max_p, int every, int async) {
+                       uint64_t max_p, int every, int async, uint32_t refresh) {
         feat_store_conf_t sc = {0};
         feat_conf_t c;
         model_recs_conf_t rc;
@@ -191,6 +191,7 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         c.trending_size = 20;
         c.max_cached_users = max_u;
         c.max_cached_pairs = max_p;
+        c.refresh_min_pairs = refresh;
         model_recs_conf_default(&rc);
         r->dir = test_tmpdir(tag);
         sc.dir = r->dir;
@@ -259,19 +260,21 @@ static void same_results(const run_t *a, const run_t *b, const char *what) {
 }
 
 static void test_tiny_bounds_same_results(void) {
-        run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {0};
+        run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {0}, mid2 = {0};
         feat_stats_t s;
         gen_events();
-        run_stream(&big, "evict-big", 1000000, 100000000, 64, 0);
+        run_stream(&big, "evict-big", 1000000, 100000000, 64, 0, 64);
         if (!test_failed_flag)
-                run_stream(&tiny, "evict-tiny", TINY_U, TINY_P, 64, 0);
+                run_stream(&tiny, "evict-tiny", TINY_U, TINY_P, 64, 0, 64);
         if (!test_failed_flag)
-                run_stream(&tiny2, "evict-tiny2", TINY_U, TINY_P, 13, 1);
+                run_stream(&tiny2, "evict-tiny2", TINY_U, TINY_P, 13, 1, 16);
         /* every item fits, entries do not: items keep their top lists
          * while entries come and go, and most commits are written in the
          * background */
         if (!test_failed_flag)
-                run_stream(&mid, "evict-mid", 1000000, MID_P, 32, 1);
+                run_stream(&mid, "evict-mid", 1000000, MID_P, 32, 1, 1000000);
+        if (!test_failed_flag)
+                run_stream(&mid2, "evict-mid2", 1000000, MID_P, 32, 1, 16);
         if (!test_failed_flag) {
                 /* the unbounded run never evicted, the bounded ones did,
                  * items too (user windows then name reused item slots) */
@@ -291,28 +294,32 @@ static void test_tiny_bounds_same_results(void) {
                             (unsigned long long)s.pair_reads);
                 feat_engine_stats(mid.eng, &s);
                 TEST_ASSERT(s.pairs_evicted > 10000 && s.pair_reads > 100 &&
-                                s.items_unloaded == 0 && s.pair_read_waits > 0,
+                                s.items_unloaded == 0,
                             "mid: %llu pairs evicted, %llu reads, %llu "
-                            "waits, %llu unloaded",
+                            "unloaded",
                             (unsigned long long)s.pairs_evicted,
                             (unsigned long long)s.pair_reads,
-                            (unsigned long long)s.pair_read_waits,
                             (unsigned long long)s.items_unloaded);
-                same_results(&big, &tiny, "tiny bounds");
-                same_results(&big, &tiny2, "tiny bounds, other commits");
+                feat_engine_stats(mid2.eng, &s);
+                TEST_ASSERT(s.item_refreshes > 100 && s.pair_read_waits > 0,
+                            "mid2: %llu refreshes, %llu waits",
+                            (unsigned long long)s.item_refreshes,
+                            (unsigned long long)s.pair_read_waits);
                 same_results(&big, &mid, "entries bounded, items not");
+                same_results(&big, &mid2, "the same, long lists refreshed");
         }
         run_free(&big);
         run_free(&tiny);
         run_free(&tiny2);
         run_free(&mid);
+        run_free(&mid2);
 }
 
 /* A batch far over the bounds: its one commit evicts down to 90%. */
 static void test_one_big_batch(void) {
         run_t r = {0};
         gen_events();
-        run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS, 0);
+        run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS, 0, 64);
         run_free(&r);
 }
 
