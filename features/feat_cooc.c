@@ -311,6 +311,10 @@ static void pair_delete(feat_cooc_t *c, size_t i) {
         feat_pair_t *s = c->pslots;
         c->items[s[i].a].deg--;
         c->items[s[i].b].deg--;
+        if (!s[i].known) {
+                c->items[s[i].a].n_unknown--;
+                c->items[s[i].b].n_unknown--;
+        }
         for (size_t j = (i + 1) & m; s[j].a != FEAT_NONE; j = (j + 1) & m) {
                 size_t home = pair_hash(s[j].a, s[j].b) & m;
                 if (((j - home) & m) >= ((j - i) & m)) {
@@ -406,6 +410,20 @@ static void pair_insert(feat_engine_t *eng, feat_pair_t *p, uint32_t a,
         c->n_pairs++;
         c->items[a].deg++;
         c->items[b].deg++;
+        if (!known) {
+                c->items[a].n_unknown++;
+                c->items[b].n_unknown++;
+        }
+}
+
+/* The entry's count is now exactly cnt. */
+static void pair_set_known(feat_cooc_t *c, feat_pair_t *p, int64_t cnt) {
+        p->c = cnt;
+        if (p->known)
+                return;
+        p->known = 1;
+        c->items[p->a].n_unknown--;
+        c->items[p->b].n_unknown--;
 }
 
 static const feat_top_t *top_find(const feat_item_t *it, uint32_t id) {
@@ -510,11 +528,10 @@ static tern_code_t item_refresh(feat_engine_t *eng, uint32_t x, char *errstr,
                         feat_pair_t *p = y == FEAT_NONE || y == x
                                              ? NULL
                                              : pair_find(c, x, y);
-                        if (p) {
-                                p->c = cnt + p->pend;
-                                p->known = 1;
-                        } else if (cnt > f && (y == FEAT_NONE ||
-                                               !top_find(&c->items[x], y)))
+                        if (p)
+                                pair_set_known(c, p, cnt + p->pend);
+                        else if (cnt > f &&
+                                 (y == FEAT_NONE || !top_find(&c->items[x], y)))
                                 f = cnt;
                 }
         }
@@ -540,13 +557,14 @@ static tern_code_t pair_read(feat_engine_t *eng, feat_pair_t *p, char *errstr,
                 x = p->b;
                 y = p->a;
         }
-        if (c->items[x].deg_store >= eng->conf.refresh_min_pairs) {
+        /* a refresh costs a few reads (a lookup per stored pair): only
+         * when it settles several */
+        if (c->items[x].deg_store >= eng->conf.refresh_min_pairs &&
+            c->items[x].n_unknown >= eng->conf.refresh_min_unknown) {
                 if ((code = item_refresh(eng, x, errstr, errstr_size)))
                         return code;
-                if (!p->known) { /* not in x's stored list: stored 0 */
-                        p->c = p->pend;
-                        p->known = 1;
-                }
+                if (!p->known) /* not in x's stored list: stored 0 */
+                        pair_set_known(c, p, p->pend);
                 return TERN_OK;
         }
         if (eng->in_flight && p->flushed == c->seq) {
@@ -555,8 +573,7 @@ static tern_code_t pair_read(feat_engine_t *eng, feat_pair_t *p, char *errstr,
         }
         if ((code = stored_count(eng, x, y, &cnt, errstr, errstr_size)))
                 return code;
-        p->c = cnt + p->pend;
-        p->known = 1;
+        pair_set_known(c, p, cnt + p->pend);
         eng->stats.pair_reads++;
         return TERN_OK;
 }
@@ -698,10 +715,8 @@ static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
                  : pair_find(c, id, bid);
         if (p && p->a == FEAT_NONE)
                 pair_insert(eng, p, id, bid, cnt, 1);
-        else if (p) {
-                p->c = cnt + p->pend;
-                p->known = 1;
-        }
+        else if (p)
+                pair_set_known(c, p, cnt + p->pend);
         it = &c->items[id];
         top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors + 1, bid, 0,
                   cnt, NULL);

@@ -31,6 +31,7 @@ void feat_conf_default(feat_conf_t *c) {
         c->max_cached_users = 200000;
         c->max_cached_pairs = 20000000;
         c->refresh_min_pairs = 64;
+        c->refresh_min_unknown = 8;
 }
 
 static tern_code_t conf_check(const feat_conf_t *c, char *errstr,

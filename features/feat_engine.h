@@ -70,9 +70,10 @@ typedef struct feat_conf {
         /* mirror sizes after a commit (LRU eviction past them) */
         uint64_t max_cached_users; /* default 200000 */
         uint64_t max_cached_pairs; /* pairs, and items; default 20000000 */
-        /* a pair count read back from a stored list at least this long
-         * reads the whole list for every entry of its item (default 64) */
-        uint32_t refresh_min_pairs;
+        /* a pair count read back from a stored list at least this long,
+         * whose item has at least refresh_min_unknown entries with only
+         * a bound, reads the whole list for all of them (defaults 64, 8) */
+        uint32_t refresh_min_pairs, refresh_min_unknown;
 } feat_conf_t;
 
 void feat_conf_default(feat_conf_t *c);

@@ -47,6 +47,7 @@ typedef struct feat_item {
         uint32_t gen;   /* changes when the slot is freed (feat_item_cached) */
         uint32_t stamp; /* engine tick of the last use (eviction order) */
         uint32_t deg;   /* entries of the pair table naming this item */
+        uint32_t n_unknown; /* ... whose count is only bounded */
         uint32_t deg_store; /* pairs in its stored list: read, or from above */
         uint8_t n_loaded;
         uint8_t top_loaded; /* top and f are valid (feat_cooc.c) */

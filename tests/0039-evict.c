@@ -181,7 +181,8 @@ static void commit(run_t *r, int async) {
 }
 
 static void run_stream(run_t *r, const char *tag, uint64_t max_u,
-                       uint64_t max_p, int every, int async, uint32_t refresh) {
+                       uint64_t max_p, int every, int async, uint32_t refresh,
+                       uint32_t refresh_unknown) {
         feat_store_conf_t sc = {0};
         feat_conf_t c;
         model_recs_conf_t rc;
@@ -192,6 +193,7 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         c.max_cached_users = max_u;
         c.max_cached_pairs = max_p;
         c.refresh_min_pairs = refresh;
+        c.refresh_min_unknown = refresh_unknown;
         model_recs_conf_default(&rc);
         r->dir = test_tmpdir(tag);
         sc.dir = r->dir;
@@ -263,18 +265,19 @@ static void test_tiny_bounds_same_results(void) {
         run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {0}, mid2 = {0};
         feat_stats_t s;
         gen_events();
-        run_stream(&big, "evict-big", 1000000, 100000000, 64, 0, 64);
+        run_stream(&big, "evict-big", 1000000, 100000000, 64, 0, 64, 8);
         if (!test_failed_flag)
-                run_stream(&tiny, "evict-tiny", TINY_U, TINY_P, 64, 0, 64);
+                run_stream(&tiny, "evict-tiny", TINY_U, TINY_P, 64, 0, 64, 8);
         if (!test_failed_flag)
-                run_stream(&tiny2, "evict-tiny2", TINY_U, TINY_P, 13, 1, 16);
+                run_stream(&tiny2, "evict-tiny2", TINY_U, TINY_P, 13, 1, 16, 1);
         /* every item fits, entries do not: items keep their top lists
          * while entries come and go, and most commits are written in the
          * background */
         if (!test_failed_flag)
-                run_stream(&mid, "evict-mid", 1000000, MID_P, 32, 1, 1000000);
+                run_stream(&mid, "evict-mid", 1000000, MID_P, 32, 1, 1000000,
+                           8);
         if (!test_failed_flag)
-                run_stream(&mid2, "evict-mid2", 1000000, MID_P, 32, 1, 16);
+                run_stream(&mid2, "evict-mid2", 1000000, MID_P, 32, 1, 16, 1);
         if (!test_failed_flag) {
                 /* the unbounded run never evicted, the bounded ones did,
                  * items too (user windows then name reused item slots) */
@@ -319,7 +322,7 @@ static void test_tiny_bounds_same_results(void) {
 static void test_one_big_batch(void) {
         run_t r = {0};
         gen_events();
-        run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS, 0, 64);
+        run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS, 0, 64, 8);
         run_free(&r);
 }
 
