@@ -218,6 +218,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                             (double)m->rocksdb_mem.table_readers / 1048576.0;
                         s.cached_users = m->cached_users;
                         s.cached_pairs = m->cached_pairs;
+                        s.cached_items = m->cached_items;
                         s.pairs_evicted = m->pairs_evicted;
                         s.pair_reads = m->pair_reads;
                         s.item_refreshes = m->item_refreshes;
@@ -235,7 +236,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         fprintf(stderr,
                 "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
                 "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
-                "users %llu  pairs %llu (evicted %llu, read back %llu + "
+                "users %llu  items %llu  pairs %llu (evicted %llu, read back "
+                "%llu + "
                 "%llu lists, in %llu commits)  "
                 "churn cached %llu points %llu "
                 "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
@@ -243,6 +245,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb,
                 s.memtables_mb, s.block_cache_mb, s.table_readers_mb,
                 (unsigned long long)s.cached_users,
+                (unsigned long long)s.cached_items,
                 (unsigned long long)s.cached_pairs,
                 (unsigned long long)s.pairs_evicted,
                 (unsigned long long)s.pair_reads,
