@@ -52,7 +52,7 @@ typedef struct feat_item {
         uint8_t n_loaded;
         uint8_t top_loaded; /* top and f are valid (feat_cooc.c) */
         uint8_t n_dirty;
-        uint8_t keep; /* in the trending list: not freed (eviction only) */
+        uint8_t keep; /* named by a list: not freed (eviction only) */
         uint32_t n_top;
         feat_top_t *top; /* top_neighbors by (c desc, id asc), room for +1 */
         /* At least c(this, x) for every x that is neither in top nor in an
