@@ -461,25 +461,31 @@ static int may_enter(const feat_engine_t *eng, uint32_t id, uint32_t other,
         return top_beats(c, ub, other, it->top[k - 1].c, it->top[k - 1].id);
 }
 
+/* x's stored list (merged) into c->val, its key in c->key. */
+static tern_code_t stored_list(feat_engine_t *eng, uint32_t x, int *found,
+                               char *errstr, size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        feat_key_cooc_prefix(&c->key, c->items[x].id, c->items[x].len);
+        if (c->key.overflow)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "cooc read: cannot build the key");
+        return feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
+                              &c->val, found, errstr, errstr_size);
+}
+
 /* c(x, y) in the store: x's stored list, entry by entry. */
 static tern_code_t stored_count(feat_engine_t *eng, uint32_t x, uint32_t y,
                                 int64_t *cnt, char *errstr,
                                 size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        const feat_item_t *ix = &c->items[x], *iy = &c->items[y];
+        const feat_item_t *iy = &c->items[y];
         feat_cooc_rd_t lr;
         const uint8_t *b;
         uint32_t blen;
         int found, r = 0;
         tern_code_t code;
         *cnt = 0;
-        feat_key_cooc_prefix(&c->key, ix->id, ix->len);
-        if (c->key.overflow)
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "cooc read: cannot build the key");
-        code = feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
-                              &c->val, &found, errstr, errstr_size);
-        if (code || !found)
+        if ((code = stored_list(eng, x, &found, errstr, errstr_size)) || !found)
                 return code;
         if (!feat_cooc_list_open(&lr, c->val.data, c->val.len))
                 while ((r = feat_cooc_list_next(&lr, &b, &blen, cnt)) == 1)
@@ -488,7 +494,6 @@ static tern_code_t stored_count(feat_engine_t *eng, uint32_t x, uint32_t y,
         *cnt = 0;
         if (r == 0)
                 return TERN_OK;
-        feat_key_cooc_prefix(&c->key, ix->id, ix->len);
         return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len, errstr,
                            errstr_size);
 }
@@ -511,13 +516,7 @@ static tern_code_t item_refresh(feat_engine_t *eng, uint32_t x, char *errstr,
                 feat_store_write_wait(eng->st);
                 eng->stats.pair_read_waits++;
         }
-        feat_key_cooc_prefix(&c->key, c->items[x].id, c->items[x].len);
-        if (c->key.overflow)
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "cooc read: cannot build the key");
-        code = feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
-                              &c->val, &found, errstr, errstr_size);
-        if (code || !found)
+        if ((code = stored_list(eng, x, &found, errstr, errstr_size)) || !found)
                 return code;
         if (!feat_cooc_list_open(&lr, c->val.data, c->val.len)) {
                 c->items[x].deg_store =
