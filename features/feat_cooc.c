@@ -578,9 +578,11 @@ static tern_code_t pair_read(feat_engine_t *eng, feat_pair_t *p, char *errstr,
 }
 
 tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
-                              int64_t w, char *errstr, size_t errstr_size) {
+                              int64_t w, size_t *slot, char *errstr,
+                              size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         feat_pair_t *p = pair_slot(c, a < b ? a : b, a < b ? b : a);
+        *slot = (size_t)(p - c->pslots);
         if (p->a == FEAT_NONE) {
                 int64_t cnt;
                 int known = absent_count(c, a, b, &cnt);
@@ -607,9 +609,9 @@ static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
                 it->f = out.c;
 }
 
-void feat_cooc_add(feat_engine_t *eng, uint32_t a, uint32_t b, int64_t w) {
+void feat_cooc_add(feat_engine_t *eng, size_t slot, int64_t w) {
         feat_cooc_t *c = &eng->cooc;
-        feat_pair_t *p = pair_slot(c, a < b ? a : b, a < b ? b : a);
+        feat_pair_t *p = &c->pslots[slot];
         int64_t old = p->c;
         p->c += w;
         if (p->pend == 0)
@@ -620,8 +622,8 @@ void feat_cooc_add(feat_engine_t *eng, uint32_t a, uint32_t b, int64_t w) {
         /* unknown: resolved to move neither list */
         if (!p->known)
                 return;
-        top_move(eng, a, b, old, p->c);
-        top_move(eng, b, a, old, p->c);
+        top_move(eng, p->a, p->b, old, p->c);
+        top_move(eng, p->b, p->a, old, p->c);
 }
 
 void feat_item_add_n(feat_engine_t *eng, uint32_t id, int64_t w) {

@@ -201,13 +201,15 @@ static tern_code_t engine_alloc(feat_engine_t *eng, char *errstr,
             calloc(2 * (size_t)eng->cap_nb_out + 2, sizeof(*eng->nb_out));
         eng->tmp_ids =
             calloc(eng->conf.window_items + 1, sizeof(*eng->tmp_ids));
+        eng->tmp_slots =
+            calloc(eng->conf.window_items + 1, sizeof(*eng->tmp_slots));
         eng->batch = feat_batch_new();
         eng->landing = feat_batch_new();
         tern_buf_init(&eng->key, 2 * FEAT_ID_MAX + 16);
         tern_buf_init(&eng->val, (size_t)64 << 20);
         tern_buf_init(&eng->val2, (size_t)64 << 20);
-        if (!eng->nb_out || !eng->tmp_ids || !eng->batch || !eng->landing ||
-            users_init(&eng->users))
+        if (!eng->nb_out || !eng->tmp_ids || !eng->tmp_slots || !eng->batch ||
+            !eng->landing || users_init(&eng->users))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         return feat_cooc_init(eng, errstr, errstr_size);
@@ -247,6 +249,7 @@ void feat_engine_destroy(feat_engine_t *eng) {
         feat_batch_destroy(eng->landing);
         free(eng->nb_out);
         free(eng->tmp_ids);
+        free(eng->tmp_slots);
         tern_buf_free(&eng->key);
         tern_buf_free(&eng->val);
         tern_buf_free(&eng->val2);
@@ -304,7 +307,8 @@ static tern_code_t counted_prepare(feat_engine_t *eng, feat_uuser_t *u,
         for (uint32_t k = 0; k < n; k++)
                 if ((code = feat_cooc_resolve(eng, *iid, eng->tmp_ids[k],
                                               eng->conf.type_weight[ev->type],
-                                              errstr, errstr_size)))
+                                              &eng->tmp_slots[k], errstr,
+                                              errstr_size)))
                         return code;
         return TERN_OK;
 nomem:
@@ -330,7 +334,7 @@ static tern_code_t apply_counted(feat_engine_t *eng, feat_uuser_t *u,
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory applying an event");
         for (uint32_t k = 0; k < n; k++)
-                feat_cooc_add(eng, iid, eng->tmp_ids[k], w);
+                feat_cooc_add(eng, eng->tmp_slots[k], w);
         feat_item_add_n(eng, iid, w);
         eng->stats.counted++;
         return TERN_OK;

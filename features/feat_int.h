@@ -110,14 +110,18 @@ tern_code_t feat_item_load_n(struct feat_engine *eng, uint32_t id, char *errstr,
 /* The item's top list (and f) from its stored pair list, unless loaded. */
 tern_code_t feat_item_load_top(struct feat_engine *eng, uint32_t id,
                                char *errstr, size_t errstr_size);
-/* Makes sure feat_cooc_add(a, b, w) can keep both top lists exact: an
- * entry for the pair, whose count is read from the store when only its
- * upper bound is known and that bound could move a top list. Both items'
- * tops loaded, room reserved (feat_cooc_reserve); changes no count. */
+/* Makes sure feat_cooc_add(*slot, w) can keep both top lists exact: an
+ * entry for the pair (its slot in *slot), whose count is read from the
+ * store when only its upper bound is known and that bound could move a
+ * top list. Both items' tops loaded, room reserved (feat_cooc_reserve);
+ * changes no count. The slot holds until the table next grows or
+ * evicts. */
 tern_code_t feat_cooc_resolve(struct feat_engine *eng, uint32_t a, uint32_t b,
-                              int64_t w, char *errstr, size_t errstr_size);
-/* c(a,b) += w, c(b,a) += w, the pair resolved with this w. */
-void feat_cooc_add(struct feat_engine *eng, uint32_t a, uint32_t b, int64_t w);
+                              int64_t w, size_t *slot, char *errstr,
+                              size_t errstr_size);
+/* c(a,b) += w, c(b,a) += w for the pair feat_cooc_resolve() gave this
+ * slot with this w. */
+void feat_cooc_add(struct feat_engine *eng, size_t slot, int64_t w);
 int feat_cooc_reserve(struct feat_engine *eng, uint32_t more);
 /* n(i) += w; n must be loaded. */
 void feat_item_add_n(struct feat_engine *eng, uint32_t id, int64_t w);
@@ -224,6 +228,7 @@ struct feat_engine {
         feat_neighbor_t *nb_out;
         uint32_t cap_nb_out;
         uint32_t *tmp_ids; /* window items paired by one event */
+        size_t *tmp_slots; /* ... their pairs' slots (feat_cooc_resolve) */
         tern_buf_t key;
         tern_buf_t val;
         tern_buf_t val2;

@@ -973,9 +973,8 @@ tern_code_t feat_store_write_end(feat_store_t *st, char *errstr,
         char *rerr;
         if (!bg)
                 return TERN_OK;
+        feat_store_write_wait(st);
         pthread_mutex_lock(&bg->lock);
-        while (bg->batch && !bg->done)
-                pthread_cond_wait(&bg->cond, &bg->lock);
         rerr = bg->err;
         bg->err = NULL;
         bg->batch = NULL;
