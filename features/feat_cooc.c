@@ -1037,22 +1037,26 @@ tern_code_t feat_cooc_flush(feat_engine_t *eng, feat_batch_t *b, char *errstr,
  * past a bound is written in place): every count in memory is in the
  * store, so any entry may go and come back exactly.
  *
- * Past max_cached_pairs items, the least recently used loaded items are
- * unloaded (top list and f dropped), entries whose two items are both
- * unloaded leave the table, and items nothing names any more (no entry,
- * not loaded, not trending) are freed, oldest first, down to 90% of the
- * bound. Past max_cached_pairs entries, the least recently used entries
+ * Past max_cached_items items (or max_cached_pairs, if smaller), the
+ * least recently used loaded items are unloaded (top list and f dropped),
+ * entries whose two items are both unloaded leave the table, and items
+ * nothing names any more (no entry, not loaded, not trending) are freed,
+ * oldest first, down to 90% of the bound. Past max_cached_pairs entries,
+ * the least recently used entries
  * leave, down to 90%, each raising f of a loaded side it was not a top
  * neighbour of. The tables keep their size: RSS stays flat, and the next
  * batch refills the same slots.
  */
 
-static int over_bound(const feat_cooc_t *c, uint64_t bound) {
-        return c->n_pairs > bound || items_live(c) > bound;
+static uint64_t items_bound(const feat_engine_t *eng) {
+        uint64_t items = eng->conf.max_cached_items,
+                 pairs = eng->conf.max_cached_pairs;
+        return items && items < pairs ? items : pairs;
 }
 
 int feat_cooc_over_bound(const feat_engine_t *eng) {
-        return over_bound(&eng->cooc, eng->conf.max_cached_pairs);
+        return eng->cooc.n_pairs > eng->conf.max_cached_pairs ||
+               items_live(&eng->cooc) > items_bound(eng);
 }
 
 /* Items a list names stay: the trending list and loaded top lists (whose
@@ -1245,8 +1249,9 @@ static void pairs_evict(feat_engine_t *eng, uint64_t low) {
 
 static void cooc_evict(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
-        uint64_t bound = eng->conf.max_cached_pairs, low = bound - bound / 10;
-        if (!over_bound(c, bound))
+        uint64_t pairs = eng->conf.max_cached_pairs, items = items_bound(eng);
+        uint64_t low = pairs - pairs / 10, items_low = items - items / 10;
+        if (!feat_cooc_over_bound(eng))
                 return;
         /* free_ids: room for every id, so freeing never fails */
         if (c->cap_free < c->n_items) {
@@ -1256,12 +1261,12 @@ static void cooc_evict(feat_engine_t *eng) {
                 c->free_ids = g;
                 c->cap_free = c->n_items;
         }
-        if (items_live(c) > low)
-                items_evict(eng, low);
+        if (items_live(c) > items_low)
+                items_evict(eng, items_low);
         pairs_evict(eng, low);
         /* entries gone may leave unloaded items nothing names */
-        if (items_live(c) > low)
-                items_evict(eng, low);
+        if (items_live(c) > items_low)
+                items_evict(eng, items_low);
 }
 
 /* ---- mirror lifetime ---- */

@@ -30,6 +30,7 @@ void feat_conf_default(feat_conf_t *c) {
         c->trending_size = 100;
         c->max_cached_users = 200000;
         c->max_cached_pairs = 20000000;
+        c->max_cached_items = 1000000;
         c->refresh_min_pairs = 64;
         c->refresh_min_unknown = 8;
 }

@@ -27,7 +27,7 @@
  * ONE WriteBatch together with the consumed offsets: one Put per dirty user
  * record, one merge per distinct (a,b) pair and per item touched in the
  * batch (pre-aggregated). After a commit, a mirror over its configured
- * size (max_cached_users; max_cached_pairs for pairs and items) evicts its
+ * size (max_cached_users; max_cached_pairs and max_cached_items) evicts its
  * least recently used entries down to 90% of it, keeping its tables'
  * allocation; because entries reload exactly from the store, that never
  * changes what is computed. Between two commits a batch may add its new
@@ -70,6 +70,10 @@ typedef struct feat_conf {
         /* mirror sizes after a commit (LRU eviction past them) */
         uint64_t max_cached_users; /* default 200000 */
         uint64_t max_cached_pairs; /* pairs, and items; default 20000000 */
+        /* co-occurrence items (each holds its id and top list, ~0.6 KiB
+         * with 32 neighbours); 0: bounded by max_cached_pairs only;
+         * default 1000000 */
+        uint64_t max_cached_items;
         /* a pair count read back from a stored list at least this long,
          * whose item has at least refresh_min_unknown entries with only
          * a bound, reads the whole list for all of them (defaults 64, 8) */

@@ -114,6 +114,7 @@ feat_engine_t *rt_stages_engine(const tern_conf_t *conf, feat_store_t *st,
         fc.trending_size = (uint32_t)conf->trending_size;
         fc.max_cached_users = (uint64_t)conf->max_cached_users;
         fc.max_cached_pairs = (uint64_t)conf->max_cached_pairs;
+        fc.max_cached_items = (uint64_t)conf->max_cached_items;
         return feat_engine_new(st, &fc, errstr, errstr_size);
 }
 

@@ -25,6 +25,7 @@
 #define TINY_U   100
 #define TINY_P   1000
 #define MID_P    6000
+#define TINY_I   200
 
 static char errstr[512];
 
@@ -69,6 +70,7 @@ typedef struct run {
         model_recs_t *recs;
         tern_buf_t log; /* what the run computed, event by event */
         tern_buf_t digest;
+        uint64_t max_items; /* feat_conf_t.max_cached_items; 0: default */
 } run_t;
 
 static tern_code_t nb_of(void *opaque, const char *item, uint32_t len,
@@ -153,16 +155,19 @@ static int apply_one(run_t *r, const ev_spec_t *e, int i) {
  * 90% an eviction goes down to). */
 static void check_bounds(run_t *r, uint64_t max_u, uint64_t max_p, int at_low) {
         feat_stats_t s;
+        uint64_t max_i =
+            r->max_items && r->max_items < max_p ? r->max_items : max_p;
         if (at_low) {
                 max_u -= max_u / 10;
                 max_p -= max_p / 10;
+                max_i -= max_i / 10;
         }
         feat_engine_stats(r->eng, &s);
         TEST_ASSERT(s.cached_users <= max_u, "%llu users",
                     (unsigned long long)s.cached_users);
         TEST_ASSERT(s.cached_pairs <= max_p, "%llu pairs",
                     (unsigned long long)s.cached_pairs);
-        TEST_ASSERT(s.cached_items <= max_p, "%llu items",
+        TEST_ASSERT(s.cached_items <= max_i, "%llu items",
                     (unsigned long long)s.cached_items);
 }
 
@@ -192,6 +197,8 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         c.trending_size = 20;
         c.max_cached_users = max_u;
         c.max_cached_pairs = max_p;
+        if (r->max_items)
+                c.max_cached_items = r->max_items;
         c.refresh_min_pairs = refresh;
         c.refresh_min_unknown = refresh_unknown;
         model_recs_conf_default(&rc);
@@ -263,6 +270,7 @@ static void same_results(const run_t *a, const run_t *b, const char *what) {
 
 static void test_tiny_bounds_same_results(void) {
         run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {0}, mid2 = {0};
+        run_t items = {.max_items = TINY_I};
         feat_stats_t s;
         gen_events();
         run_stream(&big, "evict-big", 1000000, 100000000, 64, 0, 64, 8);
@@ -278,6 +286,11 @@ static void test_tiny_bounds_same_results(void) {
                            8);
         if (!test_failed_flag)
                 run_stream(&mid2, "evict-mid2", 1000000, MID_P, 32, 1, 16, 1);
+        /* items bounded, entries not: unloaded items drop their top
+         * lists, and entries whose both items are unloaded go */
+        if (!test_failed_flag)
+                run_stream(&items, "evict-items", 1000000, 100000000, 32, 1, 16,
+                           1);
         if (!test_failed_flag) {
                 /* the unbounded run never evicted, the bounded ones did,
                  * items too (user windows then name reused item slots) */
@@ -310,12 +323,19 @@ static void test_tiny_bounds_same_results(void) {
                             (unsigned long long)s.pair_read_waits);
                 same_results(&big, &mid, "entries bounded, items not");
                 same_results(&big, &mid2, "the same, long lists refreshed");
+                feat_engine_stats(items.eng, &s);
+                TEST_ASSERT(s.items_unloaded > 1000 && s.items_evicted > 1000,
+                            "items: %llu unloaded, %llu freed",
+                            (unsigned long long)s.items_unloaded,
+                            (unsigned long long)s.items_evicted);
+                same_results(&big, &items, "items bounded, entries not");
         }
         run_free(&big);
         run_free(&tiny);
         run_free(&tiny2);
         run_free(&mid);
         run_free(&mid2);
+        run_free(&items);
 }
 
 /* A batch far over the bounds: its one commit evicts down to 90%. */
