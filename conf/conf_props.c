@@ -195,11 +195,11 @@ const conf_prop_t conf_props[] = {
      "top list (results do not change)."},
     {"state.max_cached_items", CP_INT, OFF(max_cached_items), 1, 1e9, "1000000",
      NULL,
-     "Items kept in memory, each in two places: its item -> category\n"
-     "entry for category boosts (about 150 bytes) and its co-occurrence top\n"
-     "neighbours (about 0.6 KiB with 32 neighbours). Past this the least\n"
-     "recently used go after a commit, down to 90%, and are read back from\n"
-     "RocksDB when needed (results do not change)."},
+     "Items kept in memory, in two places: item -> category entries for\n"
+     "category boosts (about 150 bytes each) and co-occurrence top\n"
+     "neighbour lists (about 0.6 KiB each with 32 neighbours). Past this\n"
+     "the least recently used go after a commit, down to 90%, and are read\n"
+     "back from RocksDB when needed (results do not change)."},
     /* batch */
     {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "10000",
      NULL,

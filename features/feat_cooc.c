@@ -214,7 +214,9 @@ static void islot_delete(feat_cooc_t *c, uint32_t id) {
 }
 
 /* Its entries leave with the pair sweep; its top list goes now. */
-static void item_unload(feat_item_t *it) {
+static void item_unload(feat_cooc_t *c, feat_item_t *it) {
+        if (it->top_loaded)
+                c->n_top_loaded--;
         it->top_loaded = 0;
         it->n_top = 0;
         it->f = 0;
@@ -227,7 +229,7 @@ static void item_unload(feat_item_t *it) {
 static void item_free(feat_cooc_t *c, uint32_t id) {
         feat_item_t *it = &c->items[id];
         islot_delete(c, id);
-        item_unload(it);
+        item_unload(c, it);
         free(it->id);
         it->id = NULL;
         it->n_loaded = 0;
@@ -805,6 +807,7 @@ tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
         if ((code = load_top_scan(eng, id, errstr, errstr_size)))
                 return code;
         c->items[id].top_loaded = 1;
+        c->n_top_loaded++;
         return TERN_OK;
 }
 
@@ -1037,26 +1040,32 @@ tern_code_t feat_cooc_flush(feat_engine_t *eng, feat_batch_t *b, char *errstr,
  * past a bound is written in place): every count in memory is in the
  * store, so any entry may go and come back exactly.
  *
- * Past max_cached_items items (or max_cached_pairs, if smaller), the
- * least recently used loaded items are unloaded (top list and f dropped),
- * entries whose two items are both unloaded leave the table, and items
- * nothing names any more (no entry, not loaded, not trending) are freed,
- * oldest first, down to 90% of the bound. Past max_cached_pairs entries,
- * the least recently used entries
+ Past max_cached_items loaded items (top lists), the least recently used
+ * are unloaded (top list and f dropped) down to 90% of it. Past
+ * max_cached_pairs items, loaded or not, the same happens until the items
+ * nothing names any more (no entry, not loaded, not in a loaded top list,
+ * not trending) can be freed, oldest first, down to 90% of that bound.
+ * Either way, entries whose two items are both unloaded leave the table.
+ * Items in memory that are not loaded are thus bounded by the loaded
+ * ones' top lists and the entries. Past max_cached_pairs entries, the
+ * least recently used entries
  * leave, down to 90%, each raising f of a loaded side it was not a top
  * neighbour of. The tables keep their size: RSS stays flat, and the next
  * batch refills the same slots.
  */
 
-static uint64_t items_bound(const feat_engine_t *eng) {
+/* Loaded items: max_cached_items, within the pairs' bound. */
+static uint64_t loaded_bound(const feat_engine_t *eng) {
         uint64_t items = eng->conf.max_cached_items,
                  pairs = eng->conf.max_cached_pairs;
         return items && items < pairs ? items : pairs;
 }
 
 int feat_cooc_over_bound(const feat_engine_t *eng) {
-        return eng->cooc.n_pairs > eng->conf.max_cached_pairs ||
-               items_live(&eng->cooc) > items_bound(eng);
+        const feat_cooc_t *c = &eng->cooc;
+        uint64_t pairs = eng->conf.max_cached_pairs;
+        return c->n_pairs > pairs || items_live(c) > pairs ||
+               c->n_top_loaded > loaded_bound(eng);
 }
 
 /* Items a list names stay: the trending list and loaded top lists (whose
@@ -1104,7 +1113,7 @@ static size_t unload_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
                 feat_item_t *it = &c->items[order_id(order, i)];
                 if (!it->id || !it->top_loaded)
                         continue;
-                item_unload(it);
+                item_unload(c, it);
                 k++;
         }
         return k;
@@ -1179,21 +1188,28 @@ static uint64_t free_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
         return k;
 }
 
-/* Items down to low: unload the oldest, drop the entries that served
- * only them, free what nothing names. Entries shared with items still
- * loaded keep theirs alive: when a round frees too few, the next one
- * unloads twice as many. */
-static void items_evict(feat_engine_t *eng, uint64_t low) {
+/* Loaded items down to loaded_low and items down to low: unload the
+ * oldest, drop the entries that served only them, free what nothing
+ * names. Entries shared with items still loaded keep theirs alive: when
+ * a round frees too few, the next one unloads twice as many. */
+static void items_evict(feat_engine_t *eng, uint64_t loaded_low, uint64_t low) {
         feat_cooc_t *c = &eng->cooc;
         const uint64_t *order;
         size_t n;
         order = items_by_age(eng, &n);
         if (!order)
                 n = c->n_items;
-        for (unsigned round = 0; items_live(c) > low; round++) {
-                uint64_t want = items_live(c) - low;
-                size_t k = unload_oldest(c, order, n,
-                                         want << (round < 16 ? round : 16));
+        for (unsigned round = 0;
+             c->n_top_loaded > loaded_low || items_live(c) > low; round++) {
+                uint64_t want = c->n_top_loaded > loaded_low
+                                    ? c->n_top_loaded - loaded_low
+                                    : 0,
+                         live = items_live(c) > low
+                                    ? (uint64_t)(items_live(c) - low)
+                                          << (round < 16 ? round : 16)
+                                    : 0;
+                size_t k =
+                    unload_oldest(c, order, n, want > live ? want : live);
                 eng->stats.items_unloaded += k;
                 eng->stats.pairs_evicted +=
                     pairs_sweep(eng, both_unloaded, 0, 0);
@@ -1249,8 +1265,8 @@ static void pairs_evict(feat_engine_t *eng, uint64_t low) {
 
 static void cooc_evict(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
-        uint64_t pairs = eng->conf.max_cached_pairs, items = items_bound(eng);
-        uint64_t low = pairs - pairs / 10, items_low = items - items / 10;
+        uint64_t pairs = eng->conf.max_cached_pairs, loaded = loaded_bound(eng);
+        uint64_t low = pairs - pairs / 10, loaded_low = loaded - loaded / 10;
         if (!feat_cooc_over_bound(eng))
                 return;
         /* free_ids: room for every id, so freeing never fails */
@@ -1261,12 +1277,12 @@ static void cooc_evict(feat_engine_t *eng) {
                 c->free_ids = g;
                 c->cap_free = c->n_items;
         }
-        if (items_live(c) > items_low)
-                items_evict(eng, items_low);
+        if (c->n_top_loaded > loaded_low || items_live(c) > low)
+                items_evict(eng, loaded_low, low);
         pairs_evict(eng, low);
         /* entries gone may leave unloaded items nothing names */
-        if (items_live(c) > items_low)
-                items_evict(eng, items_low);
+        if (items_live(c) > low)
+                items_evict(eng, loaded_low, low);
 }
 
 /* ---- mirror lifetime ---- */
@@ -1286,6 +1302,7 @@ static void items_free(feat_cooc_t *c) {
         c->free_ids = NULL;
         c->n_items = c->cap_items = 0;
         c->n_free = c->cap_free = 0;
+        c->n_top_loaded = 0;
         c->n_pairs = 0;
         c->n_dirty_items = 0;
         c->n_dirty_pairs = 0;

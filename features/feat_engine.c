@@ -750,4 +750,5 @@ void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out) {
         out->cached_users = eng->users.n;
         out->cached_items = eng->cooc.n_items - eng->cooc.n_free;
         out->cached_pairs = eng->cooc.n_pairs;
+        out->cached_top_lists = eng->cooc.n_top_loaded;
 }

@@ -77,7 +77,8 @@ typedef struct feat_cooc {
         uint32_t n_items, cap_items; /* n_items: ids handed out, free or not */
         uint32_t *free_ids;
         uint32_t n_free, cap_free;
-        uint32_t gen_max; /* largest gen given; a reset starts above it */
+        uint32_t n_top_loaded; /* items whose top list is in memory */
+        uint32_t gen_max;      /* largest gen given; a reset starts above it */
         uint32_t *islots;
         uint32_t imask;
         uint32_t *dirty_items;

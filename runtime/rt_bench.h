@@ -66,7 +66,7 @@ typedef struct rt_pace_sample {
         double t_s, rss_mb, eps, p99_ms;
         double anon_mb, file_mb; /* RSS split (smaps_rollup) */
         double memtables_mb, block_cache_mb, table_readers_mb;
-        uint64_t cached_users, cached_pairs, cached_items;
+        uint64_t cached_users, cached_pairs, cached_items, cached_top_lists;
         uint64_t pairs_evicted, commits;     /* so far */
         uint64_t pair_reads, item_refreshes; /* so far */
         /* churn records cached, their points, timer nodes */

@@ -219,6 +219,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.cached_users = m->cached_users;
                         s.cached_pairs = m->cached_pairs;
                         s.cached_items = m->cached_items;
+                        s.cached_top_lists = m->cached_top_lists;
                         s.pairs_evicted = m->pairs_evicted;
                         s.pair_reads = m->pair_reads;
                         s.item_refreshes = m->item_refreshes;
@@ -236,7 +237,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         fprintf(stderr,
                 "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
                 "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
-                "users %llu  items %llu  pairs %llu (evicted %llu, read back "
+                "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
+                "%llu, read back "
                 "%llu + "
                 "%llu lists, in %llu commits)  "
                 "churn cached %llu points %llu "
@@ -246,6 +248,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 s.memtables_mb, s.block_cache_mb, s.table_readers_mb,
                 (unsigned long long)s.cached_users,
                 (unsigned long long)s.cached_items,
+                (unsigned long long)s.cached_top_lists,
                 (unsigned long long)s.cached_pairs,
                 (unsigned long long)s.pairs_evicted,
                 (unsigned long long)s.pair_reads,

@@ -146,6 +146,7 @@ static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         s->cached_users = fs.cached_users;
         s->cached_items = fs.cached_items;
         s->cached_pairs = fs.cached_pairs;
+        s->cached_top_lists = fs.cached_top_lists;
         s->pairs_evicted = fs.pairs_evicted;
         s->pair_reads = fs.pair_reads;
         s->item_refreshes = fs.item_refreshes;

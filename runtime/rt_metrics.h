@@ -92,7 +92,7 @@ typedef struct rt_metrics_snap {
          * second): RocksDB's memtables, block cache and table readers;
          * the feature engine's in-memory mirrors (0 without an engine). */
         feat_store_mem_t rocksdb_mem;
-        uint64_t cached_users, cached_items, cached_pairs;
+        uint64_t cached_users, cached_items, cached_pairs, cached_top_lists;
         /* pairs the co-occurrence mirror evicted, commits: both so far */
         uint64_t pairs_evicted, engine_commits;
         uint64_t pair_reads;     /* pair counts read back (only bounded) */
