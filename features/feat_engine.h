@@ -164,6 +164,19 @@ tern_code_t feat_engine_commit_begin(feat_engine_t *eng,
 tern_code_t feat_engine_commit_end(feat_engine_t *eng, char *errstr,
                                    size_t errstr_size);
 
+/* The pair table's shape, for tests and diagnostics: a full scan of the
+ * table (milliseconds for millions of slots), not for every metrics
+ * read. displacement: slots from an entry's hash slot to where it is; a
+ * lookup of an absent pair probes to the end of its run. */
+typedef struct feat_table_stats {
+        uint64_t slots, entries;
+        double mean_displacement;
+        uint64_t max_displacement, longest_run;
+} feat_table_stats_t;
+
+void feat_engine_pair_table_stats(const feat_engine_t *eng,
+                                  feat_table_stats_t *out);
+
 /* Counters for logs and metrics. */
 typedef struct feat_stats {
         uint64_t events, counted, pair_increments, commits;

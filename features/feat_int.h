@@ -86,6 +86,7 @@ typedef struct feat_cooc {
         /* pair counts */
         feat_pair_t *pslots;
         size_t pmask, n_pairs;
+        size_t sweep_at; /* where the next eviction sweep starts */
         size_t *dirty_pairs;
         size_t n_dirty_pairs, cap_dirty_pairs;
         uint32_t seq; /* flushes so far (31 bits): feat_pair_t.flushed */
