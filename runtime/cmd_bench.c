@@ -46,6 +46,7 @@
 
 typedef struct bench {
         int64_t events, partitions;
+        int64_t users, items; /* the generated stream's; 0: its defaults */
         int64_t latency_partitions; /* (d)'s topics; the soak's: partitions */
         uint64_t seed;
         int json;
@@ -80,6 +81,7 @@ static void bench_usage(FILE *out) {
             out,
             "usage: tern bench [--events N] [--partitions P] [--seed S] "
             "[--json]\n"
+            "                  [--users U] [--items I]\n"
             "                  [--latency-seconds S] [--rate EPS] "
             "[--latency-partitions L]\n"
             "                  [--seconds N [--sample-seconds S] "
@@ -88,12 +90,12 @@ static void bench_usage(FILE *out) {
             "                  [--brokers ADDR]\n"
             "                  [-c FILE] [-X key=value]...\n"
             "\n"
-            "Generate N events (default 1000000: 100k users, 50k Zipf-skewed "
+            "Generate N events (default 1000000 of U users and I Zipf-skewed "
             "items,\n"
-            "views, impressions, clicks, carts, favourites, purchases) into "
-            "one\n"
-            "embedded broker and measure on the same records: (a) a bare "
-            "consumer,\n"
+            "default 100k and 50k: views, impressions, clicks, carts, "
+            "favourites,\n"
+            "purchases) into one embedded broker and measure on the same\n"
+            "records: (a) a bare consumer,\n"
             "(b) a bare consume->produce loop, (c) the full pipeline; then "
             "(d) the\n"
             "event->recommendation latency for S seconds (default 10) at "
@@ -712,6 +714,8 @@ static int bench_exec(bench_t *b) {
         int rc = -1;
         ingest_gen_conf_default(&gc);
         gc.seed = b->seed;
+        gc.users = (uint32_t)b->users;
+        gc.items = (uint32_t)b->items;
         b->gen = ingest_gen_new(&gc);
         snprintf(errstr, sizeof(errstr), "out of memory");
         /* Soak only: a snapshot per commit would weigh on (c). */
@@ -764,6 +768,12 @@ static int bench_opt(bench_t *b, int c, const char *arg, int64_t *seed) {
                        b->latency_partitions < 1 || b->latency_partitions > 64;
         case 's':
                 return rt_parse_i64(arg, seed);
+        case 'u':
+                return rt_parse_i64(arg, &b->users) || b->users < 1 ||
+                       b->users > 100000000;
+        case 'I':
+                return rt_parse_i64(arg, &b->items) || b->items < 1 ||
+                       b->items > 100000000;
         case 'l':
                 return parse_seconds(arg, &b->latency_seconds);
         case 'r':
@@ -815,6 +825,8 @@ static int bench_main(int argc, char **argv) {
             {"partitions", required_argument, NULL, 'p'},
             {"latency-partitions", required_argument, NULL, 'P'},
             {"seed", required_argument, NULL, 's'},
+            {"users", required_argument, NULL, 'u'},
+            {"items", required_argument, NULL, 'I'},
             {"latency-seconds", required_argument, NULL, 'l'},
             {"rate", required_argument, NULL, 'r'},
             {"seconds", required_argument, NULL, 'S'},
