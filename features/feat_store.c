@@ -751,6 +751,9 @@ void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
 
 const uint8_t *feat_batch_data(feat_batch_t *b, size_t *len) {
         uint32_t n = (uint32_t)b->count;
+        *len = 0;
+        if (b->rep.len < BATCH_HEADER) /* no memory for the header */
+                return NULL;
         for (int i = 0; i < 4; i++)
                 b->rep.data[8 + i] = (uint8_t)(n >> (8 * i));
         *len = b->rep.len;
@@ -765,10 +768,12 @@ static char *batch_write(feat_store_t *st, feat_batch_t *b) {
         const uint8_t *data;
         char *rerr = NULL;
         size_t len;
-        if (b->failed || b->count > UINT32_MAX)
+        if (b->failed)
                 return strdup("out of memory building the batch");
-        data = feat_batch_data(b, &len);
-        if (!(wb = rocksdb_writebatch_create_from((const char *)data, len)))
+        if (b->count > UINT32_MAX)
+                return strdup("more than 2^32 records in one batch");
+        if (!(data = feat_batch_data(b, &len)) ||
+            !(wb = rocksdb_writebatch_create_from((const char *)data, len)))
                 return strdup("out of memory copying the batch");
         rocksdb_write(st->db, st->wopts, wb, &rerr);
         rocksdb_writebatch_destroy(wb);
