@@ -918,28 +918,92 @@ static tern_code_t trending_load(feat_engine_t *eng, char *errstr,
 
 /* ---- commit ---- */
 
-/* One direction of a pending pair: c(x, y) += pend. */
+/* One direction of a pending pair: c(x, y) += pend. kx and ky are the
+ * leads of x's and y's order (dir_key_x, dir_key_y): most comparisons end
+ * on them, without reading either id. */
 typedef struct feat_dir {
         const feat_item_t *x, *y;
         int64_t pend;
+        uint64_t kx, ky;
 } feat_dir_t;
 
+/* The first n <= 8 bytes of s, big-endian, zero past its end. */
+static uint64_t id_lead(const char *s, uint32_t len, uint32_t n) {
+        uint64_t k = 0;
+        for (uint32_t i = 0; i < n; i++)
+                k = k << 8 | (i < len ? (uint8_t)s[i] : 0);
+        return k;
+}
+
+/* x's key order is (len, bytes): the length (< 2^16) over the first 6
+ * bytes. Equal leads: same length, same first bytes. */
+static uint64_t dir_key_x(const feat_item_t *x) {
+        return (uint64_t)x->len << 48 | id_lead(x->id, x->len, 6);
+}
+
+/* y's order is byte order, the shorter first (feat_id_cmp): the first 8
+ * bytes zero-padded order the same way wherever they differ (a padding
+ * zero sits where the shorter id ended, below any byte of the longer). */
+static uint64_t dir_key_y(const feat_item_t *y) {
+        return id_lead(y->id, y->len, 8);
+}
+
 /* x's key order (len, then bytes: feat_key_cooc_prefix), then y's bytes
- * (the order inside a pair list). */
-static int dir_cmp(const void *pa, const void *pb) {
-        const feat_dir_t *a = pa, *b = pb;
+ * (the order inside a pair list). Interned ids: x == x' iff same id. */
+static int dir_less(const feat_dir_t *a, const feat_dir_t *b) {
         int r;
-        if (a->x->len != b->x->len)
-                return a->x->len < b->x->len ? -1 : 1;
-        if ((r = memcmp(a->x->id, b->x->id, a->x->len)))
-                return r;
-        return feat_id_cmp(a->y->id, a->y->len, b->y->id, b->y->len);
+        if (a->kx != b->kx)
+                return a->kx < b->kx;
+        if (a->x != b->x && (r = memcmp(a->x->id, b->x->id, a->x->len)))
+                return r < 0;
+        if (a->ky != b->ky)
+                return a->ky < b->ky;
+        return feat_id_cmp(a->y->id, a->y->len, b->y->id, b->y->len) < 0;
+}
+
+/* Sorts d[0..n) with tmp[0..n) as scratch: insertion sort of short runs,
+ * then merges (qsort's comparator calls and copies cost twice this). No
+ * two entries are equal, so stability does not matter. */
+static void dirs_sort(feat_dir_t *d, feat_dir_t *tmp, size_t n) {
+        const size_t run = 16;
+        feat_dir_t *src = d, *dst = tmp, *t;
+        for (size_t lo = 0; lo < n; lo += run) {
+                size_t hi = lo + run < n ? lo + run : n;
+                for (size_t i = lo + 1; i < hi; i++) {
+                        feat_dir_t v = d[i];
+                        size_t j = i;
+                        for (; j > lo && dir_less(&v, &d[j - 1]); j--)
+                                d[j] = d[j - 1];
+                        d[j] = v;
+                }
+        }
+        for (size_t w = run; w < n; w *= 2) {
+                for (size_t lo = 0; lo < n; lo += 2 * w) {
+                        size_t mid = lo + w < n ? lo + w : n;
+                        size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
+                        size_t i = lo, j = mid, k = lo;
+                        while (i < mid && j < hi)
+                                dst[k++] = dir_less(&src[j], &src[i])
+                                               ? src[j++]
+                                               : src[i++];
+                        while (i < mid)
+                                dst[k++] = src[i++];
+                        while (j < hi)
+                                dst[k++] = src[j++];
+                }
+                t = src;
+                src = dst;
+                dst = t;
+        }
+        if (src != d)
+                memcpy(d, src, n * sizeof(*d));
 }
 
 /* Both directions of every pending pair, sorted by x then y. */
 static feat_dir_t *pending_dirs(feat_engine_t *eng, size_t *n) {
         feat_cooc_t *c = &eng->cooc;
-        feat_dir_t *d = malloc((c->n_dirty_pairs * 2 + 1) * sizeof(*d));
+        size_t cap = c->n_dirty_pairs * 2 + 1;
+        feat_dir_t *d = malloc(2 * cap * sizeof(*d));
         *n = 0;
         if (!d)
                 return NULL;
@@ -948,10 +1012,12 @@ static feat_dir_t *pending_dirs(feat_engine_t *eng, size_t *n) {
                 const feat_item_t *x = &c->items[p->a], *y = &c->items[p->b];
                 if (!p->pend)
                         continue;
-                d[(*n)++] = (feat_dir_t){x, y, p->pend};
-                d[(*n)++] = (feat_dir_t){y, x, p->pend};
+                d[(*n)++] =
+                    (feat_dir_t){x, y, p->pend, dir_key_x(x), dir_key_y(y)};
+                d[(*n)++] =
+                    (feat_dir_t){y, x, p->pend, dir_key_x(y), dir_key_y(x)};
         }
-        qsort(d, *n, sizeof(*d), dir_cmp);
+        dirs_sort(d, d + cap, *n);
         return d;
 }
 

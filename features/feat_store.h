@@ -84,6 +84,10 @@ void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
 void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                       const void *key, size_t klen, const void *val,
                       size_t vlen);
+/* The batch's bytes in RocksDB's WriteBatch format (count included),
+ * borrowed until the batch changes; NULL when it found no memory for its
+ * header. For tests, which compare them with RocksDB's own. */
+const uint8_t *feat_batch_data(feat_batch_t *b, size_t *len);
 tern_code_t feat_store_write(feat_store_t *st, feat_batch_t *b, char *errstr,
                              size_t errstr_size);
 /* The same write on the store's own thread, so the caller can go on while

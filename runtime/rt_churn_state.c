@@ -549,6 +549,50 @@ void rt_churn_user_drop_point(rt_churn_user_t *u, uint32_t i) {
 
 /* ---- records ---- */
 
+/* A pending point, field by field: each call checks room (and grows the
+ * buffer, or fails past its maximum, exactly where the value needs). */
+static void point_put(tern_buf_t *out, const rt_churn_point_t *pt) {
+        tern_buf_put_long(out, pt->ts_ms);
+        tern_buf_put_long(out, pt->offset);
+        tern_buf_put_double(out, pt->risk);
+        tern_buf_put_u8(out, pt->active);
+        for (int k = 0; k < MODEL_CHURN_DIM; k++)
+                tern_buf_put_float(out, pt->x[k]);
+}
+
+/* The same bytes stored through a pointer, when the buffer already has
+ * room for the longest point: the out-of-line tern_buf_put_float per
+ * value was most of the churn records' cost at commit. */
+#define POINT_MAX (10 + 10 + 8 + 1 + 4 * MODEL_CHURN_DIM)
+
+static uint8_t *le_bytes(uint8_t *o, uint64_t v, int n) {
+        for (int i = 0; i < n; i++) /* little-endian on any CPU */
+                o[i] = (uint8_t)(v >> (8 * i));
+        return o + n;
+}
+
+static uint8_t *point_raw(uint8_t *o, const rt_churn_point_t *pt) {
+        uint64_t d;
+        memcpy(&d, &pt->risk, 8);
+        o = tern_buf_varint_at(o, ((uint64_t)pt->ts_ms << 1) ^
+                                      (uint64_t)(pt->ts_ms >> 63));
+        o = tern_buf_varint_at(o, ((uint64_t)pt->offset << 1) ^
+                                      (uint64_t)(pt->offset >> 63));
+        o = le_bytes(o, d, 8);
+        *o++ = pt->active;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(o, pt->x, sizeof(pt->x)); /* the floats' bytes, in order */
+        return o + sizeof(pt->x);
+#else
+        for (int k = 0; k < MODEL_CHURN_DIM; k++) {
+                uint32_t f;
+                memcpy(&f, &pt->x[k], 4);
+                o = le_bytes(o, f, 4);
+        }
+        return o;
+#endif
+}
+
 void rt_churn_user_encode(const rt_churn_user_t *u, tern_buf_t *out) {
         const model_churn_activity_t *a = &u->act;
         tern_buf_put_u8(out, RECORD_VERSION1);
@@ -572,13 +616,12 @@ void rt_churn_user_encode(const rt_churn_user_t *u, tern_buf_t *out) {
         tern_buf_put_long(out, u->next_sweep);
         tern_buf_put_varint(out, u->n_pending);
         for (uint32_t i = 0; i < u->n_pending; i++) {
-                const rt_churn_point_t *pt = &u->pending[i];
-                tern_buf_put_long(out, pt->ts_ms);
-                tern_buf_put_long(out, pt->offset);
-                tern_buf_put_double(out, pt->risk);
-                tern_buf_put_u8(out, pt->active);
-                for (int k = 0; k < MODEL_CHURN_DIM; k++)
-                        tern_buf_put_float(out, pt->x[k]);
+                if (tern_buf_room(out, POINT_MAX))
+                        out->len = (size_t)(point_raw(out->data + out->len,
+                                                      &u->pending[i]) -
+                                            out->data);
+                else
+                        point_put(out, &u->pending[i]);
         }
 }
 
