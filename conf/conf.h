@@ -82,6 +82,7 @@ typedef struct tern_conf {
         int sync_writes;
         int64_t max_cached_users;
         int64_t max_cached_pairs;
+        int64_t pair_filter_mb;
         int64_t max_cached_items; /* the item catalog (feat_catalog.h) */
         /* batch */
         int64_t batch_max_events;

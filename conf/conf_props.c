@@ -193,6 +193,11 @@ const conf_prop_t conf_props[] = {
      "keeps its top neighbours and a bound for its pairs that are not, and a\n"
      "pair's count is read back from RocksDB only when it could change a\n"
      "top list (results do not change)."},
+    {"state.pair_filter_mb", CP_INT, OFF(pair_filter_mb), 0, 4096, "16", NULL,
+     "Once pair counts are evicted (state.max_cached_pairs), a filter of\n"
+     "the pairs ever counted (built from RocksDB, then kept up) spares the\n"
+     "read of a pair it rules out. 16 MiB keeps false positives near 1%\n"
+     "up to ~8M pairs. 0: no filter."},
     {"state.max_cached_items", CP_INT, OFF(max_cached_items), 1, 1e9, "1000000",
      NULL,
      "Items kept in memory, in two places: item -> category entries for\n"

@@ -16,7 +16,8 @@
  * only grow. Before an increment, feat_cooc_resolve() gives the pair an
  * entry; when only a bound is known and that bound plus the increment
  * could enter either item's top list, it reads the count from the store
- * (the stored list of the item with fewer pairs) and the entry is known.
+ * (the stored list of the item with fewer pairs) and the entry is known,
+ * unless the pair filter shows the pair was never incremented (count 0).
  * So an increment either knows its count, and moves both top lists
  * exactly as if every pair were in memory, or provably moves neither.
  * A count leaving memory raises f: an evicted entry's count (bound) and a
@@ -293,6 +294,105 @@ static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
                 top[pos - 1] = t;
         }
         return 1;
+}
+
+/* ---- pair filter ----
+ *
+ * Past the entry bound, a loaded item's f is above 0, so nearly every
+ * increment of a pair without an entry could enter a tail item's top list
+ * (one ending in counts of 1 or 2) and needed its count read from the
+ * store; most such pairs were never seen before. The filter answers
+ * "never incremented" without a read: built from every stored list at the
+ * first eviction (the store then holds every count: that commit was
+ * written in place), then given every increment. Bits are never cleared,
+ * so a pair it rules out has a stored count of 0 and nothing pending or in
+ * flight; a false positive only costs the read. One 64-bit word per pair
+ * (4 bits in it): one cache miss per increment. Keyed by the ids' string
+ * hashes, so it outlives interned ids. */
+
+#define PFILT_BITS 4
+
+static uint64_t pfilt_mix(uint32_t ha, uint32_t hb) {
+        uint64_t x =
+            ha < hb ? ((uint64_t)ha << 32) | hb : ((uint64_t)hb << 32) | ha;
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdULL;
+        x ^= x >> 33;
+        x *= 0xc4ceb9fe1a85ec53ULL;
+        x ^= x >> 33;
+        return x;
+}
+
+/* The word and the bits of a pair: the word from the low bits, 4 bit
+ * positions from the high 24. */
+static uint64_t pfilt_bits(uint64_t x) {
+        uint64_t m = 0;
+        for (int i = 0; i < PFILT_BITS; i++)
+                m |= (uint64_t)1 << ((x >> (40 + 6 * i)) & 63);
+        return m;
+}
+
+static void pfilt_add(feat_cooc_t *c, uint32_t ha, uint32_t hb) {
+        uint64_t x = pfilt_mix(ha, hb);
+        c->pfilt[x & c->pfilt_mask] |= pfilt_bits(x);
+}
+
+/* 0: (a,b) was never incremented; 1: it may have been, or no filter. */
+static int pfilt_may_have(const feat_cooc_t *c, uint32_t a, uint32_t b) {
+        uint64_t x, m;
+        if (!c->pfilt)
+                return 1;
+        x = pfilt_mix(c->items[a].hash, c->items[b].hash);
+        m = pfilt_bits(x);
+        return (c->pfilt[x & c->pfilt_mask] & m) == m;
+}
+
+/* Every pair of every stored list; on failure there is no filter (reads
+ * as before). */
+static void pfilt_build(feat_engine_t *eng) {
+        feat_cooc_t *c = &eng->cooc;
+        size_t words = 1;
+        feat_iter_t *it;
+        const uint8_t *k, *v, *b;
+        size_t klen, vlen;
+        uint32_t blen;
+        int64_t cnt;
+        int bad = 0;
+        char *err = NULL;
+        c->pfilt_tried = 1;
+        if (eng->conf.pair_filter_bytes < 8)
+                return;
+        while (words * 2 <= eng->conf.pair_filter_bytes / 8)
+                words *= 2;
+        if (!(c->pfilt = calloc(words, sizeof(*c->pfilt))) ||
+            !(it = feat_iter_new(eng->st, FEAT_CF_COOC, NULL, 0))) {
+                free(c->pfilt);
+                c->pfilt = NULL;
+                return;
+        }
+        c->pfilt_mask = words - 1;
+        while (!bad && feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                feat_cooc_rd_t lr;
+                uint32_t ha;
+                int r;
+                if (klen < 4 || feat_cooc_list_open(&lr, v, vlen)) {
+                        bad = 1;
+                        break;
+                }
+                ha = str_hash((const char *)k + 4, (uint32_t)(klen - 4));
+                while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1)
+                        pfilt_add(c, ha, str_hash((const char *)b, blen));
+                bad = r != 0;
+        }
+        if (!bad && (err = feat_iter_error(it)))
+                bad = 1;
+        if (bad) {
+                free(c->pfilt);
+                c->pfilt = NULL;
+        }
+        free(err);
+        feat_iter_destroy(it);
+        eng->stats.pair_filter_builds += c->pfilt != NULL;
 }
 
 /* ---- pair table ---- */
@@ -595,6 +695,11 @@ tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
                 return TERN_OK;
         if (!may_enter(eng, a, b, p->c + w) && !may_enter(eng, b, a, p->c + w))
                 return TERN_OK;
+        if (!pfilt_may_have(c, a, b)) {
+                pair_set_known(c, p, p->pend); /* never incremented */
+                eng->stats.pair_filter_zeros++;
+                return TERN_OK;
+        }
         return pair_read(eng, p, errstr, errstr_size);
 }
 
@@ -621,6 +726,8 @@ void feat_cooc_add(feat_engine_t *eng, size_t slot, int64_t w) {
                           &c->cap_dirty_pairs, (size_t)(p - c->pslots));
         p->pend += w;
         eng->stats.pair_increments++;
+        if (c->pfilt)
+                pfilt_add(c, c->items[p->a].hash, c->items[p->b].hash);
         /* unknown: resolved to move neither list */
         if (!p->known)
                 return;
@@ -1351,6 +1458,8 @@ static void cooc_evict(feat_engine_t *eng) {
         }
         if (c->n_top_loaded > loaded_low || items_live(c) > low)
                 items_evict(eng, loaded_low, low);
+        if (c->n_pairs > low && !c->pfilt_tried)
+                pfilt_build(eng);
         pairs_evict(eng, low);
         /* entries gone may leave unloaded items nothing names */
         if (items_live(c) > low)
@@ -1393,6 +1502,9 @@ static void items_free(feat_cooc_t *c) {
         free(c->islots);
         free(c->pslots);
         free(c->free_ids);
+        free(c->pfilt);
+        c->pfilt = NULL;
+        c->pfilt_tried = 0;
         c->items = NULL;
         c->islots = NULL;
         c->pslots = NULL;

@@ -33,6 +33,7 @@ void feat_conf_default(feat_conf_t *c) {
         c->max_cached_items = 1000000;
         c->refresh_min_pairs = 64;
         c->refresh_min_unknown = 8;
+        c->pair_filter_bytes = (uint64_t)16 << 20;
 }
 
 static tern_code_t conf_check(const feat_conf_t *c, char *errstr,

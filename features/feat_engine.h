@@ -78,6 +78,9 @@ typedef struct feat_conf {
          * whose item has at least refresh_min_unknown entries with only
          * a bound, reads the whole list for all of them (defaults 64, 8) */
         uint32_t refresh_min_pairs, refresh_min_unknown;
+        /* the filter of stored pairs, built once pairs are evicted (a
+         * power of two of bytes at most this; 0: none); default 16 MiB */
+        uint64_t pair_filter_bytes;
 } feat_conf_t;
 
 void feat_conf_default(feat_conf_t *c);
@@ -186,6 +189,9 @@ typedef struct feat_stats {
         /* eviction after commits: users and items freed, items whose
          * pairs were unloaded, pairs deleted */
         uint64_t users_evicted, items_evicted, items_unloaded, pairs_evicted;
+        /* pair filter: built (at the first entry eviction), and pair
+         * counts it showed to be 0 without a read */
+        uint64_t pair_filter_builds, pair_filter_zeros;
         /* pair counts read from the store because only a bound was in
          * memory: one pair, or a long list for all its entries (refresh);
          * the reads that waited for the batch in flight */

@@ -87,6 +87,12 @@ typedef struct feat_cooc {
         feat_pair_t *pslots;
         size_t pmask, n_pairs;
         size_t sweep_at; /* where the next eviction sweep starts */
+        /* Pairs the store may hold (a blocked Bloom filter by the two ids'
+         * hashes), built at the first eviction: a pair it rules out has a
+         * count of 0, no read needed. NULL: not built. */
+        uint64_t *pfilt;
+        size_t pfilt_mask; /* words - 1 */
+        int pfilt_tried;   /* built once, or failed: not again */
         size_t *dirty_pairs;
         size_t n_dirty_pairs, cap_dirty_pairs;
         uint32_t seq; /* flushes so far (31 bits): feat_pair_t.flushed */

@@ -223,6 +223,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.pairs_evicted = m->pairs_evicted;
                         s.pair_reads = m->pair_reads;
                         s.item_refreshes = m->item_refreshes;
+                        s.pair_filter_zeros = m->pair_filter_zeros;
                         s.commits = m->engine_commits;
                         s.churn_users = m->churn_users;
                         s.churn_pending = m->churn_pending;
@@ -240,7 +241,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
                 "%llu, read back "
                 "%llu + "
-                "%llu lists, in %llu commits)  "
+                "%llu lists, %llu spared by the filter, in %llu commits)  "
                 "churn cached %llu points %llu "
                 "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
                 "p99 %.2f ms\n",
@@ -253,6 +254,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                 (unsigned long long)s.pairs_evicted,
                 (unsigned long long)s.pair_reads,
                 (unsigned long long)s.item_refreshes,
+                (unsigned long long)s.pair_filter_zeros,
                 (unsigned long long)s.commits,
                 (unsigned long long)s.churn_users,
                 (unsigned long long)s.churn_pending,

@@ -115,6 +115,7 @@ feat_engine_t *rt_stages_engine(const tern_conf_t *conf, feat_store_t *st,
         fc.max_cached_users = (uint64_t)conf->max_cached_users;
         fc.max_cached_pairs = (uint64_t)conf->max_cached_pairs;
         fc.max_cached_items = (uint64_t)conf->max_cached_items;
+        fc.pair_filter_bytes = (uint64_t)conf->pair_filter_mb << 20;
         return feat_engine_new(st, &fc, errstr, errstr_size);
 }
 

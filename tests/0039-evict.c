@@ -71,6 +71,7 @@ typedef struct run {
         tern_buf_t log; /* what the run computed, event by event */
         tern_buf_t digest;
         uint64_t max_items; /* feat_conf_t.max_cached_items; 0: default */
+        int no_filter;      /* feat_conf_t.pair_filter_bytes = 0 */
 } run_t;
 
 static tern_code_t nb_of(void *opaque, const char *item, uint32_t len,
@@ -201,6 +202,8 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         c.max_cached_pairs = max_p;
         if (r->max_items)
                 c.max_cached_items = r->max_items;
+        if (r->no_filter)
+                c.pair_filter_bytes = 0;
         c.refresh_min_pairs = refresh;
         c.refresh_min_unknown = refresh_unknown;
         model_recs_conf_default(&rc);
@@ -289,7 +292,9 @@ static void table_shape(const run_t *r, const char *what) {
 }
 
 static void test_tiny_bounds_same_results(void) {
-        run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {0}, mid2 = {0};
+        /* mid reads every count (no pair filter), the others may not */
+        run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {.no_filter = 1},
+              mid2 = {0};
         run_t items = {.max_items = TINY_I};
         feat_stats_t s;
         gen_events();
@@ -340,11 +345,19 @@ static void test_tiny_bounds_same_results(void) {
                 table_shape(&mid, "mid");
                 table_shape(&mid2, "mid2");
                 table_shape(&items, "items");
+                feat_engine_stats(tiny.eng, &s);
+                TEST_ASSERT(s.pair_filter_builds == 1 &&
+                                s.pair_filter_zeros > 100,
+                            "tiny: filter built %llu, %llu zeros",
+                            (unsigned long long)s.pair_filter_builds,
+                            (unsigned long long)s.pair_filter_zeros);
                 feat_engine_stats(mid2.eng, &s);
                 TEST_ASSERT(s.item_refreshes > 100 && s.pair_read_waits > 0,
                             "mid2: %llu refreshes, %llu waits",
                             (unsigned long long)s.item_refreshes,
                             (unsigned long long)s.pair_read_waits);
+                same_results(&big, &tiny, "tiny bounds");
+                same_results(&big, &tiny2, "tiny bounds, other commits");
                 same_results(&big, &mid, "entries bounded, items not");
                 same_results(&big, &mid2, "the same, long lists refreshed");
                 feat_engine_stats(items.eng, &s);
