@@ -104,14 +104,9 @@ int tern_buf_put_double_exact(tern_buf_t *b, double v) {
 }
 
 int tern_buf_put_float(tern_buf_t *b, float v) {
-        uint32_t u;
-        uint8_t *o;
-        memcpy(&u, &v, 4);
         if (tern_buf_reserve(b, 4))
                 return -1;
-        o = b->data + b->len;
-        for (int i = 0; i < 4; i++)
-                o[i] = (uint8_t)(u >> (8 * i));
+        tern_buf_float_at(b->data + b->len, v);
         b->len += 4;
         return 0;
 }

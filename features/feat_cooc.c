@@ -47,14 +47,18 @@ static uint32_t str_hash(const char *s, uint32_t len) {
         return (uint32_t)(h ^ (h >> 32));
 }
 
-static size_t pair_hash(uint32_t a, uint32_t b) {
-        uint64_t x = ((uint64_t)a << 32) | b;
+/* MurmurHash3's 64-bit finalizer: every input bit moves every output bit. */
+static uint64_t mix64(uint64_t x) {
         x ^= x >> 33;
         x *= 0xff51afd7ed558ccdULL;
         x ^= x >> 33;
         x *= 0xc4ceb9fe1a85ec53ULL;
         x ^= x >> 33;
-        return (size_t)x;
+        return x;
+}
+
+static size_t pair_hash(uint32_t a, uint32_t b) {
+        return (size_t)mix64(((uint64_t)a << 32) | b);
 }
 
 static int push_u32(uint32_t **v, uint32_t *n, uint32_t *cap, uint32_t x) {
@@ -313,14 +317,8 @@ static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
 #define PFILT_BITS 4
 
 static uint64_t pfilt_mix(uint32_t ha, uint32_t hb) {
-        uint64_t x =
-            ha < hb ? ((uint64_t)ha << 32) | hb : ((uint64_t)hb << 32) | ha;
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdULL;
-        x ^= x >> 33;
-        x *= 0xc4ceb9fe1a85ec53ULL;
-        x ^= x >> 33;
-        return x;
+        return mix64(ha < hb ? ((uint64_t)ha << 32) | hb
+                             : ((uint64_t)hb << 32) | ha);
 }
 
 /* The word and the bits of a pair: the word from the low bits, 4 bit

@@ -216,29 +216,6 @@ void feat_user_free(feat_uuser_t *u) {
  * 9 MB), so a failed reserve means no memory, as a failed put did. */
 #define VARINT_MAX 10
 
-static uint8_t *raw_long(uint8_t *o, int64_t v) {
-        return tern_buf_varint_at(o, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static uint8_t *raw_double(uint8_t *o, double v) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(o, &v, 8); /* one store; the loop below stays a loop */
-#else
-        uint64_t u;
-        memcpy(&u, &v, 8);
-        for (int i = 0; i < 8; i++) /* little-endian on any CPU */
-                o[i] = (uint8_t)(u >> (8 * i));
-#endif
-        return o + 8;
-}
-
-static uint8_t *raw_str(uint8_t *o, const char *s, uint32_t n) {
-        o = tern_buf_varint_at(o, (uint64_t)n << 1);
-        if (n)
-                memcpy(o, s, n);
-        return o + n;
-}
-
 /* The most bytes put_items() stores. */
 static size_t items_bound(const feat_item_ts_t *v, uint32_t n) {
         size_t b = VARINT_MAX + (size_t)n * (2 * VARINT_MAX + 1);
@@ -250,8 +227,8 @@ static size_t items_bound(const feat_item_ts_t *v, uint32_t n) {
 static uint8_t *put_items(uint8_t *o, const feat_item_ts_t *v, uint32_t n) {
         o = tern_buf_varint_at(o, n);
         for (uint32_t i = 0; i < n; i++) {
-                o = raw_str(o, v[i].item, v[i].len);
-                o = raw_long(o, v[i].ts_ms);
+                o = tern_buf_str_at(o, v[i].item, v[i].len);
+                o = tern_buf_long_at(o, v[i].ts_ms);
                 *o++ = v[i].type;
         }
         return o;
@@ -276,17 +253,17 @@ int feat_profile_encode(const feat_uuser_t *u, tern_buf_t *out) {
         *o++ = FEAT_REC_VERSION;
         for (int i = 0; i < TERN_EV__CNT; i++)
                 o = tern_buf_varint_at(o, p->events[i]);
-        o = raw_double(o, p->spend);
+        o = tern_buf_double_at(o, p->spend);
         o = tern_buf_varint_at(o, p->units);
-        o = raw_long(o, p->first_ts_ms);
-        o = raw_long(o, p->last_ts_ms);
-        o = raw_double(o, p->gap_ewma_ms);
+        o = tern_buf_long_at(o, p->first_ts_ms);
+        o = tern_buf_long_at(o, p->last_ts_ms);
+        o = tern_buf_double_at(o, p->gap_ewma_ms);
         o = tern_buf_varint_at(o, p->sessions);
         o = tern_buf_varint_at(o, p->n_affinity);
         for (uint32_t i = 0; i < p->n_affinity; i++) {
-                o = raw_str(o, u->aff[i].category, u->aff[i].len);
-                o = raw_double(o, u->aff[i].score);
-                o = raw_long(o, u->aff[i].ts_ms);
+                o = tern_buf_str_at(o, u->aff[i].category, u->aff[i].len);
+                o = tern_buf_double_at(o, u->aff[i].score);
+                o = tern_buf_long_at(o, u->aff[i].ts_ms);
         }
         o = put_items(o, u->recent, p->n_recent);
         out->len = (size_t)(o - out->data);

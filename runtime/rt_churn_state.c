@@ -565,30 +565,17 @@ static void point_put(tern_buf_t *out, const rt_churn_point_t *pt) {
  * value was most of the churn records' cost at commit. */
 #define POINT_MAX (10 + 10 + 8 + 1 + 4 * MODEL_CHURN_DIM)
 
-static uint8_t *le_bytes(uint8_t *o, uint64_t v, int n) {
-        for (int i = 0; i < n; i++) /* little-endian on any CPU */
-                o[i] = (uint8_t)(v >> (8 * i));
-        return o + n;
-}
-
 static uint8_t *point_raw(uint8_t *o, const rt_churn_point_t *pt) {
-        uint64_t d;
-        memcpy(&d, &pt->risk, 8);
-        o = tern_buf_varint_at(o, ((uint64_t)pt->ts_ms << 1) ^
-                                      (uint64_t)(pt->ts_ms >> 63));
-        o = tern_buf_varint_at(o, ((uint64_t)pt->offset << 1) ^
-                                      (uint64_t)(pt->offset >> 63));
-        o = le_bytes(o, d, 8);
+        o = tern_buf_long_at(o, pt->ts_ms);
+        o = tern_buf_long_at(o, pt->offset);
+        o = tern_buf_double_at(o, pt->risk);
         *o++ = pt->active;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(o, pt->x, sizeof(pt->x)); /* the floats' bytes, in order */
         return o + sizeof(pt->x);
 #else
-        for (int k = 0; k < MODEL_CHURN_DIM; k++) {
-                uint32_t f;
-                memcpy(&f, &pt->x[k], 4);
-                o = le_bytes(o, f, 4);
-        }
+        for (int k = 0; k < MODEL_CHURN_DIM; k++)
+                o = tern_buf_float_at(o, pt->x[k]);
         return o;
 #endif
 }
