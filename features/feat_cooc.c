@@ -3,20 +3,24 @@
  * each item's exact top neighbours, the exact global trending list and the
  * pending merges of the current batch.
  *
+ * The store holds one counter per pair (feat_store.h) and, per item, the
+ * members of its exact top list (a "top record", rewritten at the commit
+ * after its membership changed). Reading one count is a point lookup and
+ * loading a top list reads its record and the counts of its members, so
+ * neither grows with an item's number of partners.
+ *
  * Memory is bounded by entries, not by items' degrees: a loaded item holds
  * its top list and a bound f, and the pair table holds entries for some
  * pairs, each with c(a,b) exactly ("known") or an upper bound of it. For a
  * loaded item a, every pair (a,x) with x outside top(a) is in an entry or
  * has c(a,x) <= f(a); f(a) == 0 says such pairs do not exist, so a missing
- * entry means 0. A load reads the item's stored list (one seek): its top
- * list, and entries for all its pairs while the table has room (f = 0) or
- * none (f = the best count below the top list).
+ * entry means 0. A load sets f to the last member's count when the list is
+ * full (no other pair can beat it), else 0.
  *
  * Exactness: increments only touch items whose top is loaded, and counts
  * only grow. Before an increment, feat_cooc_resolve() gives the pair an
  * entry; when only a bound is known and that bound plus the increment
- * could enter either item's top list, it reads the count from the store
- * (the stored list of the item with fewer pairs) and the entry is known,
+ * could enter either item's top list, it reads the count from the store,
  * unless the pair filter shows the pair was never incremented (count 0).
  * So an increment either knows its count, and moves both top lists
  * exactly as if every pair were in memory, or provably moves neither.
@@ -37,6 +41,12 @@
 #define ISLOTS_MIN   1024u
 #define PSLOTS_MIN   ((size_t)1 << 14)
 #define TRENDING_KEY "trending"
+/* meta record [u8 version][varint k]: this layout, and the smallest
+ * top_neighbors any top record may have been written with */
+#define LAYOUT_KEY     "cooc_layout"
+#define LAYOUT_VERSION 1
+/* top record: [u8 version][varint k][varint n] n x {Avro string member} */
+#define TOP_VERSION 1
 
 static uint32_t str_hash(const char *s, uint32_t len) {
         uint64_t h = 1469598103934665603ULL;
@@ -259,12 +269,14 @@ static int top_beats(const feat_cooc_t *c, int64_t c1, uint32_t id1, int64_t c2,
 }
 
 /* Raises id's count from c_old (0: not a member) to c_new in the exact
- * top-k list. Returns 1 if the list changed; *out (when given) is then the
- * entry it pushed out, c 0 if none. */
+ * top-k list. Returns 0 if the list did not change, 1 if a member moved,
+ * 2 if id entered; *out (when given) is then the entry it pushed out, c 0
+ * if none. */
 static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
                      uint32_t k, uint32_t id, int64_t c_old, int64_t c_new,
                      feat_top_t *out) {
         uint32_t pos = *n;
+        int entered = 0;
         if (out)
                 out->c = 0;
         if (k == 0)
@@ -279,6 +291,7 @@ static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
                                 break;
                         }
         if (pos == *n) {
+                entered = 1;
                 if (*n < k)
                         (*n)++;
                 else if (top_beats(c, c_new, id, top[k - 1].c, top[k - 1].id)) {
@@ -297,7 +310,7 @@ static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
                 top[pos] = top[pos - 1];
                 top[pos - 1] = t;
         }
-        return 1;
+        return entered ? 2 : 1;
 }
 
 /* ---- pair filter ----
@@ -345,16 +358,14 @@ static int pfilt_may_have(const feat_cooc_t *c, uint32_t a, uint32_t b) {
         return (c->pfilt[x & c->pfilt_mask] & m) == m;
 }
 
-/* Every pair of every stored list; on failure there is no filter (reads
- * as before). */
+/* Every stored pair; on failure there is no filter (reads as before). */
 static void pfilt_build(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
         size_t words = 1;
         feat_iter_t *it;
-        const uint8_t *k, *v, *b;
+        const uint8_t *k, *v, *a, *b;
         size_t klen, vlen;
-        uint32_t blen;
-        int64_t cnt;
+        uint32_t alen, blen;
         int bad = 0;
         char *err = NULL;
         c->pfilt_tried = 1;
@@ -370,17 +381,12 @@ static void pfilt_build(feat_engine_t *eng) {
         }
         c->pfilt_mask = words - 1;
         while (!bad && feat_iter_next(it, &k, &klen, &v, &vlen)) {
-                feat_cooc_rd_t lr;
-                uint32_t ha;
-                int r;
-                if (klen < 4 || feat_cooc_list_open(&lr, v, vlen)) {
+                if (feat_key_cooc_split(k, klen, &a, &alen, &b, &blen)) {
                         bad = 1;
                         break;
                 }
-                ha = str_hash((const char *)k + 4, (uint32_t)(klen - 4));
-                while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1)
-                        pfilt_add(c, ha, str_hash((const char *)b, blen));
-                bad = r != 0;
+                pfilt_add(c, str_hash((const char *)a, alen),
+                          str_hash((const char *)b, blen));
         }
         if (!bad && (err = feat_iter_error(it)))
                 bad = 1;
@@ -411,10 +417,6 @@ static void pair_delete(feat_cooc_t *c, size_t i) {
         feat_pair_t *s = c->pslots;
         c->items[s[i].a].deg--;
         c->items[s[i].b].deg--;
-        if (!s[i].known) {
-                c->items[s[i].a].n_unknown--;
-                c->items[s[i].b].n_unknown--;
-        }
         for (size_t j = (i + 1) & m; s[j].a != FEAT_NONE; j = (j + 1) & m) {
                 size_t home = pair_hash(s[j].a, s[j].b) & m;
                 if (((j - home) & m) >= ((j - i) & m)) {
@@ -473,6 +475,16 @@ static int reserve_lists(feat_cooc_t *c, uint32_t more) {
                 c->dirty_items = g;
                 c->cap_dirty_items = nc;
         }
+        /* each pair may give both its items a new member */
+        if ((uint64_t)c->n_dirty_tops + 2ull * more > c->cap_dirty_tops) {
+                uint64_t nc = ((uint64_t)c->n_dirty_tops + 2ull * more) * 2;
+                uint32_t *g;
+                if (nc > UINT32_MAX ||
+                    !(g = realloc(c->dirty_tops, nc * sizeof(*g))))
+                        return -1;
+                c->dirty_tops = g;
+                c->cap_dirty_tops = (uint32_t)nc;
+        }
         return 0;
 }
 
@@ -510,20 +522,12 @@ static void pair_insert(feat_engine_t *eng, feat_pair_t *p, uint32_t a,
         c->n_pairs++;
         c->items[a].deg++;
         c->items[b].deg++;
-        if (!known) {
-                c->items[a].n_unknown++;
-                c->items[b].n_unknown++;
-        }
 }
 
 /* The entry's count is now exactly cnt. */
-static void pair_set_known(feat_cooc_t *c, feat_pair_t *p, int64_t cnt) {
+static void pair_set_known(feat_pair_t *p, int64_t cnt) {
         p->c = cnt;
-        if (p->known)
-                return;
         p->known = 1;
-        c->items[p->a].n_unknown--;
-        c->items[p->b].n_unknown--;
 }
 
 static const feat_top_t *top_find(const feat_item_t *it, uint32_t id) {
@@ -561,118 +565,45 @@ static int may_enter(const feat_engine_t *eng, uint32_t id, uint32_t other,
         return top_beats(c, ub, other, it->top[k - 1].c, it->top[k - 1].id);
 }
 
-/* x's stored list (merged) into c->val, its key in c->key. */
-static tern_code_t stored_list(feat_engine_t *eng, uint32_t x, int *found,
-                               char *errstr, size_t errstr_size) {
-        feat_cooc_t *c = &eng->cooc;
-        feat_key_cooc_prefix(&c->key, c->items[x].id, c->items[x].len);
-        if (c->key.overflow)
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "cooc read: cannot build the key");
-        return feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
-                              &c->val, found, errstr, errstr_size);
-}
-
-/* c(x, y) in the store: x's stored list, entry by entry. */
+/* c(x, y) in the store, 0 if absent; c->key is then the pair's key. */
 static tern_code_t stored_count(feat_engine_t *eng, uint32_t x, uint32_t y,
                                 int64_t *cnt, char *errstr,
                                 size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        const feat_item_t *iy = &c->items[y];
-        feat_cooc_rd_t lr;
-        const uint8_t *b;
-        uint32_t blen;
-        int found, r = 0;
+        const feat_item_t *ix = &c->items[x], *iy = &c->items[y];
+        int found;
         tern_code_t code;
         *cnt = 0;
-        if ((code = stored_list(eng, x, &found, errstr, errstr_size)) || !found)
+        feat_key_cooc(&c->key, ix->id, ix->len, iy->id, iy->len);
+        if (c->key.overflow)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "cooc read: cannot build the key");
+        code = feat_store_get(eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
+                              &c->cnt_val, &found, errstr, errstr_size);
+        if (code || !found)
                 return code;
-        if (!feat_cooc_list_open(&lr, c->val.data, c->val.len))
-                while ((r = feat_cooc_list_next(&lr, &b, &blen, cnt)) == 1)
-                        if (blen == iy->len && !memcmp(b, iy->id, blen))
-                                return TERN_OK;
-        *cnt = 0;
-        if (r == 0)
-                return TERN_OK;
-        return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len, errstr,
-                           errstr_size);
-}
-
-/* One pass over x's stored list: every entry of x's pairs becomes known,
- * and f(x) becomes the best stored count of a pair that is neither in
- * top(x) nor in an entry (such a pair has no increment outside the store:
- * increments make entries). The store must hold every increment that is
- * not pending in an entry, so the batch in flight lands first. */
-static tern_code_t item_refresh(feat_engine_t *eng, uint32_t x, char *errstr,
-                                size_t errstr_size) {
-        feat_cooc_t *c = &eng->cooc;
-        feat_cooc_rd_t lr;
-        const uint8_t *b;
-        uint32_t blen;
-        int64_t cnt, f = 0;
-        int found, r = 0;
-        tern_code_t code;
-        if (eng->in_flight) {
-                feat_store_write_wait(eng->st);
-                eng->stats.pair_read_waits++;
-        }
-        if ((code = stored_list(eng, x, &found, errstr, errstr_size)) || !found)
-                return code;
-        if (!feat_cooc_list_open(&lr, c->val.data, c->val.len)) {
-                c->items[x].deg_store =
-                    lr.left < UINT32_MAX ? (uint32_t)lr.left : UINT32_MAX;
-                while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1) {
-                        uint32_t y =
-                            feat_item_lookup(eng, (const char *)b, blen);
-                        feat_pair_t *p = y == FEAT_NONE || y == x
-                                             ? NULL
-                                             : pair_find(c, x, y);
-                        if (p)
-                                pair_set_known(c, p, cnt + p->pend);
-                        else if (cnt > f &&
-                                 (y == FEAT_NONE || !top_find(&c->items[x], y)))
-                                f = cnt;
-                }
-        }
-        if (r != 0)
+        if (c->cnt_val.len != 8)
                 return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len,
                                    errstr, errstr_size);
-        c->items[x].f = f;
-        eng->stats.item_refreshes++;
+        *cnt = feat_counter_decode(c->cnt_val.data, 8);
         return TERN_OK;
 }
 
-/* Makes the entry known: the stored count plus what is not stored yet,
- * from the shorter stored list of the two (all of it when long). The
- * pair's last flush may be in the batch in flight: wait for that to
+/* Makes the entry known: the stored count plus what is not stored yet.
+ * The pair's last flush may be in the batch in flight: wait for that to
  * land. */
 static tern_code_t pair_read(feat_engine_t *eng, feat_pair_t *p, char *errstr,
                              size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t x = p->a, y = p->b;
         int64_t cnt;
         tern_code_t code;
-        if (c->items[y].deg_store < c->items[x].deg_store) {
-                x = p->b;
-                y = p->a;
-        }
-        /* a refresh costs a few reads (a lookup per stored pair): only
-         * when it settles several */
-        if (c->items[x].deg_store >= eng->conf.refresh_min_pairs &&
-            c->items[x].n_unknown >= eng->conf.refresh_min_unknown) {
-                if ((code = item_refresh(eng, x, errstr, errstr_size)))
-                        return code;
-                if (!p->known) /* not in x's stored list: stored 0 */
-                        pair_set_known(c, p, p->pend);
-                return TERN_OK;
-        }
         if (eng->in_flight && p->flushed == c->seq) {
                 feat_store_write_wait(eng->st);
                 eng->stats.pair_read_waits++;
         }
-        if ((code = stored_count(eng, x, y, &cnt, errstr, errstr_size)))
+        if ((code = stored_count(eng, p->a, p->b, &cnt, errstr, errstr_size)))
                 return code;
-        pair_set_known(c, p, cnt + p->pend);
+        pair_set_known(p, cnt + p->pend);
         eng->stats.pair_reads++;
         return TERN_OK;
 }
@@ -694,7 +625,7 @@ tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
         if (!may_enter(eng, a, b, p->c + w) && !may_enter(eng, b, a, p->c + w))
                 return TERN_OK;
         if (!pfilt_may_have(c, a, b)) {
-                pair_set_known(c, p, p->pend); /* never incremented */
+                pair_set_known(p, p->pend); /* never incremented */
                 eng->stats.pair_filter_zeros++;
                 return TERN_OK;
         }
@@ -702,15 +633,20 @@ tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
 }
 
 /* id's top list after c(id, other) went from c_old to c_new (known); a
- * neighbour pushed out without an entry of its own raises f. */
+ * neighbour pushed out without an entry of its own raises f. A new member
+ * makes the top record dirty (room reserved by feat_cooc_reserve). */
 static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
                      int64_t c_old, int64_t c_new) {
         feat_cooc_t *c = &eng->cooc;
         feat_item_t *it = &c->items[id];
         feat_top_t out;
-        if (top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors, other,
-                      c_old, c_new, &out) &&
-            out.c > it->f && !pair_find(c, id, out.id))
+        int moved = top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors,
+                              other, c_old, c_new, &out);
+        if (moved == 2 && !it->top_dirty) {
+                it->top_dirty = 1;
+                c->dirty_tops[c->n_dirty_tops++] = id;
+        }
+        if (moved && out.c > it->f && !pair_find(c, id, out.id))
                 it->f = out.c;
 }
 
@@ -794,103 +730,92 @@ tern_code_t feat_item_load_n(feat_engine_t *eng, uint32_t id, char *errstr,
         return TERN_OK;
 }
 
-/* One pair of id's stored list: into its top list (k + 1 long, to learn
- * the best count below it) and, with room, into the pair table. An entry
- * already there takes the stored count: id's pairs have no increment
- * outside the store while its top is not loaded. */
-static int load_pair(feat_engine_t *eng, uint32_t id, const uint8_t *b,
-                     uint32_t blen, int64_t cnt, int room) {
-        feat_cooc_t *c = &eng->cooc;
-        uint32_t k1 = eng->conf.top_neighbors + 1, bid;
-        feat_pair_t *p;
-        feat_item_t *it = &c->items[id];
-        /* Without room, a pair that cannot enter the list is not even
-         * interned: a popular item's list names most of the catalogue. */
-        if (!room && it->n_top == k1) {
-                const feat_top_t *last = &it->top[k1 - 1];
-                const feat_item_t *li = &c->items[last->id];
-                if (cnt < last->c ||
-                    (cnt == last->c &&
-                     feat_id_cmp((const char *)b, blen, li->id, li->len) > 0))
-                        return 0;
-        }
-        bid = item_intern(eng, (const char *)b, blen);
-        if (bid == FEAT_NONE || (room && feat_cooc_reserve(eng, 1)))
-                return -1;
-        if (bid == id || cnt <= 0)
-                return 0;
-        p = room ? pair_slot(c, id < bid ? id : bid, id < bid ? bid : id)
-                 : pair_find(c, id, bid);
-        if (p && p->a == FEAT_NONE)
-                pair_insert(eng, p, id, bid, cnt, 1);
-        else if (p)
-                pair_set_known(c, p, cnt + p->pend);
-        it = &c->items[id];
-        top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors + 1, bid, 0,
-                  cnt, NULL);
-        return 0;
-}
+/* ---- top records ---- */
 
-/* An item's pair list into its top list, f, and (room allowing: all
- * pairs or none, so that f can say "no other pair") the pair table. */
-static tern_code_t load_list(feat_engine_t *eng, uint32_t id, const uint8_t *v,
-                             size_t vlen, char *errstr, size_t errstr_size) {
+/* One member of id's stored top list with its count (the entry's, when it
+ * has one that is known: id's pairs have no increment outside the store
+ * while its top is not loaded) into the top list, k + 1 long. */
+static tern_code_t load_member(feat_engine_t *eng, uint32_t id, const char *m,
+                               uint32_t mlen, char *errstr,
+                               size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        uint64_t low =
-            eng->conf.max_cached_pairs - eng->conf.max_cached_pairs / 10;
+        uint32_t mid = item_intern(eng, m, mlen);
         feat_item_t *it;
-        feat_cooc_rd_t lr;
-        const uint8_t *b;
-        uint32_t blen, k = eng->conf.top_neighbors;
+        feat_pair_t *p;
         int64_t cnt;
-        int r = -1, room = 0;
-        if (!feat_cooc_list_open(&lr, v, vlen)) {
-                room = c->n_pairs + lr.left <= low;
-                c->items[id].deg_store =
-                    lr.left < UINT32_MAX ? (uint32_t)lr.left : UINT32_MAX;
-                while ((r = feat_cooc_list_next(&lr, &b, &blen, &cnt)) == 1 &&
-                       blen <= FEAT_ID_MAX)
-                        if (load_pair(eng, id, b, blen, cnt, room))
-                                return tern_errf(errstr, errstr_size,
-                                                 TERN_ERR_NOMEM,
-                                                 "out of memory loading pairs");
-        }
-        if (r != 0)
-                return bad_counter(FEAT_CF_COOC, c->key.data, c->key.len,
-                                   errstr, errstr_size);
+        tern_code_t code;
+        if (mid == FEAT_NONE)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory loading a top list");
+        if (mid == id)
+                return TERN_OK;
+        p = pair_find(c, id, mid);
+        if (p && p->known)
+                cnt = p->c;
+        else if ((code = stored_count(eng, id, mid, &cnt, errstr, errstr_size)))
+                return code;
+        if (p && !p->known)
+                pair_set_known(p, cnt + p->pend);
         it = &c->items[id];
-        if (it->n_top > k) {
-                it->n_top = k;
-                it->f = room ? 0 : it->top[k].c;
-        }
+        if (cnt > 0)
+                top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors + 1,
+                          mid, 0, cnt, NULL);
         return TERN_OK;
 }
 
-static tern_code_t load_top_scan(feat_engine_t *eng, uint32_t id, char *errstr,
-                                 size_t errstr_size) {
+/* id's top list from its record (none: no pairs yet). A record kept
+ * with k' members was full when it holds k' of them: then no other pair
+ * beats its last member, so f is that member's count (or the best count
+ * cut off when k is smaller now). */
+static tern_code_t load_top_record(feat_engine_t *eng, uint32_t id,
+                                   char *errstr, size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        const uint8_t *k, *v;
-        size_t klen, vlen, plen;
-        if (!c->scan && !(c->scan = feat_iter_new_item_scan(eng->st)))
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "out of memory");
-        feat_key_cooc_prefix(&c->key, c->items[id].id, c->items[id].len);
-        plen = c->key.len;
-        if (c->key.overflow || feat_iter_seek(c->scan, c->key.data, plen))
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "cooc scan: cannot build the key");
-        /* The prefix is the list's whole key; a longer key is a pair
-         * counter of an older store (feat_store.h). */
-        while (feat_iter_next(c->scan, &k, &klen, &v, &vlen)) {
-                tern_code_t code =
-                    klen == plen
-                        ? load_list(eng, id, v, vlen, errstr, errstr_size)
-                        : bad_counter(FEAT_CF_COOC, k, klen, errstr,
-                                      errstr_size);
-                if (code)
+        uint32_t k = eng->conf.top_neighbors;
+        uint64_t k_rec, n;
+        feat_item_t *it = &c->items[id];
+        tern_rd_t r;
+        int found;
+        tern_code_t code;
+        code = feat_store_get(eng->st, FEAT_CF_TOP, it->id, it->len, &c->val,
+                              &found, errstr, errstr_size);
+        if (code || !found)
+                return code;
+        tern_rd_init(&r, c->val.data, c->val.len);
+        if (tern_rd_u8(&r) != TOP_VERSION)
+                goto bad;
+        k_rec = tern_rd_varint(&r);
+        n = tern_rd_varint(&r);
+        if (r.err || n > k_rec || n > tern_rd_left(&r))
+                goto bad;
+        if (n == k_rec && k_rec < k)
+                return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                 "top record of \"%.*s\" holds %llu "
+                                 "neighbours, fewer than "
+                                 "features.top_neighbors (%u)",
+                                 (int)(it->len > 200 ? 200 : it->len), it->id,
+                                 (unsigned long long)k_rec, k);
+        for (uint64_t i = 0; i < n; i++) {
+                uint32_t mlen;
+                const char *m = tern_rd_str(&r, FEAT_ID_MAX, &mlen);
+                if (r.err)
+                        goto bad;
+                if ((code = load_member(eng, id, m, mlen, errstr, errstr_size)))
                         return code;
         }
-        return feat_iter_status(c->scan, "cooc scan", errstr, errstr_size);
+        if (tern_rd_left(&r))
+                goto bad;
+        it = &c->items[id];
+        if (it->n_top > k) {
+                it->n_top = k;
+                it->f = it->top[k].c;
+        } else if (n == k_rec && it->n_top > 0)
+                it->f = it->top[it->n_top - 1].c;
+        eng->stats.top_loads++;
+        return TERN_OK;
+bad:
+        return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                         "undecodable top record of \"%.*s\"",
+                         (int)(it->len > 200 ? 200 : it->len), it->id);
 }
 
 tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
@@ -908,12 +833,37 @@ tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
                                  "out of memory");
         it->n_top = 0;
         it->f = 0;
-        it->deg_store = 0;
-        if ((code = load_top_scan(eng, id, errstr, errstr_size)))
+        if ((code = load_top_record(eng, id, errstr, errstr_size)))
                 return code;
         c->items[id].top_loaded = 1;
         c->n_top_loaded++;
         return TERN_OK;
+}
+
+/* The top record of a loaded item: its members in id order, so the
+ * record says which they are, not how they ranked at that commit (the
+ * store is the same whichever commits a stream is cut into). */
+static int top_encode(feat_engine_t *eng, const feat_item_t *it,
+                      tern_buf_t *out) {
+        feat_cooc_t *c = &eng->cooc;
+        const feat_item_t **m = c->members;
+        uint32_t n = it->n_top;
+        for (uint32_t i = 0; i < n; i++) {
+                const feat_item_t *v = &c->items[it->top[i].id];
+                uint32_t j = i;
+                for (; j > 0 && feat_id_cmp(v->id, v->len, m[j - 1]->id,
+                                            m[j - 1]->len) < 0;
+                     j--)
+                        m[j] = m[j - 1];
+                m[j] = v;
+        }
+        tern_buf_reset(out);
+        tern_buf_put_u8(out, TOP_VERSION);
+        tern_buf_put_varint(out, eng->conf.top_neighbors);
+        tern_buf_put_varint(out, n);
+        for (uint32_t i = 0; i < n; i++)
+                tern_buf_put_str(out, m[i]->id, m[i]->len);
+        return out->overflow ? -1 : 0;
 }
 
 /* ---- trending record: u8 version, varint size, varint n, {str, long} ---- */
@@ -1023,153 +973,45 @@ static tern_code_t trending_load(feat_engine_t *eng, char *errstr,
 
 /* ---- commit ---- */
 
-/* One direction of a pending pair: c(x, y) += pend. kx and ky are the
- * leads of x's and y's order (dir_key_x, dir_key_y): most comparisons end
- * on them, without reading either id. */
-typedef struct feat_dir {
-        const feat_item_t *x, *y;
-        int64_t pend;
-        uint64_t kx, ky;
-} feat_dir_t;
-
-/* The first n <= 8 bytes of s, big-endian, zero past its end. */
-static uint64_t id_lead(const char *s, uint32_t len, uint32_t n) {
-        uint64_t k = 0;
-        for (uint32_t i = 0; i < n; i++)
-                k = k << 8 | (i < len ? (uint8_t)s[i] : 0);
-        return k;
-}
-
-/* x's key order is (len, bytes): the length (< 2^16) over the first 6
- * bytes. Equal leads: same length, same first bytes. */
-static uint64_t dir_key_x(const feat_item_t *x) {
-        return (uint64_t)x->len << 48 | id_lead(x->id, x->len, 6);
-}
-
-/* y's order is byte order, the shorter first (feat_id_cmp): the first 8
- * bytes zero-padded order the same way wherever they differ (a padding
- * zero sits where the shorter id ended, below any byte of the longer). */
-static uint64_t dir_key_y(const feat_item_t *y) {
-        return id_lead(y->id, y->len, 8);
-}
-
-/* x's key order (len, then bytes: feat_key_cooc_prefix), then y's bytes
- * (the order inside a pair list). Interned ids: x == x' iff same id. */
-static int dir_less(const feat_dir_t *a, const feat_dir_t *b) {
-        int r;
-        if (a->kx != b->kx)
-                return a->kx < b->kx;
-        if (a->x != b->x && (r = memcmp(a->x->id, b->x->id, a->x->len)))
-                return r < 0;
-        if (a->ky != b->ky)
-                return a->ky < b->ky;
-        return feat_id_cmp(a->y->id, a->y->len, b->y->id, b->y->len) < 0;
-}
-
-/* Sorts d[0..n) with tmp[0..n) as scratch: insertion sort of short runs,
- * then merges (qsort's comparator calls and copies cost twice this). No
- * two entries are equal, so stability does not matter. */
-static void dirs_sort(feat_dir_t *d, feat_dir_t *tmp, size_t n) {
-        const size_t run = 16;
-        feat_dir_t *src = d, *dst = tmp, *t;
-        for (size_t lo = 0; lo < n; lo += run) {
-                size_t hi = lo + run < n ? lo + run : n;
-                for (size_t i = lo + 1; i < hi; i++) {
-                        feat_dir_t v = d[i];
-                        size_t j = i;
-                        for (; j > lo && dir_less(&v, &d[j - 1]); j--)
-                                d[j] = d[j - 1];
-                        d[j] = v;
-                }
-        }
-        for (size_t w = run; w < n; w *= 2) {
-                for (size_t lo = 0; lo < n; lo += 2 * w) {
-                        size_t mid = lo + w < n ? lo + w : n;
-                        size_t hi = lo + 2 * w < n ? lo + 2 * w : n;
-                        size_t i = lo, j = mid, k = lo;
-                        while (i < mid && j < hi)
-                                dst[k++] = dir_less(&src[j], &src[i])
-                                               ? src[j++]
-                                               : src[i++];
-                        while (i < mid)
-                                dst[k++] = src[i++];
-                        while (j < hi)
-                                dst[k++] = src[j++];
-                }
-                t = src;
-                src = dst;
-                dst = t;
-        }
-        if (src != d)
-                memcpy(d, src, n * sizeof(*d));
-}
-
-/* Both directions of every pending pair, sorted by x then y. */
-static feat_dir_t *pending_dirs(feat_engine_t *eng, size_t *n) {
+/* One merge per pending pair. */
+static int flush_pairs(feat_engine_t *eng, feat_batch_t *b) {
         feat_cooc_t *c = &eng->cooc;
-        size_t cap = c->n_dirty_pairs * 2 + 1;
-        feat_dir_t *d = malloc(2 * cap * sizeof(*d));
-        *n = 0;
-        if (!d)
-                return NULL;
+        int r = 0;
+        c->seq = (c->seq + 1) & 0x7fffffffu;
         for (size_t i = 0; i < c->n_dirty_pairs; i++) {
-                const feat_pair_t *p = &c->pslots[c->dirty_pairs[i]];
+                feat_pair_t *p = &c->pslots[c->dirty_pairs[i]];
                 const feat_item_t *x = &c->items[p->a], *y = &c->items[p->b];
                 if (!p->pend)
                         continue;
-                d[(*n)++] =
-                    (feat_dir_t){x, y, p->pend, dir_key_x(x), dir_key_y(y)};
-                d[(*n)++] =
-                    (feat_dir_t){y, x, p->pend, dir_key_x(y), dir_key_y(x)};
-        }
-        dirs_sort(d, d + cap, *n);
-        return d;
-}
-
-/* One merge per item x: its pending pairs as one pair list (feat_store.h),
- * so the memtable takes a key per item instead of one per pair. */
-static int flush_list(feat_engine_t *eng, feat_batch_t *b, const feat_dir_t *d,
-                      size_t n) {
-        feat_cooc_t *c = &eng->cooc;
-        feat_item_t *ix;
-        tern_buf_reset(&c->val);
-        tern_buf_put_u8(&c->val, FEAT_COOC_LIST_VERSION);
-        tern_buf_put_varint(&c->val, n);
-        for (size_t i = 0; i < n; i++) {
-                tern_buf_put_str(&c->val, d[i].y->id, d[i].y->len);
-                tern_buf_put_long(&c->val, d[i].pend);
-        }
-        feat_key_cooc_prefix(&c->key, d->x->id, d->x->len);
-        if (c->val.overflow || c->key.overflow)
-                return -1;
-        /* the stored list's length, from above (some are not new) */
-        ix = &c->items[d->x - c->items];
-        ix->deg_store = n < UINT32_MAX - ix->deg_store
-                            ? ix->deg_store + (uint32_t)n
-                            : UINT32_MAX;
-        feat_batch_merge(b, eng->st, FEAT_CF_COOC, c->key.data, c->key.len,
-                         c->val.data, c->val.len);
-        eng->stats.merges_written++;
-        return 0;
-}
-
-static int flush_pairs(feat_engine_t *eng, feat_batch_t *b) {
-        feat_cooc_t *c = &eng->cooc;
-        size_t n, run;
-        feat_dir_t *d = pending_dirs(eng, &n);
-        int r = d ? 0 : -1;
-        for (size_t i = 0; i < n && !r; i += run) {
-                for (run = 1; i + run < n && d[i + run].x == d[i].x; run++)
-                        ;
-                r = flush_list(eng, b, d + i, run);
-        }
-        free(d);
-        c->seq = (c->seq + 1) & 0x7fffffffu;
-        for (size_t i = 0; i < c->n_dirty_pairs; i++) {
-                c->pslots[c->dirty_pairs[i]].pend = 0;
-                c->pslots[c->dirty_pairs[i]].flushed = c->seq;
+                feat_key_cooc(&c->key, x->id, x->len, y->id, y->len);
+                if (c->key.overflow)
+                        r = -1;
+                else
+                        feat_batch_merge_add(b, eng->st, FEAT_CF_COOC,
+                                             c->key.data, c->key.len, p->pend);
+                eng->stats.merges_written++;
+                p->pend = 0;
+                p->flushed = c->seq;
         }
         c->n_dirty_pairs = 0;
+        return r;
+}
+
+/* The top record of every item whose membership changed. */
+static int flush_tops(feat_engine_t *eng, feat_batch_t *b) {
+        feat_cooc_t *c = &eng->cooc;
+        int r = 0;
+        for (uint32_t i = 0; i < c->n_dirty_tops; i++) {
+                feat_item_t *it = &c->items[c->dirty_tops[i]];
+                it->top_dirty = 0;
+                if (top_encode(eng, it, &c->val))
+                        r = -1;
+                else
+                        feat_batch_put(b, eng->st, FEAT_CF_TOP, it->id, it->len,
+                                       c->val.data, c->val.len);
+                eng->stats.top_records_written++;
+        }
+        c->n_dirty_tops = 0;
         return r;
 }
 
@@ -1190,10 +1032,18 @@ static void flush_items(feat_engine_t *eng, feat_batch_t *b) {
 tern_code_t feat_cooc_flush(feat_engine_t *eng, feat_batch_t *b, char *errstr,
                             size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
-        if (flush_pairs(eng, b))
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "out of memory writing pair lists");
+        if (flush_pairs(eng, b) || flush_tops(eng, b))
+                return tern_errf(errstr, errstr_size, TERN_ERR_LIMIT,
+                                 "cannot encode a co-occurrence record");
         flush_items(eng, b);
+        if (c->layout_dirty) {
+                tern_buf_reset(&c->val);
+                tern_buf_put_u8(&c->val, LAYOUT_VERSION);
+                tern_buf_put_varint(&c->val, eng->conf.top_neighbors);
+                feat_batch_put(b, eng->st, FEAT_CF_META, LAYOUT_KEY,
+                               strlen(LAYOUT_KEY), c->val.data, c->val.len);
+                c->layout_dirty = 0;
+        }
         if (!c->trend_dirty)
                 return TERN_OK;
         if (trending_encode(eng, &c->val))
@@ -1513,6 +1363,7 @@ static void items_free(feat_cooc_t *c) {
         c->n_pairs = 0;
         c->n_dirty_items = 0;
         c->n_dirty_pairs = 0;
+        c->n_dirty_tops = 0;
 }
 
 static int tables_init(feat_cooc_t *c) {
@@ -1524,42 +1375,100 @@ static int tables_init(feat_cooc_t *c) {
 }
 
 void feat_cooc_committed(feat_engine_t *eng) {
-        feat_cooc_t *c = &eng->cooc;
-        feat_iter_destroy(c->scan); /* the next scan must see this commit */
-        c->scan = NULL;
         cooc_evict(eng);
+}
+
+/* The store's co-occurrence is in this layout, kept with at least
+ * top_neighbors members per top record; a store without the layout
+ * record holds no co-occurrence yet, or an older tern's. */
+static tern_code_t layout_check(feat_engine_t *eng, char *errstr,
+                                size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        uint32_t k = eng->conf.top_neighbors;
+        const uint8_t *kk, *v;
+        size_t klen, vlen;
+        feat_iter_t *it;
+        tern_rd_t r;
+        uint64_t k_stored;
+        int found, any;
+        tern_code_t code = feat_store_get(eng->st, FEAT_CF_META, LAYOUT_KEY,
+                                          strlen(LAYOUT_KEY), &c->val, &found,
+                                          errstr, errstr_size);
+        if (code)
+                return code;
+        if (!found) {
+                if (!(it = feat_iter_new(eng->st, FEAT_CF_COOC, NULL, 0)))
+                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "out of memory");
+                any = feat_iter_next(it, &kk, &klen, &v, &vlen);
+                code = feat_iter_status(it, "cooc scan", errstr, errstr_size);
+                feat_iter_destroy(it);
+                if (!code && any)
+                        code = tern_errf(
+                            errstr, errstr_size, TERN_ERR_STATE,
+                            "the state store holds co-occurrence counts in "
+                            "an older tern's layout (pair lists); start "
+                            "from an empty state directory and replay the "
+                            "input topics");
+                c->layout_dirty = 1;
+                return code;
+        }
+        tern_rd_init(&r, c->val.data, c->val.len);
+        if (tern_rd_u8(&r) != LAYOUT_VERSION ||
+            ((k_stored = tern_rd_varint(&r)), r.err) || tern_rd_left(&r))
+                return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                 "undecodable meta record \"%s\"", LAYOUT_KEY);
+        if (k > k_stored)
+                return tern_errf(
+                    errstr, errstr_size, TERN_ERR_STATE,
+                    "features.top_neighbors is %u, but this state's top "
+                    "lists were kept with %llu: set it to at most %llu, or "
+                    "start from an empty state directory",
+                    k, (unsigned long long)k_stored,
+                    (unsigned long long)k_stored);
+        c->layout_dirty = k < k_stored;
+        return TERN_OK;
 }
 
 tern_code_t feat_cooc_init(feat_engine_t *eng, char *errstr,
                            size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         uint32_t gen_max = c->gen_max;
+        tern_code_t code;
         memset(c, 0, sizeof(*c));
         c->gen_max = gen_max; /* users' cached ids must never match again */
         tern_buf_init(&c->key, 2 * FEAT_ID_MAX + 16);
         tern_buf_init(&c->val, (size_t)64 << 20);
+        tern_buf_init(&c->cnt_val, 64);
         c->trend = calloc(eng->conf.trending_size + 1, sizeof(*c->trend));
-        if (!c->trend || tables_init(c))
+        c->members = calloc(eng->conf.top_neighbors + 1, sizeof(*c->members));
+        if (!c->trend || !c->members || tables_init(c))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
+        if ((code = layout_check(eng, errstr, errstr_size)))
+                return code;
         return trending_load(eng, errstr, errstr_size);
 }
 
 void feat_cooc_destroy(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
-        feat_iter_destroy(c->scan);
-        c->scan = NULL;
         items_free(c);
         free(c->dirty_items);
         free(c->dirty_pairs);
+        free(c->dirty_tops);
+        free(c->members);
         free(c->trend);
         c->dirty_items = NULL;
         c->dirty_pairs = NULL;
+        c->dirty_tops = NULL;
+        c->members = NULL;
         c->trend = NULL;
         c->cap_dirty_items = 0;
         c->cap_dirty_pairs = 0;
+        c->cap_dirty_tops = 0;
         tern_buf_free(&c->key);
         tern_buf_free(&c->val);
+        tern_buf_free(&c->cnt_val);
 }
 
 tern_code_t feat_cooc_reset(feat_engine_t *eng, char *errstr,

@@ -31,8 +31,6 @@ void feat_conf_default(feat_conf_t *c) {
         c->max_cached_users = 200000;
         c->max_cached_pairs = 20000000;
         c->max_cached_items = 1000000;
-        c->refresh_min_pairs = 64;
-        c->refresh_min_unknown = 8;
         c->pair_filter_bytes = (uint64_t)16 << 20;
 }
 
@@ -739,10 +737,6 @@ tern_code_t feat_engine_commit_end(feat_engine_t *eng, char *errstr,
                 return code;
         }
         eng->stats.commits++;
-        /* The next pair scan must see this batch; nothing is dropped here
-         * (the mirrors may hold changes of the next batch). */
-        feat_iter_destroy(eng->cooc.scan);
-        eng->cooc.scan = NULL;
         return TERN_OK;
 }
 

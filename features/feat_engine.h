@@ -74,10 +74,6 @@ typedef struct feat_conf {
          * with 32 neighbours); 0: bounded by max_cached_pairs only;
          * default 1000000 */
         uint64_t max_cached_items;
-        /* a pair count read back from a stored list at least this long,
-         * whose item has at least refresh_min_unknown entries with only
-         * a bound, reads the whole list for all of them (defaults 64, 8) */
-        uint32_t refresh_min_pairs, refresh_min_unknown;
         /* the filter of stored pairs, built once pairs are evicted (a
          * power of two of bytes at most this; 0: none); default 16 MiB */
         uint64_t pair_filter_bytes;
@@ -193,9 +189,10 @@ typedef struct feat_stats {
          * counts it showed to be 0 without a read */
         uint64_t pair_filter_builds, pair_filter_zeros;
         /* pair counts read from the store because only a bound was in
-         * memory: one pair, or a long list for all its entries (refresh);
-         * the reads that waited for the batch in flight */
-        uint64_t pair_reads, item_refreshes, pair_read_waits;
+         * memory, and the reads that waited for the batch in flight */
+        uint64_t pair_reads, pair_read_waits;
+        /* top records read (a load of a stored list) and written */
+        uint64_t top_loads, top_records_written;
 } feat_stats_t;
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out);
 

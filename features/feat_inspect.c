@@ -255,42 +255,40 @@ static tern_code_t nb_collect(feat_iter_t *it, size_t plen, nb_list_t *l,
         return feat_iter_status(it, "counter scan", errstr, errstr_size);
 }
 
-/* Pushes one item's pair list; -1 if it does not decode. */
-static int nb_push_list(nb_list_t *l, const uint8_t *v, size_t vlen,
-                        int *nomem) {
-        feat_cooc_rd_t lr;
-        const uint8_t *b;
-        uint32_t blen;
-        int64_t c;
-        int r;
-        if (feat_cooc_list_open(&lr, v, vlen))
-                return -1;
-        while ((r = feat_cooc_list_next(&lr, &b, &blen, &c)) == 1)
-                if (nb_push(l, b, blen, c)) {
-                        *nomem = 1;
-                        return -1;
-                }
-        return r;
+static tern_code_t bad_pair(const uint8_t *k, size_t klen, char *errstr,
+                            size_t errstr_size) {
+        char pk[256];
+        feat_key_printable(k, klen, pk, sizeof(pk));
+        return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                         "undecodable pair counter at key \"%s\"", pk);
 }
 
-/* An item's neighbours: its pair list, the one key equal to the prefix
- * (feat_store.h); any other key under the prefix is not tern's and is
- * reported as undecodable. */
-static tern_code_t nb_collect_cooc(feat_iter_t *it, size_t plen, nb_list_t *l,
-                                   char *errstr, size_t errstr_size) {
-        const uint8_t *k, *v;
+/* One item's neighbours: every stored pair naming it, first or second (a
+ * scan of the whole cooc CF: pairs are kept once, under the id that sorts
+ * first). */
+static tern_code_t nb_collect_cooc(feat_iter_t *it, const char *item,
+                                   size_t len, nb_list_t *l, char *errstr,
+                                   size_t errstr_size) {
+        const uint8_t *k, *v, *a, *b;
         size_t klen, vlen;
+        uint32_t alen, blen;
+        if (feat_iter_seek(it, NULL, 0))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
         while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
-                int nomem = 0;
-                if (klen == plen && !nb_push_list(l, v, vlen, &nomem))
-                        continue;
-                if (nomem)
+                int push_b, push_a;
+                if (feat_key_cooc_split(k, klen, &a, &alen, &b, &blen))
+                        return bad_pair(k, klen, errstr, errstr_size);
+                push_b = alen == len && !memcmp(a, item, len);
+                push_a = blen == len && !memcmp(b, item, len);
+                /* a bad count only spoils the documents of its items */
+                if ((push_a || push_b) && vlen != 8)
+                        return bad_pair(k, klen, errstr, errstr_size);
+                if ((push_b &&
+                     nb_push(l, b, blen, feat_counter_decode(v, 8))) ||
+                    (push_a && nb_push(l, a, alen, feat_counter_decode(v, 8))))
                         return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                          "out of memory");
-                char pk[256];
-                feat_key_printable(k, klen, pk, sizeof(pk));
-                return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
-                                 "undecodable pair list at key \"%s\"", pk);
         }
         return feat_iter_status(it, "cooc scan", errstr, errstr_size);
 }
@@ -311,34 +309,21 @@ static void json_item(tern_buf_t *o, const char *item, size_t len, int64_t n,
         tern_buf_append(o, "]}", 2);
 }
 
-/* One item's document into o; it is a cooc iterator to re-target. */
-static tern_code_t item_doc(feat_iter_t *it, const char *item, size_t len,
-                            int64_t n, n_lookup_fn lookup, void *ctx,
-                            uint32_t k, tern_buf_t *o, nb_list_t *l,
-                            char *errstr, size_t errstr_size) {
-        tern_buf_t prefix;
-        tern_code_t code;
-        l->cnt = 0;
-        tern_buf_reset(&l->names);
-        tern_buf_init(&prefix, 2 * FEAT_ID_MAX + 16);
-        feat_key_cooc_prefix(&prefix, item, len);
-        if (prefix.overflow || feat_iter_seek(it, prefix.data, prefix.len))
-                code = tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
-                                 "inspect: item id too long");
-        else
-                code = nb_collect_cooc(it, prefix.len, l, errstr, errstr_size);
-        tern_buf_free(&prefix);
-        for (size_t i = 0; !code && i < l->cnt; i++) {
+/* One item's document into o from its neighbours in l (scored and
+ * sorted here). */
+static tern_code_t item_doc(const char *item, size_t len, int64_t n,
+                            n_lookup_fn lookup, void *ctx, uint32_t k,
+                            tern_buf_t *o, nb_list_t *l, char *errstr,
+                            size_t errstr_size) {
+        for (size_t i = 0; i < l->cnt; i++) {
                 nb_ent_t *e = &l->v[i];
                 if (lookup(ctx, (const uint8_t *)nb_name(l, e), e->len, &e->n,
                            errstr, errstr_size))
-                        code = TERN_ERR_STATE;
+                        return TERN_ERR_STATE;
                 e->score = n > 0 && e->n > 0
                                ? (double)e->c / sqrt((double)n * (double)e->n)
                                : 0.0;
         }
-        if (code)
-                return code;
         sort_ctx = l;
         if (l->cnt)
                 qsort(l->v, l->cnt, sizeof(*l->v), nb_cmp);
@@ -382,8 +367,10 @@ tern_code_t feat_inspect_item_json(feat_store_t *st, const char *item,
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         tern_buf_init(&l.names, JSON_MAX);
-        code = item_doc(it, item, len, n, get_n, st, k, out, &l, errstr,
-                        errstr_size);
+        code = nb_collect_cooc(it, item, len, &l, errstr, errstr_size);
+        if (!code)
+                code = item_doc(item, len, n, get_n, st, k, out, &l, errstr,
+                                errstr_size);
         if (!code && n == 0 && l.cnt == 0)
                 code = tern_errf(errstr, errstr_size, TERN_ERR_NOT_FOUND,
                                  "item \"%.200s\" not found", item);
@@ -399,27 +386,110 @@ typedef struct n_table {
         nb_list_t l; /* c holds n; entries in store (bytewise) order */
 } n_table_t;
 
-static int table_n(void *ctx, const uint8_t *id, size_t len, int64_t *n,
-                   char *errstr, size_t errstr_size) {
-        const nb_list_t *l = &((n_table_t *)ctx)->l;
+/* The item's index in the table, t->l.cnt if absent. */
+static size_t table_index(const n_table_t *t, const uint8_t *id, size_t len) {
+        const nb_list_t *l = &t->l;
         size_t lo = 0, hi = l->cnt;
-        (void)errstr, (void)errstr_size;
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
                 const nb_ent_t *e = &l->v[mid];
                 int r = feat_id_cmp(nb_name(l, e), e->len, (const char *)id,
                                     (uint32_t)len);
-                if (r == 0) {
-                        *n = e->c;
-                        return 0;
-                }
+                if (r == 0)
+                        return mid;
                 if (r < 0)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
-        *n = 0;
+        return l->cnt;
+}
+
+static int table_n(void *ctx, const uint8_t *id, size_t len, int64_t *n,
+                   char *errstr, size_t errstr_size) {
+        const n_table_t *t = ctx;
+        size_t i = table_index(t, id, len);
+        (void)errstr, (void)errstr_size;
+        *n = i < t->l.cnt ? t->l.v[i].c : 0;
         return 0;
+}
+
+/* Every stored pair, both ways, grouped by the item it is read from: the
+ * neighbours of table item i are to[first[i] .. first[i + 1]). */
+typedef struct nb_index {
+        size_t *first;
+        uint32_t *to;
+        int64_t *c;
+} nb_index_t;
+
+static void nb_index_free(nb_index_t *x) {
+        free(x->first);
+        free(x->to);
+        free(x->c);
+}
+
+/* One pass to count each item's pairs, one to place them (two scans of
+ * the cooc CF instead of holding its keys). Pairs naming an item the
+ * item CF lacks are skipped (no document names that item). */
+static tern_code_t nb_index_build(feat_store_t *st, const n_table_t *t,
+                                  nb_index_t *x, char *errstr,
+                                  size_t errstr_size) {
+        size_t n_items = t->l.cnt, *fill = NULL;
+        tern_code_t code = TERN_OK;
+        if (!(x->first = calloc(n_items + 1, sizeof(*x->first))) ||
+            !(fill = calloc(n_items + 1, sizeof(*fill))))
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        for (int pass = 0; pass < 2 && !code; pass++) {
+                feat_iter_t *it = feat_iter_new(st, FEAT_CF_COOC, NULL, 0);
+                const uint8_t *k, *v, *a, *b;
+                size_t klen, vlen;
+                uint32_t alen, blen;
+                if (!it) {
+                        code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "out of memory");
+                        break;
+                }
+                while (!code && feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                        size_t ia, ib;
+                        if (vlen != 8 || feat_key_cooc_split(k, klen, &a, &alen,
+                                                             &b, &blen)) {
+                                code = bad_pair(k, klen, errstr, errstr_size);
+                                break;
+                        }
+                        ia = table_index(t, a, alen);
+                        ib = table_index(t, b, blen);
+                        if (ia == n_items || ib == n_items)
+                                continue;
+                        if (pass == 0) {
+                                x->first[ia + 1]++;
+                                x->first[ib + 1]++;
+                                continue;
+                        }
+                        x->to[fill[ia]] = (uint32_t)ib;
+                        x->c[fill[ia]++] = feat_counter_decode(v, 8);
+                        x->to[fill[ib]] = (uint32_t)ia;
+                        x->c[fill[ib]++] = feat_counter_decode(v, 8);
+                }
+                if (!code)
+                        code = feat_iter_status(it, "cooc scan", errstr,
+                                                errstr_size);
+                feat_iter_destroy(it);
+                if (pass == 0 && !code) {
+                        for (size_t i = 0; i < n_items; i++)
+                                x->first[i + 1] += x->first[i];
+                        memcpy(fill, x->first, n_items * sizeof(*fill));
+                        if (!(x->to = malloc((x->first[n_items] + 1) *
+                                             sizeof(*x->to))) ||
+                            !(x->c = malloc((x->first[n_items] + 1) *
+                                            sizeof(*x->c))))
+                                code =
+                                    tern_errf(errstr, errstr_size,
+                                              TERN_ERR_NOMEM, "out of memory");
+                }
+        }
+        free(fill);
+        return code;
 }
 
 static tern_code_t table_load(feat_store_t *st, n_table_t *t, char *errstr,
@@ -437,32 +507,39 @@ static tern_code_t table_load(feat_store_t *st, n_table_t *t, char *errstr,
 tern_code_t feat_inspect_items_jsonl(feat_store_t *st, uint32_t k, FILE *out,
                                      char *errstr, size_t errstr_size) {
         n_table_t t = {{0}};
+        nb_index_t x = {0};
         nb_list_t l = {0};
         tern_buf_t doc;
-        feat_iter_t *it = NULL;
         tern_code_t code;
         tern_buf_init(&t.l.names, JSON_MAX);
         tern_buf_init(&l.names, JSON_MAX);
         tern_buf_init(&doc, JSON_MAX);
-        if ((code = table_load(st, &t, errstr, errstr_size)))
+        if ((code = table_load(st, &t, errstr, errstr_size)) ||
+            (code = nb_index_build(st, &t, &x, errstr, errstr_size)))
                 goto out;
-        if (!(it = feat_iter_new(st, FEAT_CF_COOC, NULL, 0))) {
-                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                 "out of memory");
-                goto out;
-        }
         for (size_t i = 0; i < t.l.cnt && !code; i++) {
                 const nb_ent_t *e = &t.l.v[i];
+                l.cnt = 0;
+                tern_buf_reset(&l.names);
+                for (size_t j = x.first[i]; j < x.first[i + 1] && !code; j++) {
+                        const nb_ent_t *m = &t.l.v[x.to[j]];
+                        if (nb_push(&l, (const uint8_t *)nb_name(&t.l, m),
+                                    m->len, x.c[j]))
+                                code =
+                                    tern_errf(errstr, errstr_size,
+                                              TERN_ERR_NOMEM, "out of memory");
+                }
                 tern_buf_reset(&doc);
-                code = item_doc(it, nb_name(&t.l, e), e->len, e->c, table_n, &t,
-                                k, &doc, &l, errstr, errstr_size);
+                if (!code)
+                        code = item_doc(nb_name(&t.l, e), e->len, e->c, table_n,
+                                        &t, k, &doc, &l, errstr, errstr_size);
                 if (!code && (fwrite(doc.data, 1, doc.len, out) != doc.len ||
                               fputc('\n', out) == EOF))
                         code = tern_errf(errstr, errstr_size, TERN_ERR_IO,
                                          "inspect: write failed");
         }
 out:
-        feat_iter_destroy(it);
+        nb_index_free(&x);
         tern_buf_free(&t.l.names);
         tern_buf_free(&l.names);
         tern_buf_free(&doc);

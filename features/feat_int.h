@@ -47,12 +47,11 @@ typedef struct feat_item {
         uint32_t gen;   /* changes when the slot is freed (feat_item_cached) */
         uint32_t stamp; /* engine tick of the last use (eviction order) */
         uint32_t deg;   /* entries of the pair table naming this item */
-        uint32_t n_unknown; /* ... whose count is only bounded */
-        uint32_t deg_store; /* pairs in its stored list: read, or from above */
         uint8_t n_loaded;
         uint8_t top_loaded; /* top and f are valid (feat_cooc.c) */
         uint8_t n_dirty;
-        uint8_t keep; /* named by a list: not freed (eviction only) */
+        uint8_t top_dirty; /* a new member since the last commit */
+        uint8_t keep;      /* named by a list: not freed (eviction only) */
         uint32_t n_top;
         feat_top_t *top; /* top_neighbors by (c desc, id asc), room for +1 */
         /* At least c(this, x) for every x that is neither in top nor in an
@@ -83,6 +82,9 @@ typedef struct feat_cooc {
         uint32_t imask;
         uint32_t *dirty_items;
         uint32_t n_dirty_items, cap_dirty_items;
+        uint32_t *dirty_tops; /* items whose top record the commit writes */
+        uint32_t n_dirty_tops, cap_dirty_tops;
+        const feat_item_t **members; /* top_encode's scratch, k + 1 */
         /* pair counts */
         feat_pair_t *pslots;
         size_t pmask, n_pairs;
@@ -100,9 +102,10 @@ typedef struct feat_cooc {
         feat_top_t *trend;
         uint32_t n_trend;
         int trend_dirty;
-        feat_iter_t *scan; /* cooc CF view since the last commit */
+        int layout_dirty; /* the commit writes the layout record */
         tern_buf_t key;
-        tern_buf_t val;
+        tern_buf_t val;     /* records read and written */
+        tern_buf_t cnt_val; /* pair counts read */
 } feat_cooc_t;
 
 struct feat_engine;
@@ -115,7 +118,7 @@ uint32_t feat_item_intern(struct feat_engine *eng, const char *s, uint32_t len);
 uint32_t feat_item_lookup(struct feat_engine *eng, const char *s, uint32_t len);
 tern_code_t feat_item_load_n(struct feat_engine *eng, uint32_t id, char *errstr,
                              size_t errstr_size);
-/* The item's top list (and f) from its stored pair list, unless loaded. */
+/* The item's top list (and f) from its top record, unless loaded. */
 tern_code_t feat_item_load_top(struct feat_engine *eng, uint32_t id,
                                char *errstr, size_t errstr_size);
 /* Makes sure feat_cooc_add(*slot, w) can keep both top lists exact: an

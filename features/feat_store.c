@@ -15,7 +15,7 @@ const char *const feat_cf_names[FEAT_CF__CNT] = {
     [FEAT_CF_COOC] = "cooc",       [FEAT_CF_ITEM] = "item",
     [FEAT_CF_OFFSETS] = "offsets", [FEAT_CF_META] = "meta",
     [FEAT_CF_PENDING] = "pending", [FEAT_CF_MODEL] = "model",
-    [FEAT_CF_CHURN] = "churn",
+    [FEAT_CF_CHURN] = "churn",     [FEAT_CF_TOP] = "top",
 };
 
 #define FEAT_OFFSET_VERSION 1
@@ -52,7 +52,6 @@ struct feat_iter {
         uint8_t *prefix;
         size_t plen;
         int started;
-        int prefix_only; /* prefix-mode read: no scan from the start */
 };
 
 /* ---- merge operator: values and operands are 8-byte LE int64 ---- */
@@ -123,202 +122,6 @@ static void add_delete_value(void *state, const char *v, size_t vlen) {
 static const char *add_name(void *state) {
         (void)state;
         return "tern.add_int64";
-}
-
-/* ---- cooc pair lists (feat_store.h) ---- */
-
-int feat_cooc_list_open(feat_cooc_rd_t *lr, const uint8_t *v, size_t vlen) {
-        tern_rd_init(&lr->r, v, vlen);
-        if (tern_rd_u8(&lr->r) != FEAT_COOC_LIST_VERSION)
-                return -1;
-        lr->left = tern_rd_varint(&lr->r);
-        /* every entry takes at least 2 bytes: bounds what a caller sizes */
-        return lr->r.err || lr->left > tern_rd_left(&lr->r) / 2 ? -1 : 0;
-}
-
-int feat_cooc_list_next(feat_cooc_rd_t *lr, const uint8_t **b, uint32_t *blen,
-                        int64_t *c) {
-        if (!lr->left)
-                return tern_rd_left(&lr->r) ? -1 : 0;
-        *b = (const uint8_t *)tern_rd_str(&lr->r, tern_rd_left(&lr->r), blen);
-        *c = tern_rd_long(&lr->r);
-        lr->left--;
-        return lr->r.err ? -1 : 1;
-}
-
-typedef struct list_ent {
-        const uint8_t *b;
-        uint32_t len;
-        int64_t c;
-} list_ent_t;
-
-static int list_ent_cmp(const void *pa, const void *pb) {
-        const list_ent_t *x = pa, *y = pb;
-        int r = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
-        if (r)
-                return r;
-        return x->len < y->len ? -1 : x->len > y->len;
-}
-
-/* Appends one list's entries to v (sized by the caller from the headers);
- * -1 on a malformed list. */
-static int list_gather(const char *p, size_t len, list_ent_t *v, size_t *n) {
-        feat_cooc_rd_t lr;
-        int r;
-        if (feat_cooc_list_open(&lr, (const uint8_t *)p, len))
-                return -1;
-        while ((r = feat_cooc_list_next(&lr, &v[*n].b, &v[*n].len, &v[*n].c)) ==
-               1)
-                (*n)++;
-        return r;
-}
-
-static size_t list_bound(const char *p, size_t len) {
-        feat_cooc_rd_t lr;
-        return feat_cooc_list_open(&lr, (const uint8_t *)p, len) ? 0 : lr.left;
-}
-
-/* Sorts v, equal b summed (unsigned: wraps instead of UB); the number of
- * distinct entries left at the front. */
-static size_t list_sort_sum(list_ent_t *v, size_t n) {
-        size_t m = 0;
-        if (n)
-                qsort(v, n, sizeof(*v), list_ent_cmp);
-        for (size_t i = 0; i < n; i++) {
-                if (m && list_ent_cmp(&v[m - 1], &v[i]) == 0)
-                        v[m - 1].c =
-                            (int64_t)((uint64_t)v[m - 1].c + (uint64_t)v[i].c);
-                else
-                        v[m++] = v[i];
-        }
-        return m;
-}
-
-/* Distinct sorted entries into a new list record. */
-static char *list_write(const list_ent_t *v, size_t m, size_t *out_len) {
-        tern_buf_t o;
-        char *out;
-        tern_buf_init(&o, SIZE_MAX);
-        tern_buf_put_u8(&o, FEAT_COOC_LIST_VERSION);
-        tern_buf_put_varint(&o, m);
-        for (size_t i = 0; i < m; i++) {
-                tern_buf_put_str(&o, (const char *)v[i].b, v[i].len);
-                tern_buf_put_long(&o, v[i].c);
-        }
-        out = o.overflow ? NULL : malloc(o.len ? o.len : 1);
-        if (out)
-                memcpy(out, o.data, o.len);
-        *out_len = o.len;
-        tern_buf_free(&o);
-        return out;
-}
-
-static int list_sorted(const list_ent_t *v, size_t n) {
-        for (size_t i = 1; i < n; i++)
-                if (list_ent_cmp(&v[i - 1], &v[i]) >= 0)
-                        return 0;
-        return 1;
-}
-
-/* Two sorted runs of distinct entries merged into w, equal b summed; the
- * number written. */
-static size_t list_merge_runs(const list_ent_t *a, size_t na,
-                              const list_ent_t *b, size_t nb, list_ent_t *w) {
-        size_t i = 0, j = 0, m = 0;
-        while (i < na && j < nb) {
-                int r = list_ent_cmp(&a[i], &b[j]);
-                if (r < 0)
-                        w[m++] = a[i++];
-                else if (r > 0)
-                        w[m++] = b[j++];
-                else {
-                        w[m] = a[i++];
-                        w[m].c =
-                            (int64_t)((uint64_t)w[m].c + (uint64_t)b[j++].c);
-                        m++;
-                }
-        }
-        while (i < na)
-                w[m++] = a[i++];
-        while (j < nb)
-                w[m++] = b[j++];
-        return m;
-}
-
-/* v: the operands' entries (n_ops), then the existing list's (up to n).
- * The operands are sorted among themselves, then merged with the existing
- * list in one pass: linear in the existing list, the long one when a read
- * merges a hot item's record, instead of sorting it again. An unsorted
- * existing list (no writer of this store makes one) still merges right,
- * by sorting everything. */
-static char *list_merge_existing(list_ent_t *v, size_t n_ops, size_t n,
-                                 size_t *new_len) {
-        const list_ent_t *ex = v + n_ops;
-        size_t n_ex = n - n_ops, m;
-        list_ent_t *w;
-        char *out;
-        if (!list_sorted(ex, n_ex))
-                return list_write(v, list_sort_sum(v, n), new_len);
-        m = list_sort_sum(v, n_ops);
-        if (!(w = malloc((n ? n : 1) * sizeof(*w))))
-                return NULL;
-        out = list_write(w, list_merge_runs(ex, n_ex, v, m, w), new_len);
-        free(w);
-        return out;
-}
-
-/* Merges pair lists (the existing value, if any, and the operands). Same
- * failure contract as add_sum(): a valid buffer even on failure. */
-static char *list_merge(const char *existing, size_t elen,
-                        const char *const *ops, const size_t *oplen, int nops,
-                        unsigned char *success, size_t *new_len) {
-        size_t total = existing ? list_bound(existing, elen) : 0, n = 0, n_ops;
-        list_ent_t *v;
-        char *out = NULL;
-        int ok;
-        for (int i = 0; i < nops; i++)
-                total += list_bound(ops[i], oplen[i]);
-        v = malloc((total ? total : 1) * sizeof(*v));
-        ok = v != NULL;
-        for (int i = 0; i < nops && ok; i++)
-                ok = !list_gather(ops[i], oplen[i], v, &n);
-        n_ops = n;
-        if (ok && existing)
-                ok = !list_gather(existing, elen, v, &n);
-        if (ok)
-                out = existing ? list_merge_existing(v, n_ops, n, new_len)
-                               : list_write(v, list_sort_sum(v, n), new_len);
-        free(v);
-        ok = ok && out;
-        if (!out)
-                out = malloc(1);
-        if (!ok)
-                *new_len = 0;
-        *success = (unsigned char)ok;
-        return out;
-}
-
-/* The cooc CF holds one pair list per item key [u32be len(a)][a]. */
-static char *cooc_full_merge(void *state, const char *key, size_t klen,
-                             const char *existing, size_t elen,
-                             const char *const *ops, const size_t *oplen,
-                             int nops, unsigned char *success,
-                             size_t *new_len) {
-        (void)state, (void)key, (void)klen;
-        return list_merge(existing, elen, ops, oplen, nops, success, new_len);
-}
-
-static char *cooc_partial_merge(void *state, const char *key, size_t klen,
-                                const char *const *ops, const size_t *oplen,
-                                int nops, unsigned char *success,
-                                size_t *new_len) {
-        return cooc_full_merge(state, key, klen, NULL, 0, ops, oplen, nops,
-                               success, new_len);
-}
-
-static const char *cooc_merge_name(void *state) {
-        (void)state;
-        return "tern.cooc_lists";
 }
 
 /* RocksDB 7.8.3 calls the destructor unconditionally: NULL segfaults.
@@ -405,10 +208,11 @@ static tern_code_t store_err(char *errstr, size_t errstr_size, char *rerr,
  *    holds one key's versions. On the skiplist, the churn and model
  *    records (about one per event) made the batch write cost 14 us per
  *    event in `tern bench`; hashed, 10 us.
- *  - cooc: the prefix is item a ([u32be len(a)][a]), so one item's pairs
- *    share a bucket, which is exactly what feat_iter_new_item_scan()
- *    reads; files also get prefix filters, so scans of new items skip
- *    them.
+ *  - top: point gets and puts, like the above.
+ *  - cooc: one counter per pair, read by point gets; the prefix is the
+ *    pair's first item ([u32be len(a)][a]), so a commit's increments of
+ *    one item's pairs share a bucket (a short skiplist each) instead of
+ *    one bucket per pair.
  * A hashed memtable has no total order of its own: every other iterator
  * reads with total_order_seek (feat_iter_new), for which RocksDB sorts a
  * copy of the memtable; only inspection and start-up scan like that.
@@ -429,11 +233,6 @@ static void cf_options(feat_store_t *st) {
                                no_range, cooc_prefix_name));
         rocksdb_options_set_hash_skip_list_rep(st->cooc_opts, HASH_BUCKETS, 4,
                                                4);
-        rocksdb_options_set_merge_operator(
-            st->cooc_opts,
-            rocksdb_mergeoperator_create(NULL, add_destroy, cooc_full_merge,
-                                         cooc_partial_merge, add_delete_value,
-                                         cooc_merge_name));
 }
 
 static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
@@ -517,7 +316,8 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
         for (int i = 0; i <= FEAT_CF__CNT; i++) {
                 cfo[i] = i == FEAT_CF_PROFILE || i == FEAT_CF_WINDOW ||
                                  i == FEAT_CF_ITEM || i == FEAT_CF_PENDING ||
-                                 i == FEAT_CF_MODEL || i == FEAT_CF_CHURN
+                                 i == FEAT_CF_MODEL || i == FEAT_CF_CHURN ||
+                                 i == FEAT_CF_TOP
                              ? st->point_opts
                          : i == FEAT_CF_COOC ? st->cooc_opts
                                              : st->opts;
@@ -743,12 +543,6 @@ void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
         batch_record(b, st, cf, REC_MERGE, key, klen, v, 8);
 }
 
-void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
-                      const void *key, size_t klen, const void *val,
-                      size_t vlen) {
-        batch_record(b, st, cf, REC_MERGE, key, klen, val, vlen);
-}
-
 const uint8_t *feat_batch_data(feat_batch_t *b, size_t *len) {
         uint32_t n = (uint32_t)b->count;
         *len = 0;
@@ -871,21 +665,9 @@ feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,
         return it;
 }
 
-feat_iter_t *feat_iter_new_item_scan(feat_store_t *st) {
-        feat_iter_t *it = calloc(1, sizeof(*it));
-        if (!it)
-                return NULL;
-        it->it =
-            rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[FEAT_CF_COOC]);
-        it->prefix_only = 1;
-        return it;
-}
-
 int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
                    const uint8_t **val, size_t *vlen) {
         const char *k;
-        if (it->prefix_only && !it->plen)
-                return 0; /* unpositioned: see feat_iter_new_item_scan() */
         if (!it->started) {
                 it->started = 1;
                 if (it->plen)
@@ -950,8 +732,27 @@ void feat_key_cooc_prefix(tern_buf_t *k, const char *a, size_t alen) {
 
 void feat_key_cooc(tern_buf_t *k, const char *a, size_t alen, const char *b,
                    size_t blen) {
+        int r = memcmp(a, b, alen < blen ? alen : blen);
+        if (r > 0 || (r == 0 && alen > blen)) {
+                const char *t = a;
+                size_t tlen = alen;
+                a = b, alen = blen;
+                b = t, blen = tlen;
+        }
         feat_key_cooc_prefix(k, a, alen);
         tern_buf_append(k, b, blen);
+}
+
+int feat_key_cooc_split(const uint8_t *k, size_t klen, const uint8_t **a,
+                        uint32_t *alen, const uint8_t **b, uint32_t *blen) {
+        size_t plen = cooc_prefix_len((const char *)k, klen);
+        if (plen == 0 || plen == klen)
+                return -1;
+        *a = k + 4;
+        *alen = (uint32_t)(plen - 4);
+        *b = k + plen;
+        *blen = (uint32_t)(klen - plen);
+        return 0;
 }
 
 /* ---- background writes ---- */

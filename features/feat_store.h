@@ -1,15 +1,21 @@
 /*
  * feat_store — tern's RocksDB state store.
  *
- * Column families (each value starts with a 1-byte record version):
- *   profile   [u16be partition][user_id]            -> user profile record
- *   window    [u16be partition][user_id]            -> user window record
- *   cooc      [u32be len(a)][a]                      -> pair list of a (merge:
- * sum) item      [item_id]                              -> int64 n(i) (merge:
- * add) offsets   [topic]\0[u32be partition]             -> int64 next offset to
- * consume meta      [name]                                 -> misc records
- * (trending, ...) User keys start with the input partition so that all of one
- * partition's user state can later be moved between instances by a prefix scan.
+ * Column families (each value starts with a 1-byte record version, except
+ * counters):
+ *   profile  [u16be partition][user_id]  -> user profile record
+ *   window   [u16be partition][user_id]  -> user window record
+ *   cooc     [u32be len(a)][a][b]         -> int64 c(a,b), a before b in
+ *                                            feat_id_cmp order (merge: add)
+ *   top      [item_id]                    -> the item's top list members
+ *                                            (feat_cooc.c: feat_top_rec)
+ *   item     [item_id]                    -> int64 n(i) (merge: add)
+ *   offsets  [topic]\0[u32be partition]   -> int64 next offset to consume
+ *   meta     [name]                       -> misc records (trending,
+ *                                            cooc_layout, ...)
+ *   pending, model, churn: the models' records (models/ encodes them).
+ * User keys start with the input partition so that all of one partition's
+ * user state can later be moved between instances by a prefix scan.
  * Counter values are 8-byte little-endian int64 with a merge operator that
  * adds, so increments never read-modify-write (counters carry no version
  * byte: the merge operator needs fixed-size operands; an operand of any
@@ -44,6 +50,7 @@ typedef enum feat_cf {
         FEAT_CF_PENDING, /* CTR: impressions waiting for their click */
         FEAT_CF_MODEL,   /* model weights and metrics (models/ encodes them) */
         FEAT_CF_CHURN,   /* churn: per-user scoring points and alert state */
+        FEAT_CF_TOP,     /* co-occurrence: each item's top list members */
         FEAT_CF__CNT
 } feat_cf_t;
 
@@ -80,10 +87,6 @@ void feat_batch_delete(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                        const void *key, size_t klen);
 void feat_batch_merge_add(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
                           const void *key, size_t klen, int64_t delta);
-/* A merge with an operand in the cf's own format (a cooc pair list). */
-void feat_batch_merge(feat_batch_t *b, feat_store_t *st, feat_cf_t cf,
-                      const void *key, size_t klen, const void *val,
-                      size_t vlen);
 /* The batch's bytes in RocksDB's WriteBatch format (count included),
  * borrowed until the batch changes; NULL when it found no memory for its
  * header. For tests, which compare them with RocksDB's own. */
@@ -140,12 +143,6 @@ feat_iter_t *feat_iter_new(feat_store_t *st, feat_cf_t cf, const void *prefix,
  * many prefix scans is cheap and sees no writes made after it was created.
  * -1 on allocation failure. */
 int feat_iter_seek(feat_iter_t *it, const void *prefix, size_t plen);
-/* A cooc CF iterator for scans of one item's pairs: every
- * feat_iter_seek() must give a whole prefix [u32be len(a)][a]
- * (feat_key_cooc_prefix). Cheaper than feat_iter_new(): RocksDB looks in
- * the item's memtable bucket only and skips files whose prefix filter
- * rules the item out. It starts unpositioned (seek before next). */
-feat_iter_t *feat_iter_new_item_scan(feat_store_t *st);
 /* 1 and the pointers set while there is a record; 0 at the end. */
 int feat_iter_next(feat_iter_t *it, const uint8_t **key, size_t *klen,
                    const uint8_t **val, size_t *vlen);
@@ -160,28 +157,16 @@ void feat_iter_destroy(feat_iter_t *it);
 /* Key builders shared by engine and inspect. */
 void feat_key_user(tern_buf_t *k, int32_t partition, const char *user,
                    size_t len);
+/* The cooc key of the pair {a, b}, in either order: the id that sorts
+ * first (feat_id_cmp) leads. */
 void feat_key_cooc(tern_buf_t *k, const char *a, size_t alen, const char *b,
                    size_t blen);
+/* [u32be len(a)][a]: the prefix of a's pairs with the ids after a. */
 void feat_key_cooc_prefix(tern_buf_t *k, const char *a, size_t alen);
+/* Splits a cooc key into its two ids; -1 if it is not one. */
+int feat_key_cooc_split(const uint8_t *k, size_t klen, const uint8_t **a,
+                        uint32_t *alen, const uint8_t **b, uint32_t *blen);
 
-/* Pair list, the cooc CF value of item a (key feat_key_cooc_prefix(a)):
- * [u8 version=2][varint n] then n x {Avro string b, Avro long c(a,b)},
- * b ascending in byte order (shorter first), each b once. One merge per
- * item and batch carries the batch's increments as such a list; the merge
- * operator sums lists entry by entry (a malformed list fails the merge,
- * reported as Corruption on the read). Stores written before the lists
- * held int64 counters at pair keys [u32be len(a)][a][b]: readers refuse
- * them as undecodable. */
-#define FEAT_COOC_LIST_VERSION 2
-typedef struct feat_cooc_rd {
-        tern_rd_t r;
-        uint64_t left;
-} feat_cooc_rd_t;
-/* -1 on a bad header; lr->left (entries to come) is then at most vlen/2. */
-int feat_cooc_list_open(feat_cooc_rd_t *lr, const uint8_t *v, size_t vlen);
-/* 1: an entry (b borrows v); 0: the end; -1: malformed. */
-int feat_cooc_list_next(feat_cooc_rd_t *lr, const uint8_t **b, uint32_t *blen,
-                        int64_t *c);
 int64_t feat_counter_decode(const uint8_t *v, size_t vlen);
 
 #endif

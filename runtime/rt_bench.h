@@ -67,9 +67,9 @@ typedef struct rt_pace_sample {
         double anon_mb, file_mb; /* RSS split (smaps_rollup) */
         double memtables_mb, block_cache_mb, table_readers_mb;
         uint64_t cached_users, cached_pairs, cached_items, cached_top_lists;
-        uint64_t pairs_evicted, commits;     /* so far */
-        uint64_t pair_reads, item_refreshes; /* so far */
-        uint64_t pair_filter_zeros;          /* reads the filter spared */
+        uint64_t pairs_evicted, commits; /* so far */
+        uint64_t pair_reads, top_loads;  /* so far */
+        uint64_t pair_filter_zeros;      /* reads the filter spared */
         /* churn records cached, their points, timer nodes */
         uint64_t churn_users, churn_pending, churn_timers;
         int64_t lag; /* input messages not yet read by the pipeline */

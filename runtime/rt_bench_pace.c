@@ -222,7 +222,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.cached_top_lists = m->cached_top_lists;
                         s.pairs_evicted = m->pairs_evicted;
                         s.pair_reads = m->pair_reads;
-                        s.item_refreshes = m->item_refreshes;
+                        s.top_loads = m->top_loads;
                         s.pair_filter_zeros = m->pair_filter_zeros;
                         s.commits = m->engine_commits;
                         s.churn_users = m->churn_users;
@@ -235,31 +235,29 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         }
         if (pc->res->n_samples < RT_PACE_MAX_SAMPLES)
                 pc->res->samples[pc->res->n_samples++] = s;
-        fprintf(stderr,
-                "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
-                "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
-                "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
-                "%llu, read back "
-                "%llu + "
-                "%llu lists, %llu spared by the filter, in %llu commits)  "
-                "churn cached %llu points %llu "
-                "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
-                "p99 %.2f ms\n",
-                pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb,
-                s.memtables_mb, s.block_cache_mb, s.table_readers_mb,
-                (unsigned long long)s.cached_users,
-                (unsigned long long)s.cached_items,
-                (unsigned long long)s.cached_top_lists,
-                (unsigned long long)s.cached_pairs,
-                (unsigned long long)s.pairs_evicted,
-                (unsigned long long)s.pair_reads,
-                (unsigned long long)s.item_refreshes,
-                (unsigned long long)s.pair_filter_zeros,
-                (unsigned long long)s.commits,
-                (unsigned long long)s.churn_users,
-                (unsigned long long)s.churn_pending,
-                (unsigned long long)s.churn_timers, s.eps, (long long)s.lag,
-                (unsigned long long)atomic_load(&pc->measured), s.p99_ms);
+        fprintf(
+            stderr,
+            "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
+            "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
+            "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
+            "%llu, read back %llu, %llu top lists loaded, %llu spared "
+            "by the filter, in %llu commits)  "
+            "churn cached %llu points %llu "
+            "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
+            "p99 %.2f ms\n",
+            pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb, s.memtables_mb,
+            s.block_cache_mb, s.table_readers_mb,
+            (unsigned long long)s.cached_users,
+            (unsigned long long)s.cached_items,
+            (unsigned long long)s.cached_top_lists,
+            (unsigned long long)s.cached_pairs,
+            (unsigned long long)s.pairs_evicted,
+            (unsigned long long)s.pair_reads, (unsigned long long)s.top_loads,
+            (unsigned long long)s.pair_filter_zeros,
+            (unsigned long long)s.commits, (unsigned long long)s.churn_users,
+            (unsigned long long)s.churn_pending,
+            (unsigned long long)s.churn_timers, s.eps, (long long)s.lag,
+            (unsigned long long)atomic_load(&pc->measured), s.p99_ms);
         *last_sent = pc->sent;
         *last_ns = now;
 }

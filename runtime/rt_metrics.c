@@ -149,7 +149,7 @@ static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         s->cached_top_lists = fs.cached_top_lists;
         s->pairs_evicted = fs.pairs_evicted;
         s->pair_reads = fs.pair_reads;
-        s->item_refreshes = fs.item_refreshes;
+        s->top_loads = fs.top_loads;
         s->pair_filter_zeros = fs.pair_filter_zeros;
         s->engine_commits = fs.commits;
 }

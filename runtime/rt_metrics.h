@@ -96,7 +96,7 @@ typedef struct rt_metrics_snap {
         /* pairs the co-occurrence mirror evicted, commits: both so far */
         uint64_t pairs_evicted, engine_commits;
         uint64_t pair_reads;        /* pair counts read back (only bounded) */
-        uint64_t item_refreshes;    /* ... or whole lists for them */
+        uint64_t top_loads;         /* top lists loaded from their records */
         uint64_t pair_filter_zeros; /* ... or none: the filter said 0 */
         /* churn records cached, their points, timer nodes */
         uint64_t churn_users, churn_pending, churn_timers;

@@ -156,6 +156,8 @@ static void test_corrupt(void) {
         feat_batch_put(b, st, FEAT_CF_ITEM, "badn", 4, "123", 3);
         feat_key_cooc(&key, "badc", 4, "x", 1);
         feat_batch_put(b, st, FEAT_CF_COOC, key.data, key.len, "1", 1);
+        feat_batch_put(b, st, FEAT_CF_TOP, "badc", 4, "\x07", 1);
+        feat_batch_put(b, st, FEAT_CF_META, "cooc_layout", 11, "\x01\x40", 2);
         feat_batch_put(b, st, FEAT_CF_META, "trending", 8, "\x07", 1);
         TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
         /* a corrupt trending record refuses the engine */
@@ -217,135 +219,74 @@ static void test_corrupt_operand(void) {
         free(dir);
 }
 
-/* A malformed pair-list operand (its header claims 100 entries, none
- * follow) fails the merge with an error naming the state, never a crash
- * or a partial count; well-formed lists merge by summing per neighbour. */
-static void test_cooc_list_operands(void) {
-        static const uint8_t list_a[] = {2, 2, 2, 'x', 2, 2, 'y', 4};
-        static const uint8_t list_b[] = {2, 1, 2, 'x', 6};
-        static const uint8_t bad[] = {2, 100};
-        char *dir = test_tmpdir("store-lists");
+/* Pairs are stored once, under the id that sorts first, and each item's
+ * top list members in its top record; a store in an older layout, or kept
+ * with fewer neighbours than configured, is refused with a clear error. */
+static void test_pair_layout(void) {
+        char *dir = test_tmpdir("store-layout");
         feat_store_t *st = open_store(dir, 0);
         feat_batch_t *b = feat_batch_new();
-        tern_buf_t key, out;
-        TEST_ASSERT(st, "%s", errstr);
-        tern_buf_init(&key, 64);
-        tern_buf_init(&out, 4096);
-        feat_key_cooc_prefix(&key, "i", 1);
-        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, list_a,
-                         sizeof(list_a));
-        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, list_b,
-                         sizeof(list_b));
-        feat_batch_merge_add(b, st, FEAT_CF_ITEM, "i", 1, 2);
-        feat_batch_merge_add(b, st, FEAT_CF_ITEM, "x", 1, 4);
-        feat_batch_merge_add(b, st, FEAT_CF_ITEM, "y", 1, 2);
-        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s",
+        feat_engine_t *eng;
+        feat_conf_t c;
+        tern_buf_t key, v;
+        int found;
+        tern_buf_init(&key, 1024);
+        tern_buf_init(&v, 1024);
+        feat_conf_default(&c);
+        c.top_neighbors = 2;
+        TEST_ASSERT(st &&
+                    (eng = feat_engine_new(st, &c, errstr, sizeof(errstr))));
+        apply(eng, "u", "zz");
+        apply(eng, "u", "a");
+        apply(eng, "u", "m");
+        apply(eng, "v", "a");
+        apply(eng, "v", "m");
+        TEST_ASSERT(!feat_engine_commit(eng, NULL, 0, errstr, sizeof(errstr)));
+        feat_engine_destroy(eng);
+        /* c(a,m) = 2 under "a", whichever order the pair came in */
+        feat_key_cooc(&key, "m", 1, "a", 1);
+        TEST_ASSERT(key.len == 6 && !memcmp(key.data + 4, "am", 2));
+        TEST_ASSERT(!feat_store_get(st, FEAT_CF_COOC, key.data, key.len, &v,
+                                    &found, errstr, sizeof(errstr)) &&
+                    found && feat_counter_decode(v.data, v.len) == 2);
+        feat_key_cooc(&key, "zz", 2, "m", 1);
+        TEST_ASSERT(!feat_store_get(st, FEAT_CF_COOC, key.data, key.len, &v,
+                                    &found, errstr, sizeof(errstr)) &&
+                    found && feat_counter_decode(v.data, v.len) == 1);
+        /* zz's top record: k 2, members a and m (count 1 each, id order) */
+        TEST_ASSERT(!feat_store_get(st, FEAT_CF_TOP, "zz", 2, &v, &found,
+                                    errstr, sizeof(errstr)) &&
+                    found);
+        TEST_ASSERT(v.len == 7 && !memcmp(v.data,
+                                          "\x01\x02\x02\x02"
+                                          "a\x02"
+                                          "m",
+                                          7),
+                    "len %zu", v.len);
+        /* more neighbours than the top records were kept with */
+        c.top_neighbors = 3;
+        TEST_ASSERT(!feat_engine_new(st, &c, errstr, sizeof(errstr)));
+        TEST_ASSERT(strstr(errstr, "features.top_neighbors is 3"), "%s",
                     errstr);
-        TEST_EQ_INT(
-            feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
-            TERN_OK);
-        /* x: 1 + 3 = 4, y: 2 (lists carry Avro longs: 2 -> 1, 4 -> 2, 6 -> 3)
-         */
-        TEST_ASSERT(strstr((char *)out.data, "\"item_id\":\"x\",\"c\":4") &&
-                        strstr((char *)out.data, "\"item_id\":\"y\",\"c\":2"),
-                    "%.*s", (int)out.len, (char *)out.data);
-        feat_batch_clear(b);
-        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len, bad,
-                         sizeof(bad));
-        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)), "%s",
-                    errstr);
-        tern_buf_reset(&out);
-        TEST_EQ_INT(
-            feat_inspect_item_json(st, "i", 0, &out, errstr, sizeof(errstr)),
-            TERN_ERR_STATE);
-        tern_buf_free(&key);
-        tern_buf_free(&out);
-        feat_batch_destroy(b);
+        /* fewer is fine, and a reload answers from the records */
+        c.top_neighbors = 1;
+        TEST_ASSERT((eng = feat_engine_new(st, &c, errstr, sizeof(errstr))),
+                    "%s", errstr);
+        feat_engine_destroy(eng);
         feat_store_close(st);
         free(dir);
-}
-
-/* A list record of ids k0000.. with counts cnt[] (0: absent), in the
- * order ids[] gives. */
-static void put_list(tern_buf_t *o, const int *ids, int n, const int64_t *cnt) {
-        int m = 0;
-        char id[8];
-        for (int i = 0; i < n; i++)
-                m += cnt[ids[i]] != 0;
-        tern_buf_reset(o);
-        tern_buf_put_u8(o, FEAT_COOC_LIST_VERSION);
-        tern_buf_put_varint(o, (uint64_t)m);
-        for (int i = 0; i < n; i++)
-                if (cnt[ids[i]]) {
-                        snprintf(id, sizeof(id), "k%04d", ids[i]);
-                        tern_buf_put_str(o, id, 5);
-                        tern_buf_put_long(o, cnt[ids[i]]);
-                }
-}
-
-/* A stored list (a put) and many operands, merged on read: the one-pass
- * merge with the sorted list and the sort-everything path for an
- * unsorted one give the same sorted, summed list as the reference. */
-static void test_cooc_list_merge_existing(void) {
-        enum { N = 3000, OPS = 40, PER = 25 };
-        static int64_t base[N], want[N], op[N];
-        static int order[N];
-        char *dir = test_tmpdir("store-merge");
-        feat_store_t *st = open_store(dir, 0);
-        feat_batch_t *b = feat_batch_new();
-        tern_buf_t key, val, expect;
-        uint64_t rng = 12345;
-        int found;
-        TEST_ASSERT(st, "%s", errstr);
-        tern_buf_init(&key, 64);
-        tern_buf_init(&val, 1 << 20);
-        tern_buf_init(&expect, 1 << 20);
-        for (int sorted = 1; sorted >= 0; sorted--) {
-                feat_batch_clear(b);
-                feat_key_cooc_prefix(&key, sorted ? "s" : "u", 1);
-                for (int i = 0; i < N; i++) {
-                        rng = rng * 6364136223846793005ULL + 1;
-                        base[i] = want[i] =
-                            (rng >> 60) & 1 ? (int64_t)(rng >> 58) + 1 : 0;
-                        order[i] = sorted ? i : N - 1 - i;
-                }
-                put_list(&val, order, N, base);
-                feat_batch_put(b, st, FEAT_CF_COOC, key.data, key.len, val.data,
-                               val.len);
-                for (int o = 0; o < OPS; o++) {
-                        memset(op, 0, sizeof(op));
-                        for (int k = 0; k < PER; k++) {
-                                rng = rng * 6364136223846793005ULL + 1;
-                                op[(rng >> 33) % N] += 1 + (int64_t)(rng >> 62);
-                        }
-                        for (int i = 0; i < N; i++) {
-                                want[i] += op[i];
-                                order[i] = i;
-                        }
-                        put_list(&val, order, N, op);
-                        feat_batch_merge(b, st, FEAT_CF_COOC, key.data, key.len,
-                                         val.data, val.len);
-                }
-                TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)),
-                            "%s", errstr);
-                for (int i = 0; i < N; i++)
-                        order[i] = i;
-                put_list(&expect, order, N, want);
-                TEST_ASSERT(!feat_store_get(st, FEAT_CF_COOC, key.data, key.len,
-                                            &val, &found, errstr,
-                                            sizeof(errstr)) &&
-                                found,
-                            "%s", errstr);
-                TEST_ASSERT(val.len == expect.len &&
-                                !memcmp(val.data, expect.data, val.len),
-                            "%s existing list: merged record differs",
-                            sorted ? "sorted" : "unsorted");
-        }
-        tern_buf_free(&key);
-        tern_buf_free(&val);
-        tern_buf_free(&expect);
+        /* a pair list of an older tern, no layout record */
+        dir = test_tmpdir("store-layout-old");
+        st = open_store(dir, 0);
+        feat_key_cooc_prefix(&key, "i", 1);
+        feat_batch_put(b, st, FEAT_CF_COOC, key.data, key.len, "\x02\x00", 2);
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
+        TEST_ASSERT(!feat_engine_new(st, &c, errstr, sizeof(errstr)));
+        TEST_ASSERT(strstr(errstr, "older tern's layout"), "%s", errstr);
         feat_batch_destroy(b);
         feat_store_close(st);
+        tern_buf_free(&key);
+        tern_buf_free(&v);
         free(dir);
 }
 
@@ -395,6 +336,5 @@ static void test_items_jsonl(void) {
 
 TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_offsets_atomic),
           TEST_CASE(test_read_only), TEST_CASE(test_corrupt),
-          TEST_CASE(test_corrupt_operand), TEST_CASE(test_cooc_list_operands),
-          TEST_CASE(test_cooc_list_merge_existing),
+          TEST_CASE(test_corrupt_operand), TEST_CASE(test_pair_layout),
           TEST_CASE(test_items_jsonl));

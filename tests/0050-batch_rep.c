@@ -34,7 +34,16 @@ static void record(size_t i, int *cf, int *op, size_t *klen, size_t *vlen) {
         *cf = (int)(i % FEAT_CF__CNT);
         *op = (int)(i / FEAT_CF__CNT % 3);
         *klen = lens[i % N_LENS] % 20000 + 1; /* keys: 1 .. 16385 bytes */
-        *vlen = lens[i / 3 % N_LENS];
+        /* merges are of counters: 8-byte operands (feat_batch_merge_add) */
+        *vlen = *op == OP_MERGE ? 8 : lens[i / 3 % N_LENS];
+}
+
+/* The operand rocksdb_rep() merges, as feat_batch_merge_add()'s delta. */
+static int64_t merge_delta(void) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+                v = v << 8 | (uint8_t)bytes[7 + i];
+        return (int64_t)v;
 }
 #define N_RECORDS (FEAT_CF__CNT * 3 * N_LENS)
 
@@ -108,8 +117,8 @@ static void test_same_bytes(void) {
                                 feat_batch_put(b, st, (feat_cf_t)c, bytes, kl,
                                                bytes + 7, vl);
                         else if (op == OP_MERGE)
-                                feat_batch_merge(b, st, (feat_cf_t)c, bytes, kl,
-                                                 bytes + 7, vl);
+                                feat_batch_merge_add(b, st, (feat_cf_t)c, bytes,
+                                                     kl, merge_delta());
                         else
                                 feat_batch_delete(b, st, (feat_cf_t)c, bytes,
                                                   kl);
