@@ -45,7 +45,8 @@
  * top_neighbors any top record may have been written with */
 #define LAYOUT_KEY     "cooc_layout"
 #define LAYOUT_VERSION 1
-/* top record: [u8 version][varint k][varint n] n x {Avro string member} */
+/* top record: [u8 version][varint k][varint n] n x {Avro string member},
+ * members in id order (top_encode) */
 #define TOP_VERSION 1
 
 static uint32_t str_hash(const char *s, uint32_t len) {

@@ -3,12 +3,12 @@
  *
  * Column families (each value starts with a 1-byte record version, except
  * counters):
- *   profile  [u16be partition][user_id]  -> user profile record
- *   window   [u16be partition][user_id]  -> user window record
+ *   profile  [u16be partition][user_id]   -> user profile record
+ *   window   [u16be partition][user_id]   -> user window record
  *   cooc     [u32be len(a)][a][b]         -> int64 c(a,b), a before b in
  *                                            feat_id_cmp order (merge: add)
- *   top      [item_id]                    -> the item's top list members
- *                                            (feat_cooc.c: feat_top_rec)
+ *   top      [item_id]                    -> the members of the item's
+ *                                            top list (feat_cooc.c)
  *   item     [item_id]                    -> int64 n(i) (merge: add)
  *   offsets  [topic]\0[u32be partition]   -> int64 next offset to consume
  *   meta     [name]                       -> misc records (trending,
