@@ -320,7 +320,7 @@ static int top_raise(const feat_cooc_t *c, feat_top_t *top, uint32_t *n,
  * increment of a pair without an entry could enter a tail item's top list
  * (one ending in counts of 1 or 2) and needed its count read from the
  * store; most such pairs were never seen before. The filter answers
- * "never incremented" without a read: built from every stored list at the
+ * "never incremented" without a read: built from every stored pair at the
  * first eviction (the store then holds every count: that commit was
  * written in place), then given every increment. Bits are never cleared,
  * so a pair it rules out has a stored count of 0 and nothing pending or in
@@ -359,7 +359,8 @@ static int pfilt_may_have(const feat_cooc_t *c, uint32_t a, uint32_t b) {
         return (c->pfilt[x & c->pfilt_mask] & m) == m;
 }
 
-/* Every stored pair; on failure there is no filter (reads as before). */
+/* Every stored pair (one scan of the pair keys); on failure there is no
+ * filter (reads as before). */
 static void pfilt_build(feat_engine_t *eng) {
         feat_cooc_t *c = &eng->cooc;
         size_t words = 1;
@@ -812,8 +813,20 @@ static tern_code_t load_top_record(feat_engine_t *eng, uint32_t id,
         } else if (n == k_rec && it->n_top > 0)
                 it->f = it->top[it->n_top - 1].c;
         eng->stats.top_loads++;
+        /* Kept with another k, the record would not stay true: a partner
+         * below the list that did not enter it would not rewrite it, and
+         * the next load would bound it by what the record says about the
+         * old k. Rewritten with this k at the next commit. */
+        if (k_rec != k && !it->top_dirty) {
+                if (push_u32(&c->dirty_tops, &c->n_dirty_tops,
+                             &c->cap_dirty_tops, id))
+                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                         "out of memory");
+                c->items[id].top_dirty = 1;
+        }
         return TERN_OK;
 bad:
+        it = &c->items[id]; /* interning may have moved the items */
         return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
                          "undecodable top record of \"%.*s\"",
                          (int)(it->len > 200 ? 200 : it->len), it->id);
@@ -834,8 +847,10 @@ tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
                                  "out of memory");
         it->n_top = 0;
         it->f = 0;
-        if ((code = load_top_record(eng, id, errstr, errstr_size)))
+        if ((code = load_top_record(eng, id, errstr, errstr_size))) {
+                c->items[id].n_top = 0; /* not loaded: nothing half-read */
                 return code;
+        }
         c->items[id].top_loaded = 1;
         c->n_top_loaded++;
         return TERN_OK;
@@ -1401,10 +1416,23 @@ static tern_code_t layout_check(feat_engine_t *eng, char *errstr,
                 if (!(it = feat_iter_new(eng->st, FEAT_CF_COOC, NULL, 0)))
                         return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                          "out of memory");
+                /* An older tern's lists may still be merge operands,
+                 * which the add operator fails to merge: an error here
+                 * says the same as a key. */
                 any = feat_iter_next(it, &kk, &klen, &v, &vlen);
                 code = feat_iter_status(it, "cooc scan", errstr, errstr_size);
                 feat_iter_destroy(it);
-                if (!code && any)
+                if (code) {
+                        char why[256];
+                        snprintf(why, sizeof(why), "%s", errstr);
+                        code = tern_errf(
+                            errstr, errstr_size, TERN_ERR_STATE,
+                            "the state store's co-occurrence cannot be read "
+                            "(%s), as happens with an older tern's layout "
+                            "(pair lists); start from an empty state "
+                            "directory and replay the input topics",
+                            why);
+                } else if (any)
                         code = tern_errf(
                             errstr, errstr_size, TERN_ERR_STATE,
                             "the state store holds co-occurrence counts in "

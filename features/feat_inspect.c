@@ -466,6 +466,17 @@ static tern_code_t nb_index_build(feat_store_t *st, const n_table_t *t,
                                 x->first[ib + 1]++;
                                 continue;
                         }
+                        /* both passes read the same (read-only) store,
+                         * but a pass must not outgrow what the first
+                         * counted */
+                        if (fill[ia] == x->first[ia + 1] ||
+                            fill[ib] == x->first[ib + 1]) {
+                                code = tern_errf(errstr, errstr_size,
+                                                 TERN_ERR_STATE,
+                                                 "cooc scan: the pairs "
+                                                 "changed while read");
+                                break;
+                        }
                         x->to[fill[ia]] = (uint32_t)ib;
                         x->c[fill[ia]++] = feat_counter_decode(v, 8);
                         x->to[fill[ib]] = (uint32_t)ia;

@@ -290,6 +290,71 @@ static void test_pair_layout(void) {
         free(dir);
 }
 
+static feat_engine_t *engine_k(feat_store_t *st, uint32_t k) {
+        feat_conf_t c;
+        feat_conf_default(&c);
+        c.top_neighbors = k;
+        return feat_engine_new(st, &c, errstr, sizeof(errstr));
+}
+
+/* A's neighbours (c desc, id asc) as "B1 C1". */
+static void top_of(feat_engine_t *eng, const char *item, char *out,
+                   size_t out_size) {
+        const feat_neighbor_t *nb;
+        uint32_t n = 0;
+        size_t o = 0;
+        out[0] = '\0';
+        TEST_ASSERT(!feat_engine_top_neighbors(eng, item,
+                                               (uint32_t)strlen(item), &nb, &n,
+                                               errstr, sizeof(errstr)),
+                    "%s", errstr);
+        for (uint32_t i = 0; i < n && o + 32 < out_size; i++)
+                o += (size_t)snprintf(out + o, out_size - o, "%s%.*s%lld",
+                                      i ? " " : "", (int)nb[i].len, nb[i].item,
+                                      (long long)nb[i].c);
+}
+
+/* A top record kept with a larger k than now is rewritten with this k:
+ * kept as it was, a partner that stayed below the list would be taken
+ * for absent at the next load (the record, not full at the old k, says
+ * A has no other pairs). */
+static void test_lower_k_rewrites(void) {
+        char *dir = test_tmpdir("store-lower-k");
+        feat_store_t *st = open_store(dir, 0);
+        feat_engine_t *eng;
+        char top[256];
+        TEST_ASSERT(st && (eng = engine_k(st, 3)), "%s", errstr);
+        apply(eng, "u", "A");
+        apply(eng, "u", "B");
+        apply(eng, "u", "C"); /* A: {B 1, C 1}, not full at 3 */
+        TEST_ASSERT(!feat_engine_commit(eng, NULL, 0, errstr, sizeof(errstr)));
+        feat_engine_destroy(eng);
+        TEST_ASSERT((eng = engine_k(st, 2)), "%s", errstr);
+        /* X's own list {P 2, Q 2} leaves A out, so only A's bound can
+         * tell what c(A,X) may be */
+        for (int i = 0; i < 4; i++) {
+                char user[8];
+                snprintf(user, sizeof(user), "w%d", i);
+                apply(eng, user, "X");
+                apply(eng, user, i < 2 ? "P" : "Q");
+        }
+        apply(eng, "w", "A");
+        apply(eng, "w", "X"); /* c(A,X) = 1: below C by id */
+        top_of(eng, "A", top, sizeof(top));
+        TEST_ASSERT(!strcmp(top, "B1 C1"), "%s", top);
+        TEST_ASSERT(!feat_engine_commit(eng, NULL, 0, errstr, sizeof(errstr)));
+        feat_engine_destroy(eng);
+        TEST_ASSERT((eng = engine_k(st, 2)), "%s", errstr);
+        apply(eng, "y", "A");
+        apply(eng, "y", "X"); /* c(A,X) = 2 */
+        top_of(eng, "A", top, sizeof(top));
+        TEST_ASSERT(!strcmp(top, "X2 B1"), "%s", top);
+        TEST_ASSERT(!feat_engine_commit(eng, NULL, 0, errstr, sizeof(errstr)));
+        feat_engine_destroy(eng);
+        feat_store_close(st);
+        free(dir);
+}
+
 /* Every item as JSON lines, against one-item documents. */
 static void test_items_jsonl(void) {
         char *dir = test_tmpdir("store-jsonl");
@@ -337,4 +402,4 @@ static void test_items_jsonl(void) {
 TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_offsets_atomic),
           TEST_CASE(test_read_only), TEST_CASE(test_corrupt),
           TEST_CASE(test_corrupt_operand), TEST_CASE(test_pair_layout),
-          TEST_CASE(test_items_jsonl));
+          TEST_CASE(test_lower_k_rewrites), TEST_CASE(test_items_jsonl));
