@@ -5,9 +5,12 @@
  *
  * The store holds one counter per pair (feat_store.h) and, per item, the
  * members of its exact top list (a "top record", rewritten at the commit
- * after its membership changed). Reading one count is a point lookup and
- * loading a top list reads its record and the counts of its members, so
- * neither grows with an item's number of partners.
+ * after its membership changed). An item leaving memory writes its record
+ * with the counts ("counted"), so that loading it back is one read; its
+ * first increment after that load rewrites the record without them, in
+ * the same batch, since the counts would no longer be the store's.
+ * Otherwise a load reads the members' counts, a point lookup each.
+ * Neither grows with an item's number of partners.
  *
  * Memory is bounded by entries, not by items' degrees: a loaded item holds
  * its top list and a bound f, and the pair table holds entries for some
@@ -45,8 +48,12 @@
  * top_neighbors any top record may have been written with */
 #define LAYOUT_KEY     "cooc_layout"
 #define LAYOUT_VERSION 1
-/* top record: [u8 version][varint k][varint n] n x {Avro string member},
- * members in id order (top_encode) */
+/* top record: [u8 version][varint k][u8 counted][varint n] n x {Avro
+ * string member, Avro long count if counted}, members in id order
+ * (top_encode). Counted: the counts are the store's and the list is the
+ * item's exact top list (written when the item leaves memory, and gone
+ * with its first increment after a load); else the members are the exact
+ * list's and their counts are read from the pair counters. */
 #define TOP_VERSION 1
 
 static uint32_t str_hash(const char *s, uint32_t len) {
@@ -652,10 +659,26 @@ static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
                 it->f = out.c;
 }
 
+/* A counted record stops being the store's with the item's first increment
+ * after its load: the commit of that increment rewrites it uncounted
+ * (room reserved by feat_cooc_reserve, as for a new member). */
+static void record_touch(feat_cooc_t *c, uint32_t id) {
+        feat_item_t *it = &c->items[id];
+        if (!it->rec_counted)
+                return;
+        it->rec_counted = 0;
+        if (!it->top_dirty) {
+                it->top_dirty = 1;
+                c->dirty_tops[c->n_dirty_tops++] = id;
+        }
+}
+
 void feat_cooc_add(feat_engine_t *eng, size_t slot, int64_t w) {
         feat_cooc_t *c = &eng->cooc;
         feat_pair_t *p = &c->pslots[slot];
         int64_t old = p->c;
+        record_touch(c, p->a);
+        record_touch(c, p->b);
         p->c += w;
         if (p->pend == 0)
                 push_size(&c->dirty_pairs, &c->n_dirty_pairs,
@@ -736,15 +759,16 @@ tern_code_t feat_item_load_n(feat_engine_t *eng, uint32_t id, char *errstr,
 
 /* One member of id's stored top list with its count (the entry's, when it
  * has one that is known: id's pairs have no increment outside the store
- * while its top is not loaded) into the top list, k + 1 long. */
+ * while its top is not loaded; else the record's, counted >= 0, or the
+ * store's) into the top list, k + 1 long. */
 static tern_code_t load_member(feat_engine_t *eng, uint32_t id, const char *m,
-                               uint32_t mlen, char *errstr,
+                               uint32_t mlen, int64_t counted, char *errstr,
                                size_t errstr_size) {
         feat_cooc_t *c = &eng->cooc;
         uint32_t mid = item_intern(eng, m, mlen);
         feat_item_t *it;
         feat_pair_t *p;
-        int64_t cnt;
+        int64_t cnt = counted;
         tern_code_t code;
         if (mid == FEAT_NONE)
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
@@ -754,7 +778,8 @@ static tern_code_t load_member(feat_engine_t *eng, uint32_t id, const char *m,
         p = pair_find(c, id, mid);
         if (p && p->known)
                 cnt = p->c;
-        else if ((code = stored_count(eng, id, mid, &cnt, errstr, errstr_size)))
+        else if (counted < 0 &&
+                 (code = stored_count(eng, id, mid, &cnt, errstr, errstr_size)))
                 return code;
         if (p && !p->known)
                 pair_set_known(p, cnt + p->pend);
@@ -776,17 +801,21 @@ static tern_code_t load_top_record(feat_engine_t *eng, uint32_t id,
         uint64_t k_rec, n;
         feat_item_t *it = &c->items[id];
         tern_rd_t r;
-        int found;
+        int found, counted;
         tern_code_t code;
         code = feat_store_get(eng->st, FEAT_CF_TOP, it->id, it->len, &c->val,
                               &found, errstr, errstr_size);
+        it->rec_counted = !found; /* no record: no pairs, nothing to redo */
         if (code || !found)
                 return code;
         tern_rd_init(&r, c->val.data, c->val.len);
         if (tern_rd_u8(&r) != TOP_VERSION)
                 goto bad;
         k_rec = tern_rd_varint(&r);
+        counted = tern_rd_u8(&r);
         n = tern_rd_varint(&r);
+        if (counted > 1)
+                goto bad;
         if (r.err || n > k_rec || n > tern_rd_left(&r))
                 goto bad;
         if (n == k_rec && k_rec < k)
@@ -799,9 +828,11 @@ static tern_code_t load_top_record(feat_engine_t *eng, uint32_t id,
         for (uint64_t i = 0; i < n; i++) {
                 uint32_t mlen;
                 const char *m = tern_rd_str(&r, FEAT_ID_MAX, &mlen);
-                if (r.err)
+                int64_t cnt = counted ? tern_rd_long(&r) : -1;
+                if (r.err || (counted && cnt <= 0))
                         goto bad;
-                if ((code = load_member(eng, id, m, mlen, errstr, errstr_size)))
+                if ((code = load_member(eng, id, m, mlen, cnt, errstr,
+                                        errstr_size)))
                         return code;
         }
         if (tern_rd_left(&r))
@@ -813,6 +844,8 @@ static tern_code_t load_top_record(feat_engine_t *eng, uint32_t id,
         } else if (n == k_rec && it->n_top > 0)
                 it->f = it->top[it->n_top - 1].c;
         eng->stats.top_loads++;
+        eng->stats.top_loads_counted += (uint64_t)counted;
+        it->rec_counted = (uint8_t)(counted && k_rec == k);
         /* Kept with another k, the record would not stay true: a partner
          * below the list that did not enter it would not rewrite it, and
          * the next load would bound it by what the record says about the
@@ -859,26 +892,34 @@ tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
 /* The top record of a loaded item: its members in id order, so the
  * record says which they are, not how they ranked at that commit (the
  * store is the same whichever commits a stream is cut into). */
-static int top_encode(feat_engine_t *eng, const feat_item_t *it,
+static int top_encode(feat_engine_t *eng, const feat_item_t *it, int counted,
                       tern_buf_t *out) {
         feat_cooc_t *c = &eng->cooc;
-        const feat_item_t **m = c->members;
+        const feat_top_t **m = c->members;
         uint32_t n = it->n_top;
         for (uint32_t i = 0; i < n; i++) {
-                const feat_item_t *v = &c->items[it->top[i].id];
+                const feat_top_t *v = &it->top[i];
+                const feat_item_t *vi = &c->items[v->id];
                 uint32_t j = i;
-                for (; j > 0 && feat_id_cmp(v->id, v->len, m[j - 1]->id,
-                                            m[j - 1]->len) < 0;
-                     j--)
+                for (; j > 0; j--) {
+                        const feat_item_t *mi = &c->items[m[j - 1]->id];
+                        if (feat_id_cmp(vi->id, vi->len, mi->id, mi->len) >= 0)
+                                break;
                         m[j] = m[j - 1];
+                }
                 m[j] = v;
         }
         tern_buf_reset(out);
         tern_buf_put_u8(out, TOP_VERSION);
         tern_buf_put_varint(out, eng->conf.top_neighbors);
+        tern_buf_put_u8(out, (uint8_t)counted);
         tern_buf_put_varint(out, n);
-        for (uint32_t i = 0; i < n; i++)
-                tern_buf_put_str(out, m[i]->id, m[i]->len);
+        for (uint32_t i = 0; i < n; i++) {
+                const feat_item_t *mi = &c->items[m[i]->id];
+                tern_buf_put_str(out, mi->id, mi->len);
+                if (counted)
+                        tern_buf_put_long(out, m[i]->c);
+        }
         return out->overflow ? -1 : 0;
 }
 
@@ -1020,7 +1061,7 @@ static int flush_tops(feat_engine_t *eng, feat_batch_t *b) {
         for (uint32_t i = 0; i < c->n_dirty_tops; i++) {
                 feat_item_t *it = &c->items[c->dirty_tops[i]];
                 it->top_dirty = 0;
-                if (top_encode(eng, it, &c->val))
+                if (top_encode(eng, it, 0, &c->val))
                         r = -1;
                 else
                         feat_batch_put(b, eng->st, FEAT_CF_TOP, it->id, it->len,
@@ -1143,17 +1184,129 @@ static uint32_t order_id(const uint64_t *order, size_t i) {
 }
 
 /* Unloads up to want loaded items, oldest first; the number unloaded. */
-static size_t unload_oldest(feat_cooc_t *c, const uint64_t *order, size_t n,
+/* The counted record of an item leaving memory, into the batch the
+ * eviction writes; nothing is pending (eviction follows a commit written
+ * in place), so its list and counts are the store's. */
+static void record_counted(feat_engine_t *eng, feat_item_t *it) {
+        feat_cooc_t *c = &eng->cooc;
+        if (it->rec_counted || it->top_dirty)
+                return;
+        if (top_encode(eng, it, 1, &c->val))
+                return; /* the uncounted record stays: loads read counts */
+        feat_batch_put(eng->batch, eng->st, FEAT_CF_TOP, it->id, it->len,
+                       c->val.data, c->val.len);
+        it->rec_counted = 1;
+        eng->stats.top_records_written++;
+}
+
+static size_t unload_oldest(feat_engine_t *eng, const uint64_t *order, size_t n,
                             uint64_t want) {
+        feat_cooc_t *c = &eng->cooc;
         size_t k = 0;
         for (size_t i = 0; i < n && k < want; i++) {
                 feat_item_t *it = &c->items[order_id(order, i)];
                 if (!it->id || !it->top_loaded)
                         continue;
+                record_counted(eng, it);
                 item_unload(c, it);
                 k++;
         }
         return k;
+}
+
+/* Writes the counted records the unloads put in the engine's (empty)
+ * batch. A failed write leaves the uncounted ones, which stay true. */
+static void records_write(feat_engine_t *eng) {
+        char err[256];
+        if (!feat_batch_count(eng->batch))
+                return;
+        if (feat_store_write(eng->st, eng->batch, err, sizeof(err)))
+                eng->stats.top_record_write_errors++;
+        feat_batch_clear(eng->batch);
+}
+
+/* Ids of the items whose stored record is not counted (a scan of the
+ * top CF), appended to ids as {u32 len, bytes}. */
+static tern_code_t uncounted_ids(feat_engine_t *eng, tern_buf_t *ids,
+                                 char *errstr, size_t errstr_size) {
+        feat_iter_t *it = feat_iter_new(eng->st, FEAT_CF_TOP, NULL, 0);
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        tern_code_t code;
+        if (!it)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        while (feat_iter_next(it, &k, &klen, &v, &vlen)) {
+                tern_rd_t r;
+                tern_rd_init(&r, v, vlen);
+                tern_rd_u8(&r);
+                tern_rd_varint(&r);
+                if (tern_rd_u8(&r) == 0 && !r.err && klen <= FEAT_ID_MAX) {
+                        tern_buf_put_u32be(ids, (uint32_t)klen);
+                        tern_buf_append(ids, k, klen);
+                }
+        }
+        code = feat_iter_status(it, "top scan", errstr, errstr_size);
+        feat_iter_destroy(it);
+        if (!code && ids->overflow)
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        return code;
+}
+
+/* A stored item's counted record: loaded (counts read), then unloaded
+ * again as an eviction would. */
+static tern_code_t record_count_stored(feat_engine_t *eng, const char *s,
+                                       uint32_t len, char *errstr,
+                                       size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        uint32_t id = item_intern(eng, s, len);
+        tern_code_t code;
+        if (id == FEAT_NONE)
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
+        if (c->items[id].top_loaded)
+                return TERN_OK; /* written from memory */
+        if ((code = feat_item_load_top(eng, id, errstr, errstr_size)))
+                return code;
+        record_counted(eng, &c->items[id]);
+        item_unload(c, &c->items[id]);
+        return TERN_OK;
+}
+
+tern_code_t feat_engine_write_top_records(feat_engine_t *eng, char *errstr,
+                                          size_t errstr_size) {
+        feat_cooc_t *c = &eng->cooc;
+        tern_buf_t ids;
+        tern_rd_t r;
+        tern_code_t code;
+        if (eng->in_flight || c->n_dirty_pairs || c->n_dirty_tops)
+                return tern_errf(errstr, errstr_size, TERN_ERR_INVALID_ARG,
+                                 "top records: commit first");
+        feat_batch_clear(eng->batch);
+        for (uint32_t id = 0; id < c->n_items; id++)
+                if (c->items[id].id && c->items[id].top_loaded)
+                        record_counted(eng, &c->items[id]);
+        tern_buf_init(&ids, (size_t)1 << 30);
+        code = uncounted_ids(eng, &ids, errstr, errstr_size);
+        tern_rd_init(&r, ids.data, ids.len);
+        while (!code && tern_rd_left(&r)) {
+                uint32_t len = tern_rd_u32be(&r);
+                const char *s = (const char *)tern_rd_bytes(&r, len);
+                code = r.err ? tern_errf(errstr, errstr_size, TERN_ERR_STATE,
+                                         "top scan: bad id list")
+                             : record_count_stored(eng, s, len, errstr,
+                                                   errstr_size);
+        }
+        tern_buf_free(&ids);
+        if (!code)
+                code =
+                    feat_store_write(eng->st, eng->batch, errstr, errstr_size);
+        feat_batch_clear(eng->batch);
+        if (code)
+                for (uint32_t id = 0; id < c->n_items; id++)
+                        c->items[id].rec_counted = 0;
+        return code;
 }
 
 /* Deletes the entries that `gone` says go, in slot order while more than
@@ -1252,7 +1405,7 @@ static void items_evict(feat_engine_t *eng, uint64_t loaded_low, uint64_t low) {
                                           << (round < 16 ? round : 16)
                                     : 0;
                 size_t k =
-                    unload_oldest(c, order, n, want > live ? want : live);
+                    unload_oldest(eng, order, n, want > live ? want : live);
                 eng->stats.items_unloaded += k;
                 eng->stats.pairs_evicted +=
                     pairs_sweep(eng, both_unloaded, 0, 0);
@@ -1328,6 +1481,7 @@ static void cooc_evict(feat_engine_t *eng) {
         /* entries gone may leave unloaded items nothing names */
         if (items_live(c) > low)
                 items_evict(eng, loaded_low, low);
+        records_write(eng);
 }
 
 void feat_engine_pair_table_stats(const feat_engine_t *eng,

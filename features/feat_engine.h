@@ -173,6 +173,13 @@ typedef struct feat_table_stats {
         uint64_t max_displacement, longest_run;
 } feat_table_stats_t;
 
+/* Writes every item's top record with its counts, as its leaving memory
+ * would (the loaded ones from memory, the others read back; after a
+ * commit, nothing pending or in flight). The store is then the same
+ * whichever items happened to leave memory: for tests that compare the
+ * stores of runs with other bounds, restarts or commits. */
+tern_code_t feat_engine_write_top_records(feat_engine_t *eng, char *errstr,
+                                          size_t errstr_size);
 void feat_engine_pair_table_stats(const feat_engine_t *eng,
                                   feat_table_stats_t *out);
 
@@ -191,8 +198,11 @@ typedef struct feat_stats {
         /* pair counts read from the store because only a bound was in
          * memory, and the reads that waited for the batch in flight */
         uint64_t pair_reads, pair_read_waits;
-        /* top records read (a load of a stored list) and written */
-        uint64_t top_loads, top_records_written;
+        /* top records read (a load of a stored list; counted: with the
+         * counts, one read) and written, and failed writes of counted
+         * records (harmless: loads then read the counts) */
+        uint64_t top_loads, top_loads_counted, top_records_written;
+        uint64_t top_record_write_errors;
 } feat_stats_t;
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out);
 

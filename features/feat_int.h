@@ -51,7 +51,10 @@ typedef struct feat_item {
         uint8_t top_loaded; /* top and f are valid (feat_cooc.c) */
         uint8_t n_dirty;
         uint8_t top_dirty; /* a new member since the last commit */
-        uint8_t keep;      /* named by a list: not freed (eviction only) */
+        /* its stored record is counted and still the store's (or it has
+         * none): nothing to write when it leaves memory */
+        uint8_t rec_counted;
+        uint8_t keep; /* named by a list: not freed (eviction only) */
         uint32_t n_top;
         feat_top_t *top; /* top_neighbors by (c desc, id asc), room for +1 */
         /* At least c(this, x) for every x that is neither in top nor in an
@@ -84,7 +87,7 @@ typedef struct feat_cooc {
         uint32_t n_dirty_items, cap_dirty_items;
         uint32_t *dirty_tops; /* items whose top record the commit writes */
         uint32_t n_dirty_tops, cap_dirty_tops;
-        const feat_item_t **members; /* top_encode's scratch, k + 1 */
+        const feat_top_t **members; /* top_encode's scratch, k + 1 */
         /* pair counts */
         feat_pair_t *pslots;
         size_t pmask, n_pairs;

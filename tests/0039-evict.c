@@ -251,6 +251,10 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         TEST_ASSERT(!r->log.overflow);
         TEST_ASSERT(!feat_engine_commit_end(r->eng, errstr, sizeof(errstr)),
                     "%s", errstr);
+        /* runs differ in which items left memory (their records counted) */
+        TEST_ASSERT(
+            !feat_engine_write_top_records(r->eng, errstr, sizeof(errstr)),
+            "%s", errstr);
         TEST_ASSERT(!feat_inspect_digest_json(r->st, &r->digest, errstr,
                                               sizeof(errstr)),
                     "%s", errstr);
@@ -364,6 +368,10 @@ static void test_tiny_bounds_same_results(void) {
                             "tiny: filter built %llu, %llu zeros",
                             (unsigned long long)s.pair_filter_builds,
                             (unsigned long long)s.pair_filter_zeros);
+                feat_engine_stats(tiny.eng, &s);
+                TEST_ASSERT(s.top_loads_counted > 100,
+                            "tiny: %llu counted top records loaded",
+                            (unsigned long long)s.top_loads_counted);
                 TEST_ASSERT(mid2.top_loads > 1000 && mid2.pair_reads > 100,
                             "mid2: %llu top lists loaded, %llu reads",
                             (unsigned long long)mid2.top_loads,
