@@ -47,7 +47,7 @@
 /* meta record [u8 version][varint k]: this layout, and the smallest
  * top_neighbors any top record may have been written with */
 #define LAYOUT_KEY     "cooc_layout"
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2
 /* top record: [u8 version][varint k][u8 counted][varint n] n x {Avro
  * string member, Avro long count if counted}, members in id order
  * (top_encode). Counted: the counts are the store's and the list is the
@@ -642,8 +642,9 @@ tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
 }
 
 /* id's top list after c(id, other) went from c_old to c_new (known); a
- * neighbour pushed out without an entry of its own raises f. A new member
- * makes the top record dirty (room reserved by feat_cooc_reserve). */
+ * neighbour pushed out without an entry of its own raises f. The top
+ * record to write goes in dirty_tops (room reserved by
+ * feat_cooc_reserve). */
 static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
                      int64_t c_old, int64_t c_new) {
         feat_cooc_t *c = &eng->cooc;
@@ -651,34 +652,23 @@ static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
         feat_top_t out;
         int moved = top_raise(c, it->top, &it->n_top, eng->conf.top_neighbors,
                               other, c_old, c_new, &out);
-        if (moved == 2 && !it->top_dirty) {
+        /* A new member changes the record; a member's new count changes a
+         * counted one, which stops being the store's. Other increments
+         * leave both true: a non-member stays within the bound. */
+        if ((moved == 2 || (moved && it->rec_counted)) && !it->top_dirty) {
                 it->top_dirty = 1;
                 c->dirty_tops[c->n_dirty_tops++] = id;
         }
+        if (moved)
+                it->rec_counted = 0;
         if (moved && out.c > it->f && !pair_find(c, id, out.id))
                 it->f = out.c;
-}
-
-/* A counted record stops being the store's with the item's first increment
- * after its load: the commit of that increment rewrites it uncounted
- * (room reserved by feat_cooc_reserve, as for a new member). */
-static void record_touch(feat_cooc_t *c, uint32_t id) {
-        feat_item_t *it = &c->items[id];
-        if (!it->rec_counted)
-                return;
-        it->rec_counted = 0;
-        if (!it->top_dirty) {
-                it->top_dirty = 1;
-                c->dirty_tops[c->n_dirty_tops++] = id;
-        }
 }
 
 void feat_cooc_add(feat_engine_t *eng, size_t slot, int64_t w) {
         feat_cooc_t *c = &eng->cooc;
         feat_pair_t *p = &c->pslots[slot];
         int64_t old = p->c;
-        record_touch(c, p->a);
-        record_touch(c, p->b);
         p->c += w;
         if (p->pend == 0)
                 push_size(&c->dirty_pairs, &c->n_dirty_pairs,
@@ -1061,6 +1051,8 @@ static int flush_tops(feat_engine_t *eng, feat_batch_t *b) {
         for (uint32_t i = 0; i < c->n_dirty_tops; i++) {
                 feat_item_t *it = &c->items[c->dirty_tops[i]];
                 it->top_dirty = 0;
+                if (!it->top_loaded)
+                        continue; /* its record is the store's */
                 if (top_encode(eng, it, 0, &c->val))
                         r = -1;
                 else
@@ -1269,6 +1261,10 @@ static tern_code_t record_count_stored(feat_engine_t *eng, const char *s,
                 return TERN_OK; /* written from memory */
         if ((code = feat_item_load_top(eng, id, errstr, errstr_size)))
                 return code;
+        if (c->items[id].top_dirty) { /* kept with another k: pushed last */
+                c->items[id].top_dirty = 0;
+                c->n_dirty_tops--;
+        }
         record_counted(eng, &c->items[id]);
         item_unload(c, &c->items[id]);
         return TERN_OK;
@@ -1302,10 +1298,9 @@ tern_code_t feat_engine_write_top_records(feat_engine_t *eng, char *errstr,
         if (!code)
                 code =
                     feat_store_write(eng->st, eng->batch, errstr, errstr_size);
+        /* on failure rec_counted may claim records the store lacks: that
+         * only skips a counted write at an unload */
         feat_batch_clear(eng->batch);
-        if (code)
-                for (uint32_t id = 0; id < c->n_items; id++)
-                        c->items[id].rec_counted = 0;
         return code;
 }
 
@@ -1560,6 +1555,7 @@ static tern_code_t layout_check(feat_engine_t *eng, char *errstr,
         feat_iter_t *it;
         tern_rd_t r;
         uint64_t k_stored;
+        uint8_t version;
         int found, any;
         tern_code_t code = feat_store_get(eng->st, FEAT_CF_META, LAYOUT_KEY,
                                           strlen(LAYOUT_KEY), &c->val, &found,
@@ -1597,10 +1593,18 @@ static tern_code_t layout_check(feat_engine_t *eng, char *errstr,
                 return code;
         }
         tern_rd_init(&r, c->val.data, c->val.len);
-        if (tern_rd_u8(&r) != LAYOUT_VERSION ||
-            ((k_stored = tern_rd_varint(&r)), r.err) || tern_rd_left(&r))
+        version = tern_rd_u8(&r);
+        k_stored = tern_rd_varint(&r);
+        if (r.err || tern_rd_left(&r))
                 return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
                                  "undecodable meta record \"%s\"", LAYOUT_KEY);
+        if (version != LAYOUT_VERSION)
+                return tern_errf(
+                    errstr, errstr_size, TERN_ERR_STATE,
+                    "the state store's co-occurrence is in layout %u, this "
+                    "tern reads layout %u; start from an empty state "
+                    "directory and replay the input topics",
+                    (unsigned)version, (unsigned)LAYOUT_VERSION);
         if (k > k_stored)
                 return tern_errf(
                     errstr, errstr_size, TERN_ERR_STATE,

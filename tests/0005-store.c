@@ -157,7 +157,7 @@ static void test_corrupt(void) {
         feat_key_cooc(&key, "badc", 4, "x", 1);
         feat_batch_put(b, st, FEAT_CF_COOC, key.data, key.len, "1", 1);
         feat_batch_put(b, st, FEAT_CF_TOP, "badc", 4, "\x07", 1);
-        feat_batch_put(b, st, FEAT_CF_META, "cooc_layout", 11, "\x01\x40", 2);
+        feat_batch_put(b, st, FEAT_CF_META, "cooc_layout", 11, "\x02\x40", 2);
         feat_batch_put(b, st, FEAT_CF_META, "trending", 8, "\x07", 1);
         TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
         /* a corrupt trending record refuses the engine */
@@ -281,6 +281,13 @@ static void test_pair_layout(void) {
         TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
         TEST_ASSERT(!feat_engine_new(st, &c, errstr, sizeof(errstr)));
         TEST_ASSERT(strstr(errstr, "older tern's layout"), "%s", errstr);
+        /* a layout record of another version */
+        feat_batch_clear(b);
+        feat_batch_put(b, st, FEAT_CF_META, "cooc_layout", 11, "\x01\x20", 2);
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
+        TEST_ASSERT(!feat_engine_new(st, &c, errstr, sizeof(errstr)));
+        TEST_ASSERT(strstr(errstr, "in layout 1, this tern reads layout 2"),
+                    "%s", errstr);
         feat_batch_destroy(b);
         feat_store_close(st);
         tern_buf_free(&key);
