@@ -198,7 +198,7 @@ typedef struct feat_stats {
         /* pair counts read from the store because only a bound was in
          * memory, and the reads that waited for the batch in flight */
         uint64_t pair_reads, pair_read_waits;
-        /* top records read (a load of a stored list; counted: with the
+        /* top records read (a load of a stored top list; counted: with the
          * counts, one read) and written, and failed writes of counted
          * records (harmless: loads then read the counts) */
         uint64_t top_loads, top_loads_counted, top_records_written;
