@@ -153,7 +153,7 @@ typedef struct tern_rd {
 
 static inline void tern_rd_init(tern_rd_t *r, const void *p, size_t n) {
         r->p = (const uint8_t *)p;
-        r->end = r->p + n;
+        r->end = n ? r->p + n : r->p; /* an empty buffer's data may be NULL */
         r->err = 0;
 }
 static inline size_t tern_rd_left(const tern_rd_t *r) {
