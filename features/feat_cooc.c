@@ -641,6 +641,18 @@ tern_code_t feat_cooc_resolve(feat_engine_t *eng, uint32_t a, uint32_t b,
         return pair_read(eng, p, errstr, errstr_size);
 }
 
+/* id's top record is written at the next commit; once per commit. Room
+ * for a commit's increments is reserved (feat_cooc_reserve); a load may
+ * grow the list. */
+static int top_mark_dirty(feat_cooc_t *c, uint32_t id) {
+        if (c->items[id].top_dirty)
+                return 0;
+        if (push_u32(&c->dirty_tops, &c->n_dirty_tops, &c->cap_dirty_tops, id))
+                return -1;
+        c->items[id].top_dirty = 1;
+        return 0;
+}
+
 /* id's top list after c(id, other) went from c_old to c_new (known); a
  * neighbour pushed out without an entry of its own raises f. The top
  * record to write goes in dirty_tops (room reserved by
@@ -655,10 +667,8 @@ static void top_move(feat_engine_t *eng, uint32_t id, uint32_t other,
         /* A new member changes the record; a member's new count changes a
          * counted one, which stops being the store's. Other increments
          * leave both true: a non-member stays within the bound. */
-        if ((moved == 2 || (moved && it->rec_counted)) && !it->top_dirty) {
-                it->top_dirty = 1;
-                c->dirty_tops[c->n_dirty_tops++] = id;
-        }
+        if (moved == 2 || (moved && it->rec_counted))
+                top_mark_dirty(c, id);
         if (moved)
                 it->rec_counted = 0;
         if (moved && out.c > it->f && !pair_find(c, id, out.id))
@@ -840,13 +850,9 @@ static tern_code_t load_top_record(feat_engine_t *eng, uint32_t id,
          * below the list that did not enter it would not rewrite it, and
          * the next load would bound it by what the record says about the
          * old k. Rewritten with this k at the next commit. */
-        if (k_rec != k && !it->top_dirty) {
-                if (push_u32(&c->dirty_tops, &c->n_dirty_tops,
-                             &c->cap_dirty_tops, id))
-                        return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
-                                         "out of memory");
-                c->items[id].top_dirty = 1;
-        }
+        if (k_rec != k && top_mark_dirty(c, id))
+                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                                 "out of memory");
         return TERN_OK;
 bad:
         it = &c->items[id]; /* interning may have moved the items */

@@ -219,6 +219,13 @@ static void test_corrupt_operand(void) {
         free(dir);
 }
 
+static feat_engine_t *engine_k(feat_store_t *st, uint32_t k) {
+        feat_conf_t c;
+        feat_conf_default(&c);
+        c.top_neighbors = k;
+        return feat_engine_new(st, &c, errstr, sizeof(errstr));
+}
+
 /* Pairs are stored once, under the id that sorts first, and each item's
  * top list members in its top record; a store in an older layout, or kept
  * with fewer neighbours than configured, is refused with a clear error. */
@@ -233,9 +240,7 @@ static void test_pair_layout(void) {
         tern_buf_init(&key, 1024);
         tern_buf_init(&v, 1024);
         feat_conf_default(&c);
-        c.top_neighbors = 2;
-        TEST_ASSERT(st &&
-                    (eng = feat_engine_new(st, &c, errstr, sizeof(errstr))));
+        TEST_ASSERT(st && (eng = engine_k(st, 2)), "%s", errstr);
         apply(eng, "u", "zz");
         apply(eng, "u", "a");
         apply(eng, "u", "m");
@@ -293,13 +298,6 @@ static void test_pair_layout(void) {
         tern_buf_free(&key);
         tern_buf_free(&v);
         free(dir);
-}
-
-static feat_engine_t *engine_k(feat_store_t *st, uint32_t k) {
-        feat_conf_t c;
-        feat_conf_default(&c);
-        c.top_neighbors = k;
-        return feat_engine_new(st, &c, errstr, sizeof(errstr));
 }
 
 /* A's neighbours (c desc, id asc) as "B1 C1". */
