@@ -414,7 +414,18 @@ void feat_store_memory(feat_store_t *st, feat_store_mem_t *out) {
                         st->db, st->cf[i], "rocksdb.estimate-table-readers-mem",
                         &v))
                         out->table_readers += v;
+                if (!rocksdb_property_int_cf(
+                        st->db, st->cf[i], "rocksdb.num-files-at-level0", &v) &&
+                    v > out->l0_files_max)
+                        out->l0_files_max = v;
+                if (!rocksdb_property_int_cf(
+                        st->db, st->cf[i],
+                        "rocksdb.estimate-pending-compaction-bytes", &v))
+                        out->pending_compaction_bytes += v;
         }
+        if (st->db && !rocksdb_property_int(
+                          st->db, "rocksdb.actual-delayed-write-rate", &v))
+                out->delayed_write_rate = v;
         /* One cache shared by every column family: count it once. */
         if (st->cache) {
                 out->block_cache = rocksdb_cache_get_usage(st->cache);
@@ -798,6 +809,7 @@ struct feat_store_bg {
 };
 
 static void *bg_main(void *arg) {
+        pthread_setname_np(pthread_self(), "tern:store");
         feat_store_t *st = arg;
         struct feat_store_bg *bg = st->bg;
         pthread_mutex_lock(&bg->lock);

@@ -130,6 +130,11 @@ uint64_t feat_store_size_bytes(feat_store_t *st);
  * open table files hold outside the cache (their readers' fixed part). */
 typedef struct feat_store_mem {
         uint64_t memtables, block_cache, block_cache_pinned, table_readers;
+        /* The LSM's shape, to tell compaction falling behind from memory:
+         * the most L0 files of any column family (writes slow down at 20),
+         * the bytes compaction still owes, summed, and the write rate
+         * RocksDB is holding writes to (0: not delayed). */
+        uint64_t l0_files_max, pending_compaction_bytes, delayed_write_rate;
 } feat_store_mem_t;
 void feat_store_memory(feat_store_t *st, feat_store_mem_t *out);
 

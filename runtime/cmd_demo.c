@@ -81,6 +81,7 @@ static int64_t total_position(const demo_t *d) {
 }
 
 static void *demo_feeder(void *arg) {
+        pthread_setname_np(pthread_self(), "demo:feed");
         demo_t *d = arg;
         ingest_gen_conf_t gc;
         ingest_gen_t *gen;
@@ -114,6 +115,7 @@ static void *demo_feeder(void *arg) {
 }
 
 static void *demo_pipeline(void *arg) {
+        pthread_setname_np(pthread_self(), "tern:loop");
         demo_t *d = arg;
         char errstr[1024];
         if (rt_pipeline_run(d->pipeline, errstr, sizeof(errstr)) != TERN_OK) {

@@ -120,6 +120,7 @@ static int throttle(void *opaque, uint64_t sent) {
 }
 
 static void *feeder(void *arg) {
+        pthread_setname_np(pthread_self(), "replay:feed");
         replay_t *r = arg;
         tern_code_t rc =
             rt_feed_files(r->feed, r->inputs, r->n_inputs, r->format, throttle,

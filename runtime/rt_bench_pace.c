@@ -216,6 +216,13 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                             (double)m->rocksdb_mem.block_cache / 1048576.0;
                         s.table_readers_mb =
                             (double)m->rocksdb_mem.table_readers / 1048576.0;
+                        s.heap_in_use_mb = (double)m->heap_in_use / 1048576.0;
+                        s.heap_held_mb = (double)m->heap_held / 1048576.0;
+                        s.l0_files = m->rocksdb_mem.l0_files_max;
+                        s.pending_compaction_mb =
+                            m->rocksdb_mem.pending_compaction_bytes >> 20;
+                        s.delayed_write_rate =
+                            m->rocksdb_mem.delayed_write_rate;
                         s.cached_users = m->cached_users;
                         s.cached_pairs = m->cached_pairs;
                         s.cached_items = m->cached_items;
@@ -238,7 +245,9 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
         fprintf(
             stderr,
             "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
-            "memtables %.1f  block-cache %.1f  table-readers %.1f MiB  "
+            "memtables %.1f  block-cache %.1f  table-readers %.1f  "
+            "heap in use %.1f held %.1f MiB  L0 files %llu  compaction "
+            "owed %llu MiB  delayed writes %llu B/s  "
             "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
             "%llu, read back %llu, %llu top lists loaded, %llu spared "
             "by the filter, in %llu commits)  "
@@ -246,7 +255,10 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             "timers %llu  in %5.0f ev/s  lag %lld  recs %llu  "
             "p99 %.2f ms\n",
             pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb, s.memtables_mb,
-            s.block_cache_mb, s.table_readers_mb,
+            s.block_cache_mb, s.table_readers_mb, s.heap_in_use_mb,
+            s.heap_held_mb, (unsigned long long)s.l0_files,
+            (unsigned long long)s.pending_compaction_mb,
+            (unsigned long long)s.delayed_write_rate,
             (unsigned long long)s.cached_users,
             (unsigned long long)s.cached_items,
             (unsigned long long)s.cached_top_lists,
@@ -302,6 +314,7 @@ static void wait_assigned(rt_pace_t *pc) {
 }
 
 static void *feeder_main(void *arg) {
+        pthread_setname_np(pthread_self(), "bench:feed");
         rt_pace_t *pc = arg;
         tern_buf_t buf;
         int64_t t0, next_sample, last_ns;
@@ -419,6 +432,7 @@ static int source_of(avro_value_t *v, const rd_kafka_message_t *m,
 }
 
 static void *reader_main(void *arg) {
+        pthread_setname_np(pthread_self(), "bench:read");
         rt_pace_t *pc = arg;
         avro_schema_t schema = NULL;
         avro_value_iface_t *iface = NULL;

@@ -5,6 +5,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "rt_cmd.h"
 #include "rt_pipeline.h"
@@ -130,9 +133,20 @@ static void collect_control(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         }
 }
 
+static void collect_heap(rt_metrics_snap_t *s) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+        struct mallinfo2 mi = mallinfo2();
+        s->heap_in_use = (uint64_t)(mi.uordblks + mi.hblkhd);
+        s->heap_held = (uint64_t)(mi.arena + mi.hblkhd);
+#else
+        (void)s;
+#endif
+}
+
 static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         feat_stats_t fs;
         feat_store_memory(src->store, &s->rocksdb_mem);
+        collect_heap(s);
         if (src->churn) {
                 rt_churn_figures_t f;
                 rt_churn_figures(src->churn, &f);
@@ -460,6 +474,24 @@ static void emit_rocksdb(const metric_def_t *d, const rt_metrics_snap_t *s,
         put_u64(out, d->name, s->rocksdb_bytes);
 }
 
+static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
+                        tern_buf_t *out) {
+        const struct {
+                const char *part;
+                uint64_t bytes;
+        } parts[] = {
+            {"memtables", s->rocksdb_mem.memtables},
+            {"block_cache", s->rocksdb_mem.block_cache},
+            {"table_readers", s->rocksdb_mem.table_readers},
+            {"heap_in_use", s->heap_in_use},
+            {"heap_held", s->heap_held},
+        };
+        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+                tern_buf_printf(out, "%s{part=\"%s\"} %llu\n", d->name,
+                                parts[i].part,
+                                (unsigned long long)parts[i].bytes);
+}
+
 static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,
                         tern_buf_t *out) {
         tern_buf_printf(out, "%s %lld\n", d->name,
@@ -570,6 +602,12 @@ static const metric_def_t metric_defs[] = {
     {"tern_rocksdb_size_bytes", "gauge", "",
      "State size: SST files plus memtables, all column families.",
      emit_rocksdb},
+    {"tern_memory_bytes", "gauge",
+     "part (memtables, block_cache, table_readers, heap_in_use, heap_held)",
+     "What holds memory, read at most once a second: RocksDB's memtables, "
+     "block cache and table readers; malloc's bytes in use and held from "
+     "the system (glibc; held minus in use is freed but not returned).",
+     emit_memory},
     {"tern_config_version", "gauge", "",
      "Configuration version stamped on outputs.", emit_config},
     {"tern_schema_registry_requests_total", "counter", "",
