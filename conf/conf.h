@@ -79,6 +79,7 @@ typedef struct tern_conf {
         char *state_dir;
         int64_t block_cache_mb;
         int64_t write_buffer_mb;
+        int compaction; /* 0 level, 1 universal (feat_store_conf_t) */
         int sync_writes;
         int64_t max_cached_users;
         int64_t max_cached_pairs;

@@ -13,6 +13,7 @@ static const char *const wire_symbols[] = {"auto", "raw", "confluent", NULL};
 static const char *const level_symbols[] = {"error", "warn", "info", "debug",
                                             NULL};
 static const char *const format_symbols[] = {"text", "json", NULL};
+static const char *const compaction_symbols[] = {"level", "universal", NULL};
 
 const conf_section_t conf_sections[] = {
     {"kafka", "Brokers and client properties. Any librdkafka property can be\n"
@@ -178,6 +179,14 @@ const conf_prop_t conf_props[] = {
      NULL,
      "RocksDB memtable size per column family (its hash index alone takes\n"
      "about 1 MiB, hence the minimum)."},
+    {"state.compaction", CP_ENUM, OFF(compaction), 0, 0, "level",
+     compaction_symbols,
+     "RocksDB compaction style of every column family. level: each file is\n"
+     "merged into the next level's overlapping files. universal: sorted runs\n"
+     "of similar size are merged together, so each counter increment is\n"
+     "rewritten fewer times (less compaction CPU) for more sorted runs per\n"
+     "read and up to twice the disk space during a full merge. A state\n"
+     "directory can be reopened with the other style."},
     {"state.sync_writes", CP_BOOL, OFF(sync_writes), 0, 0, "false", NULL,
      "fsync every commit. Off: the WAL survives a process crash but not a\n"
      "power loss."},

@@ -4,11 +4,13 @@
  */
 #include "feat_store.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const feat_cf_names[FEAT_CF__CNT] = {
     [FEAT_CF_PROFILE] = "profile", [FEAT_CF_WINDOW] = "window",
@@ -292,6 +294,9 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
          * HEADER_LEVEL (5), so nothing is logged; errors still reach tern
          * through each call's errptr. */
         rocksdb_options_set_info_log_level(st->opts, 6);
+        /* Each open renames LOG to LOG.old.<time>; RocksDB keeps 1,000 of
+         * them by default, all empty at this level. */
+        rocksdb_options_set_keep_log_file_num(st->opts, 1);
         rocksdb_options_set_write_buffer_size(st->opts, wbuf_mb << 20);
         /* The offsets and meta column families take a few bytes per commit,
          * so their memtables never fill and never flush, and RocksDB keeps
@@ -307,6 +312,12 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
          * threads per open, and `tern inspect` on a busy 2-core machine took
          * seconds. tern has few files; one opener is enough. */
         rocksdb_options_set_max_file_opening_threads(st->opts, 1);
+        /* Universal: co-occurrence counters are increments to keys spread
+         * over the whole key space, so with levels every L0 -> L1
+         * compaction rewrote most of L1 for a few MiB of new data. */
+        if (conf->universal)
+                rocksdb_options_set_compaction_style(
+                    st->opts, rocksdb_universal_compaction);
         rocksdb_options_set_merge_operator(
             st->opts, rocksdb_mergeoperator_create(
                           NULL, add_destroy, add_full_merge, add_partial_merge,
@@ -321,6 +332,28 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
         st->ropts = rocksdb_readoptions_create();
         st->wopts = rocksdb_writeoptions_create();
         rocksdb_writeoptions_set_sync(st->wopts, conf->sync ? 1 : 0);
+}
+
+/* With the info log silenced (level 6, see store_options) RocksDB cannot
+ * write its OPTIONS file: the level has no name to serialize, so every
+ * open and every column family created leaves an OPTIONS-N.dbtmp behind,
+ * which RocksDB never deletes (it keeps temporary options files). Called
+ * after the open, holding the directory's LOCK: nobody else writes them. */
+static void remove_options_tmp(const char *dir) {
+        char path[4200];
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        size_t n;
+        while (d && (e = readdir(d))) {
+                n = strlen(e->d_name);
+                if (strncmp(e->d_name, "OPTIONS-", 8) || n < 6 ||
+                    strcmp(e->d_name + n - 6, ".dbtmp"))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                unlink(path); /* best effort: a leftover is harmless */
+        }
+        if (d)
+                closedir(d);
 }
 
 feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
@@ -369,6 +402,8 @@ feat_store_t *feat_store_open(const feat_store_conf_t *conf, char *errstr,
         }
         for (int i = 0; i < FEAT_CF__CNT; i++)
                 st->cf_id[i] = rocksdb_column_family_handle_get_id(st->cf[i]);
+        if (!conf->read_only)
+                remove_options_tmp(conf->dir);
         return st;
 }
 

@@ -60,6 +60,7 @@ typedef struct feat_store_conf {
         const char *dir;
         size_t block_cache_mb;  /* default 64 */
         size_t write_buffer_mb; /* default 32 */
+        int universal; /* universal compaction; default 0 (level) */
         int sync;      /* fsync each batch write; default 0 (WAL only) */
         int read_only; /* open for `tern inspect` */
 } feat_store_conf_t;

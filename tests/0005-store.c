@@ -6,19 +6,25 @@
  */
 #include "test.h"
 
+#include <dirent.h>
 #include <stdint.h>
 
 #include "features/feat_engine.h"
 
 static char errstr[512];
 
-static feat_store_t *open_store(const char *dir, int ro) {
+static feat_store_t *open_store_style(const char *dir, int ro, int universal) {
         feat_store_conf_t sc = {0};
         sc.dir = dir;
         sc.read_only = ro;
         sc.block_cache_mb = 8;
         sc.write_buffer_mb = 4;
+        sc.universal = universal;
         return feat_store_open(&sc, errstr, sizeof(errstr));
+}
+
+static feat_store_t *open_store(const char *dir, int ro) {
+        return open_store_style(dir, ro, 0);
 }
 
 static int64_t get_counter(feat_store_t *st, feat_cf_t cf, const char *key) {
@@ -55,6 +61,59 @@ static void test_merge_sums(void) {
         TEST_EQ_INT(get_counter(st, FEAT_CF_ITEM, "k"), -1);
         feat_batch_destroy(b);
         feat_store_close(st);
+        free(dir);
+}
+
+/* Files in dir whose name starts with prefix and ends with suffix. */
+static int count_files(const char *dir, const char *prefix,
+                       const char *suffix) {
+        int n = 0;
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                size_t len = strlen(e->d_name), sl = strlen(suffix);
+                n += !strncmp(e->d_name, prefix, strlen(prefix)) && len >= sl &&
+                     !strcmp(e->d_name + len - sl, suffix);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+/* state.compaction promises a directory reopens with the other style:
+ * each round adds 1 to every counter and closes (a flush, so every round
+ * leaves table files), alternating level and universal. */
+static void test_compaction_switch(void) {
+        char *dir = test_tmpdir("store-compaction");
+        char key[32];
+        const int rounds = 6, keys = 500;
+        feat_batch_t *b = feat_batch_new();
+        for (int r = 0; r < rounds; r++) {
+                feat_store_t *st = open_store_style(dir, 0, r & 1);
+                TEST_ASSERT(st, "round %d: %s", r, errstr);
+                for (int k = 0; k < keys; k++) {
+                        snprintf(key, sizeof(key), "pair%05d", k * 7919 % keys);
+                        feat_batch_merge_add(b, st, FEAT_CF_COOC, key,
+                                             strlen(key), 1);
+                }
+                TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
+                feat_batch_clear(b);
+                TEST_EQ_INT(get_counter(st, FEAT_CF_COOC, "pair00000"), r + 1);
+                feat_store_close(st);
+        }
+        /* Six opens leave no temporary OPTIONS files and no old LOGs. */
+        TEST_EQ_INT(count_files(dir, "OPTIONS-", ".dbtmp"), 0);
+        TEST_EQ_INT(count_files(dir, "LOG.old", ""), 0);
+        for (int ro = 0; ro < 2; ro++) {
+                feat_store_t *st = open_store_style(dir, 1, ro);
+                TEST_ASSERT(st, "%s", errstr);
+                for (int k = 0; k < keys; k += 37) {
+                        snprintf(key, sizeof(key), "pair%05d", k);
+                        TEST_EQ_INT(get_counter(st, FEAT_CF_COOC, key), rounds);
+                }
+                feat_store_close(st);
+        }
+        feat_batch_destroy(b);
         free(dir);
 }
 
@@ -402,7 +461,8 @@ static void test_items_jsonl(void) {
         free(dir);
 }
 
-TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_offsets_atomic),
-          TEST_CASE(test_read_only), TEST_CASE(test_corrupt),
-          TEST_CASE(test_corrupt_operand), TEST_CASE(test_pair_layout),
-          TEST_CASE(test_lower_k_rewrites), TEST_CASE(test_items_jsonl));
+TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_compaction_switch),
+          TEST_CASE(test_offsets_atomic), TEST_CASE(test_read_only),
+          TEST_CASE(test_corrupt), TEST_CASE(test_corrupt_operand),
+          TEST_CASE(test_pair_layout), TEST_CASE(test_lower_k_rewrites),
+          TEST_CASE(test_items_jsonl));
