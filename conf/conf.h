@@ -37,6 +37,12 @@ typedef struct conf_map {
         size_t n;
 } conf_map_t;
 
+/* state.compaction, in the order of its symbols in conf_props.c. */
+typedef enum {
+        TERN_COMPACTION_LEVEL,
+        TERN_COMPACTION_UNIVERSAL
+} tern_compaction_t;
+
 typedef struct tern_conf {
         /* kafka */
         char *brokers;
@@ -79,7 +85,7 @@ typedef struct tern_conf {
         char *state_dir;
         int64_t block_cache_mb;
         int64_t write_buffer_mb;
-        int compaction; /* 0 level, 1 universal (feat_store_conf_t) */
+        int compaction; /* tern_compaction_t */
         int sync_writes;
         int64_t max_cached_users;
         int64_t max_cached_pairs;

@@ -337,20 +337,23 @@ static void store_options(feat_store_t *st, const feat_store_conf_t *conf) {
 /* With the info log silenced (level 6, see store_options) RocksDB cannot
  * write its OPTIONS file: the level has no name to serialize, so every
  * open and every column family created leaves an OPTIONS-N.dbtmp behind,
- * which RocksDB never deletes (it keeps temporary options files). Called
- * after the open, holding the directory's LOCK: nobody else writes them. */
+ * which RocksDB never deletes (it keeps temporary options files). The
+ * open itself succeeds because fail_if_options_file_error is false in
+ * RocksDB 7.8 (not settable through its C API). RocksDB issue 9941 is
+ * this case; later releases default that option to true (PR 11800), so
+ * on such a RocksDB the log must be silenced another way or no open
+ * succeeds. Called after the open, holding the directory's LOCK: nobody
+ * else writes these files. */
 static void remove_options_tmp(const char *dir) {
-        char path[4200];
         DIR *d = opendir(dir);
         struct dirent *e;
         size_t n;
         while (d && (e = readdir(d))) {
                 n = strlen(e->d_name);
-                if (strncmp(e->d_name, "OPTIONS-", 8) || n < 6 ||
+                if (strncmp(e->d_name, "OPTIONS-", 8) ||
                     strcmp(e->d_name + n - 6, ".dbtmp"))
                         continue;
-                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-                unlink(path); /* best effort: a leftover is harmless */
+                unlinkat(dirfd(d), e->d_name, 0); /* best effort */
         }
         if (d)
                 closedir(d);
@@ -436,6 +439,39 @@ uint64_t feat_store_size_bytes(feat_store_t *st) {
         return total;
 }
 
+/* RocksDB answers the per-level file counts only as text. */
+static uint64_t property_text_u64(feat_store_t *st,
+                                  rocksdb_column_family_handle_t *cf,
+                                  const char *name) {
+        char *text = rocksdb_property_value_cf(st->db, cf, name);
+        uint64_t v = text ? strtoull(text, NULL, 10) : 0;
+        rocksdb_free(text);
+        return v;
+}
+
+/* Sorted runs: each L0 file is one, each non-empty level below one more
+ * (what a point read may have to look in, and what universal compaction
+ * counts against its triggers). Pending bytes: level compaction only. */
+static void lsm_shape(feat_store_t *st, rocksdb_column_family_handle_t *cf,
+                      feat_store_mem_t *out) {
+        char name[40];
+        uint64_t l0, runs, v;
+        l0 = property_text_u64(st, cf, "rocksdb.num-files-at-level0");
+        runs = l0;
+        for (int level = 1; level < 7; level++) {
+                snprintf(name, sizeof(name), "rocksdb.num-files-at-level%d",
+                         level);
+                runs += property_text_u64(st, cf, name) > 0;
+        }
+        if (l0 > out->l0_files_max)
+                out->l0_files_max = l0;
+        if (runs > out->sorted_runs_max)
+                out->sorted_runs_max = runs;
+        if (!rocksdb_property_int_cf(
+                st->db, cf, "rocksdb.estimate-pending-compaction-bytes", &v))
+                out->pending_compaction_bytes += v;
+}
+
 void feat_store_memory(feat_store_t *st, feat_store_mem_t *out) {
         uint64_t v;
         *out = (feat_store_mem_t){0};
@@ -449,15 +485,11 @@ void feat_store_memory(feat_store_t *st, feat_store_mem_t *out) {
                         st->db, st->cf[i], "rocksdb.estimate-table-readers-mem",
                         &v))
                         out->table_readers += v;
-                if (!rocksdb_property_int_cf(
-                        st->db, st->cf[i], "rocksdb.num-files-at-level0", &v) &&
-                    v > out->l0_files_max)
-                        out->l0_files_max = v;
-                if (!rocksdb_property_int_cf(
-                        st->db, st->cf[i],
-                        "rocksdb.estimate-pending-compaction-bytes", &v))
-                        out->pending_compaction_bytes += v;
+                lsm_shape(st, st->cf[i], out);
         }
+        if (st->db && !rocksdb_property_int(
+                          st->db, "rocksdb.num-running-compactions", &v))
+                out->compactions_running = v;
         if (st->db && !rocksdb_property_int(
                           st->db, "rocksdb.actual-delayed-write-rate", &v))
                 out->delayed_write_rate = v;
@@ -467,6 +499,13 @@ void feat_store_memory(feat_store_t *st, feat_store_mem_t *out) {
                 out->block_cache_pinned =
                     rocksdb_cache_get_pinned_usage(st->cache);
         }
+}
+
+void feat_store_compact(feat_store_t *st) {
+        for (int i = 0; i <= FEAT_CF__CNT; i++)
+                if (st->cf[i])
+                        rocksdb_compact_range_cf(st->db, st->cf[i], NULL, 0,
+                                                 NULL, 0);
 }
 
 static void bg_stop(feat_store_t *st);
@@ -844,9 +883,9 @@ struct feat_store_bg {
 };
 
 static void *bg_main(void *arg) {
-        pthread_setname_np(pthread_self(), "tern:store");
         feat_store_t *st = arg;
         struct feat_store_bg *bg = st->bg;
+        pthread_setname_np(pthread_self(), "tern:store");
         pthread_mutex_lock(&bg->lock);
         for (;;) {
                 char *rerr;

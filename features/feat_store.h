@@ -60,7 +60,7 @@ typedef struct feat_store_conf {
         const char *dir;
         size_t block_cache_mb;  /* default 64 */
         size_t write_buffer_mb; /* default 32 */
-        int universal; /* universal compaction; default 0 (level) */
+        int universal;          /* universal compaction; default 0 (level) */
         int sync;      /* fsync each batch write; default 0 (WAL only) */
         int read_only; /* open for `tern inspect` */
 } feat_store_conf_t;
@@ -132,12 +132,20 @@ uint64_t feat_store_size_bytes(feat_store_t *st);
 typedef struct feat_store_mem {
         uint64_t memtables, block_cache, block_cache_pinned, table_readers;
         /* The LSM's shape, to tell compaction falling behind from memory:
-         * the most L0 files of any column family (writes slow down at 20),
-         * the bytes compaction still owes, summed, and the write rate
+         * the most L0 files and the most sorted runs (L0 files plus
+         * non-empty levels) of any column family (writes slow down at 20
+         * L0 files, or 20 sorted runs under universal compaction); the
+         * bytes level compaction still owes, summed (RocksDB computes it
+         * for level compaction only); compactions running; the write rate
          * RocksDB is holding writes to (0: not delayed). */
-        uint64_t l0_files_max, pending_compaction_bytes, delayed_write_rate;
+        uint64_t l0_files_max, sorted_runs_max, pending_compaction_bytes;
+        uint64_t compactions_running, delayed_write_rate;
 } feat_store_mem_t;
 void feat_store_memory(feat_store_t *st, feat_store_mem_t *out);
+/* Compacts every column family's whole key range now, flushing its
+ * memtable first; returns when done. For tests that need table files
+ * below L0 (0005 switches compaction styles over them). */
+void feat_store_compact(feat_store_t *st);
 
 /* Iterate keys of cf that start with prefix (plen may be 0: all keys),
  * in key order. */

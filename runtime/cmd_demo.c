@@ -81,11 +81,11 @@ static int64_t total_position(const demo_t *d) {
 }
 
 static void *demo_feeder(void *arg) {
-        pthread_setname_np(pthread_self(), "demo:feed");
         demo_t *d = arg;
         ingest_gen_conf_t gc;
         ingest_gen_t *gen;
         int64_t t0 = rt_mono_ns();
+        pthread_setname_np(pthread_self(), "demo:feed");
         ingest_gen_conf_default(&gc);
         gc.seed = d->seed;
         gen = ingest_gen_new(&gc);
@@ -115,9 +115,9 @@ static void *demo_feeder(void *arg) {
 }
 
 static void *demo_pipeline(void *arg) {
-        pthread_setname_np(pthread_self(), "tern:loop");
         demo_t *d = arg;
         char errstr[1024];
+        pthread_setname_np(pthread_self(), "tern:loop");
         if (rt_pipeline_run(d->pipeline, errstr, sizeof(errstr)) != TERN_OK) {
                 RT_LOG(RT_LOG_ERROR, "demo", "pipeline stopped: %s", errstr);
                 rt_stop = 1;

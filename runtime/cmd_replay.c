@@ -120,11 +120,11 @@ static int throttle(void *opaque, uint64_t sent) {
 }
 
 static void *feeder(void *arg) {
-        pthread_setname_np(pthread_self(), "replay:feed");
         replay_t *r = arg;
-        tern_code_t rc =
-            rt_feed_files(r->feed, r->inputs, r->n_inputs, r->format, throttle,
-                          r, &r->bad_lines, r->feed_err, sizeof(r->feed_err));
+        tern_code_t rc;
+        pthread_setname_np(pthread_self(), "replay:feed");
+        rc = rt_feed_files(r->feed, r->inputs, r->n_inputs, r->format, throttle,
+                           r, &r->bad_lines, r->feed_err, sizeof(r->feed_err));
         if (r->feed_rc == TERN_OK)
                 r->feed_rc = rc;
         catch_up(r); /* a file shorter than the stored offset */

@@ -53,10 +53,10 @@ typedef struct {
 } run_watchdog_t;
 
 static void *run_watchdog(void *arg) {
-        pthread_setname_np(pthread_self(), "tern:watchdog");
         run_watchdog_t *w = arg;
         const struct timespec tick = {0, 10 * 1000 * 1000};
         int64_t deadline;
+        pthread_setname_np(pthread_self(), "tern:watchdog");
         while (!rt_stop && !atomic_load(&w->done))
                 nanosleep(&tick, NULL);
         if (atomic_load(&w->done))

@@ -37,20 +37,27 @@ static void usage(FILE *out) {
 
 /* glibc's malloc gives each thread that contends an arena of its own (up
  * to 8 per core), and raises its mmap threshold (up to 32 MiB) each time a
- * large mmapped block is freed, so later large blocks come from an arena
- * and stay there when freed. RocksDB's compaction and flush threads
- * allocate and free MiB-sized buffers: in a 2,000 events/s soak a
- * quarter of malloc's held memory was free, much of it in large chunks in
- * those threads' arenas. Two arenas and a fixed threshold (blocks of 128
- * KiB and more are mmapped and returned on free) keep what is freed
- * reusable. An operator's GLIBC_TUNABLES or MALLOC_* variables win. */
+ * large mmapped block is freed, so later large blocks are carved from an
+ * arena and stay there when freed. RocksDB's compaction and flush threads
+ * allocate and free MiB-sized buffers: in a 2,000 events/s soak, memory
+ * free inside the arenas grew from 25 to 136 MiB in 47 minutes while the
+ * memory in use stayed flat. Two arenas, and a fixed threshold (blocks of
+ * 128 KiB and more mmapped unless a free chunk fits), keep it reusable.
+ * Each setting yields to the operator's own: MALLOC_ARENA_MAX or
+ * glibc.malloc.arena_max, MALLOC_MMAP_THRESHOLD_ or
+ * glibc.malloc.mmap_threshold in GLIBC_TUNABLES. */
+static int operator_sets(const char *env, const char *tunable) {
+        const char *tunables = getenv("GLIBC_TUNABLES");
+        return getenv(env) || (tunables && strstr(tunables, tunable));
+}
+
 static void malloc_policy(void) {
 #if defined(__GLIBC__)
-        if (getenv("GLIBC_TUNABLES") || getenv("MALLOC_ARENA_MAX") ||
-            getenv("MALLOC_MMAP_THRESHOLD_"))
-                return;
-        mallopt(M_ARENA_MAX, 2);
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        if (!operator_sets("MALLOC_ARENA_MAX", "glibc.malloc.arena_max"))
+                mallopt(M_ARENA_MAX, 2);
+        if (!operator_sets("MALLOC_MMAP_THRESHOLD_",
+                           "glibc.malloc.mmap_threshold"))
+                mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
 }
 

@@ -67,9 +67,11 @@ typedef struct rt_pace_sample {
         double anon_mb, file_mb; /* RSS split (smaps_rollup) */
         double memtables_mb, block_cache_mb, table_readers_mb;
         double heap_in_use_mb, heap_held_mb; /* malloc's view */
-        /* RocksDB: most L0 files of a column family, compaction owed,
-         * delayed write rate (0: writes not held back) */
-        uint64_t l0_files, pending_compaction_mb, delayed_write_rate;
+        /* RocksDB (feat_store_mem_t): most L0 files and sorted runs of a
+         * column family, compactions running, compaction owed (level
+         * compaction only), delayed write rate (0: writes not held back) */
+        uint64_t l0_files, sorted_runs, compactions_running;
+        uint64_t pending_compaction_mb, delayed_write_rate;
         uint64_t cached_users, cached_pairs, cached_items, cached_top_lists;
         uint64_t pairs_evicted, commits; /* so far */
         uint64_t pair_reads, top_loads;  /* so far */

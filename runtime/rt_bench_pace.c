@@ -219,6 +219,9 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.heap_in_use_mb = (double)m->heap_in_use / 1048576.0;
                         s.heap_held_mb = (double)m->heap_held / 1048576.0;
                         s.l0_files = m->rocksdb_mem.l0_files_max;
+                        s.sorted_runs = m->rocksdb_mem.sorted_runs_max;
+                        s.compactions_running =
+                            m->rocksdb_mem.compactions_running;
                         s.pending_compaction_mb =
                             m->rocksdb_mem.pending_compaction_bytes >> 20;
                         s.delayed_write_rate =
@@ -246,8 +249,9 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             stderr,
             "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
             "memtables %.1f  block-cache %.1f  table-readers %.1f  "
-            "heap in use %.1f held %.1f MiB  L0 files %llu  compaction "
-            "owed %llu MiB  delayed writes %llu B/s  "
+            "heap in use %.1f held %.1f MiB  L0 files %llu  sorted runs "
+            "%llu  compactions %llu  compaction owed %llu MiB  delayed "
+            "writes %llu B/s  "
             "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
             "%llu, read back %llu, %llu top lists loaded, %llu spared "
             "by the filter, in %llu commits)  "
@@ -257,6 +261,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb, s.memtables_mb,
             s.block_cache_mb, s.table_readers_mb, s.heap_in_use_mb,
             s.heap_held_mb, (unsigned long long)s.l0_files,
+            (unsigned long long)s.sorted_runs,
+            (unsigned long long)s.compactions_running,
             (unsigned long long)s.pending_compaction_mb,
             (unsigned long long)s.delayed_write_rate,
             (unsigned long long)s.cached_users,
@@ -314,7 +320,6 @@ static void wait_assigned(rt_pace_t *pc) {
 }
 
 static void *feeder_main(void *arg) {
-        pthread_setname_np(pthread_self(), "bench:feed");
         rt_pace_t *pc = arg;
         tern_buf_t buf;
         int64_t t0, next_sample, last_ns;
@@ -322,6 +327,7 @@ static void *feeder_main(void *arg) {
         int64_t every = (int64_t)(pc->o.sample_every_s * 1e9);
         uint64_t last_sent = 0;
         double gap_ns = 1e9 / pc->o.rate;
+        pthread_setname_np(pthread_self(), "bench:feed");
         wait_assigned(pc);
         t0 = last_ns = rt_mono_ns();
         warm_end = t0 + (int64_t)(pc->o.warmup_s * 1e9);
@@ -432,12 +438,12 @@ static int source_of(avro_value_t *v, const rd_kafka_message_t *m,
 }
 
 static void *reader_main(void *arg) {
-        pthread_setname_np(pthread_self(), "bench:read");
         rt_pace_t *pc = arg;
         avro_schema_t schema = NULL;
         avro_value_iface_t *iface = NULL;
         avro_value_t v;
         int64_t idle_since = 0;
+        pthread_setname_np(pthread_self(), "bench:read");
         if (avro_schema_from_json_length(sink_recommendation_schema,
                                          strlen(sink_recommendation_schema),
                                          &schema) ||

@@ -133,20 +133,9 @@ static void collect_control(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         }
 }
 
-static void collect_heap(rt_metrics_snap_t *s) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-        struct mallinfo2 mi = mallinfo2();
-        s->heap_in_use = (uint64_t)(mi.uordblks + mi.hblkhd);
-        s->heap_held = (uint64_t)(mi.arena + mi.hblkhd);
-#else
-        (void)s;
-#endif
-}
-
 static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
         feat_stats_t fs;
         feat_store_memory(src->store, &s->rocksdb_mem);
-        collect_heap(s);
         if (src->churn) {
                 rt_churn_figures_t f;
                 rt_churn_figures(src->churn, &f);
@@ -286,11 +275,25 @@ rt_metrics_phase_t rt_metrics_phase(rt_metrics_t *m) {
         return (rt_metrics_phase_t)atomic_load(&m->phase);
 }
 
+/* On the reader's thread (a scrape, a bench sample), not the loop's:
+ * mallinfo2 locks each arena in turn and walks its free chunks. */
+static void read_heap(rt_metrics_snap_t *s) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+        struct mallinfo2 mi = mallinfo2();
+        s->heap_known = 1;
+        s->heap_in_use = (uint64_t)(mi.uordblks + mi.hblkhd);
+        s->heap_held = (uint64_t)(mi.arena + mi.hblkhd);
+#else
+        (void)s;
+#endif
+}
+
 void rt_metrics_read(rt_metrics_t *m, rt_metrics_snap_t *out) {
         pthread_mutex_lock(&m->lock);
         *out = m->shared;
         pthread_mutex_unlock(&m->lock);
         out->ready = is_ready(m);
+        read_heap(out);
 }
 
 static const char *const phase_names[] = {"starting", "ready", "stopping",
@@ -482,11 +485,13 @@ static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
         } parts[] = {
             {"memtables", s->rocksdb_mem.memtables},
             {"block_cache", s->rocksdb_mem.block_cache},
+            {"block_cache_pinned", s->rocksdb_mem.block_cache_pinned},
             {"table_readers", s->rocksdb_mem.table_readers},
             {"heap_in_use", s->heap_in_use},
             {"heap_held", s->heap_held},
         };
-        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        size_t n = sizeof(parts) / sizeof(parts[0]) - (s->heap_known ? 0 : 2);
+        for (size_t i = 0; i < n; i++)
                 tern_buf_printf(out, "%s{part=\"%s\"} %llu\n", d->name,
                                 parts[i].part,
                                 (unsigned long long)parts[i].bytes);
@@ -603,10 +608,14 @@ static const metric_def_t metric_defs[] = {
      "State size: SST files plus memtables, all column families.",
      emit_rocksdb},
     {"tern_memory_bytes", "gauge",
-     "part (memtables, block_cache, table_readers, heap_in_use, heap_held)",
-     "What holds memory, read at most once a second: RocksDB's memtables, "
-     "block cache and table readers; malloc's bytes in use and held from "
-     "the system (glibc; held minus in use is freed but not returned).",
+     "part (memtables, block_cache, block_cache_pinned, table_readers, "
+     "heap_in_use, heap_held)",
+     "What holds memory: RocksDB's memtables, block cache (and its pinned "
+     "part: index and filter blocks kept in it) and table readers (read at "
+     "most once a second); malloc's bytes in use and held "
+     "from the system (glibc 2.33+; held minus in use is freed but not "
+     "returned). The parts overlap (RocksDB's memory is malloc's): do not "
+     "sum them.",
      emit_memory},
     {"tern_config_version", "gauge", "",
      "Configuration version stamped on outputs.", emit_config},

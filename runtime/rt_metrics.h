@@ -92,9 +92,12 @@ typedef struct rt_metrics_snap {
          * second): RocksDB's memtables, block cache and table readers;
          * the feature engine's in-memory mirrors (0 without an engine). */
         feat_store_mem_t rocksdb_mem;
-        /* malloc's view (glibc mallinfo2, all arenas): bytes handed out,
-         * and bytes it holds from the system (handed out + free in its
-         * arenas); the difference is memory freed but not returned. */
+        /* malloc's view (glibc mallinfo2, all arenas; read by
+         * rt_metrics_read on the reader's thread): bytes handed out, and
+         * bytes it holds from the system (handed out + free in its
+         * arenas); the difference is memory freed but not returned.
+         * heap_known 0: no mallinfo2 (not glibc 2.33+). */
+        int heap_known;
         uint64_t heap_in_use, heap_held;
         uint64_t cached_users, cached_items, cached_pairs, cached_top_lists;
         /* pairs the co-occurrence mirror evicted, commits: both so far */

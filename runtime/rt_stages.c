@@ -83,7 +83,7 @@ feat_store_t *rt_stages_store(const tern_conf_t *conf, const char *state_dir,
             .dir = state_dir ? state_dir : conf->state_dir,
             .block_cache_mb = (size_t)conf->block_cache_mb,
             .write_buffer_mb = (size_t)conf->write_buffer_mb,
-            .universal = conf->compaction == 1,
+            .universal = conf->compaction == TERN_COMPACTION_UNIVERSAL,
             .sync = conf->sync_writes,
             .read_only = read_only,
         };

@@ -2,7 +2,9 @@
 /*
  * 0005-store — the RocksDB store: merge operator sums, offsets round trip,
  * one WriteBatch is atomic (state and offsets appear together after a
- * reopen), read-only open, and corrupt records give errors, not crashes.
+ * reopen), read-only open, and corrupt records give errors, not crashes;
+ * a directory reopens under the other compaction style, and the LSM
+ * figures (L0 files, sorted runs) follow flushes and compactions.
  */
 #include "test.h"
 
@@ -80,39 +82,77 @@ static int count_files(const char *dir, const char *prefix,
         return n;
 }
 
-/* state.compaction promises a directory reopens with the other style:
- * each round adds 1 to every counter and closes (a flush, so every round
- * leaves table files), alternating level and universal. */
+/* The cooc key of pair k of the test's 500: ids "p<k>" and "q<k>". */
+static void pair_key(tern_buf_t *key, int k) {
+        char a[16], b[16];
+        snprintf(a, sizeof(a), "p%05d", k);
+        snprintf(b, sizeof(b), "q%05d", k);
+        tern_buf_reset(key);
+        feat_key_cooc(key, a, strlen(a), b, strlen(b));
+}
+
+static int64_t get_pair(feat_store_t *st, tern_buf_t *key, int k) {
+        tern_buf_t v;
+        int found;
+        int64_t r = -1;
+        pair_key(key, k);
+        tern_buf_init(&v, 16);
+        if (!feat_store_get(st, FEAT_CF_COOC, key->data, key->len, &v, &found,
+                            errstr, sizeof(errstr)) &&
+            found)
+                r = feat_counter_decode(v.data, v.len);
+        tern_buf_free(&v);
+        return r;
+}
+
+/* state.compaction promises a directory reopens with the other style.
+ * Each round, under level then universal in turn: add 1 to every pair
+ * counter, close (the flush leaves an L0 file, which the LSM figures
+ * must show), reopen and compact everything below L0 under that round's
+ * style, so the next round's style meets the files this one wrote. */
 static void test_compaction_switch(void) {
         char *dir = test_tmpdir("store-compaction");
-        char key[32];
-        const int rounds = 6, keys = 500;
+        const int rounds = 6, pairs = 500;
+        feat_store_mem_t mem;
+        tern_buf_t key;
         feat_batch_t *b = feat_batch_new();
+        tern_buf_init(&key, 64);
         for (int r = 0; r < rounds; r++) {
-                feat_store_t *st = open_store_style(dir, 0, r & 1);
+                int universal = r & 1;
+                feat_store_t *st = open_store_style(dir, 0, universal);
                 TEST_ASSERT(st, "round %d: %s", r, errstr);
-                for (int k = 0; k < keys; k++) {
-                        snprintf(key, sizeof(key), "pair%05d", k * 7919 % keys);
-                        feat_batch_merge_add(b, st, FEAT_CF_COOC, key,
-                                             strlen(key), 1);
+                for (int k = 0; k < pairs; k++) {
+                        pair_key(&key, k * 7919 % pairs);
+                        feat_batch_merge_add(b, st, FEAT_CF_COOC, key.data,
+                                             key.len, 1);
                 }
                 TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
                 feat_batch_clear(b);
-                TEST_EQ_INT(get_counter(st, FEAT_CF_COOC, "pair00000"), r + 1);
+                feat_store_close(st);
+                st = open_store_style(dir, 0, universal);
+                TEST_ASSERT(st, "round %d reopen: %s", r, errstr);
+                feat_store_memory(st, &mem);
+                TEST_ASSERT(mem.l0_files_max >= 1, "round %d: %llu L0 files", r,
+                            (unsigned long long)mem.l0_files_max);
+                feat_store_compact(st);
+                feat_store_memory(st, &mem);
+                TEST_EQ_INT(mem.l0_files_max, 0);
+                TEST_ASSERT(mem.sorted_runs_max >= 1);
+                TEST_EQ_INT(get_pair(st, &key, 0), r + 1);
+                TEST_EQ_INT(get_pair(st, &key, pairs - 1), r + 1);
                 feat_store_close(st);
         }
         /* Six opens leave no temporary OPTIONS files and no old LOGs. */
         TEST_EQ_INT(count_files(dir, "OPTIONS-", ".dbtmp"), 0);
         TEST_EQ_INT(count_files(dir, "LOG.old", ""), 0);
-        for (int ro = 0; ro < 2; ro++) {
-                feat_store_t *st = open_store_style(dir, 1, ro);
+        for (int universal = 0; universal < 2; universal++) {
+                feat_store_t *st = open_store_style(dir, 1, universal);
                 TEST_ASSERT(st, "%s", errstr);
-                for (int k = 0; k < keys; k += 37) {
-                        snprintf(key, sizeof(key), "pair%05d", k);
-                        TEST_EQ_INT(get_counter(st, FEAT_CF_COOC, key), rounds);
-                }
+                for (int k = 0; k < pairs; k += 37)
+                        TEST_EQ_INT(get_pair(st, &key, k), rounds);
                 feat_store_close(st);
         }
+        tern_buf_free(&key);
         feat_batch_destroy(b);
         free(dir);
 }

@@ -175,6 +175,10 @@ def check_final(s, types, summary, by_type):
     assert value(s, "tern_churn_alerts_total") == churn["alerts"]
     assert value(s, "tern_consumer_lag", partition="0", topic="behavior-events") == 0
     assert value(s, "tern_rocksdb_size_bytes") > 0
+    mem = {p: value(s, "tern_memory_bytes", part=p) for p in
+           ("memtables", "block_cache", "block_cache_pinned", "table_readers",
+            "heap_in_use", "heap_held")}
+    assert mem["memtables"] > 0 and 0 < mem["heap_in_use"] <= mem["heap_held"], mem
     assert value(s, "tern_config_version") == 1
     assert value(s, "tern_ready") == 0  # the loop has returned
     assert [l for (n, l) in s if n == "tern_build_info"], "no tern_build_info"

@@ -7,6 +7,7 @@ prints RSS samples and a growth figure. No timing is asserted: the machine
 is shared, only the shape and sanity of the figures are checked.
 """
 import json
+import re
 
 from ternlib import Tests, run, start_broker, stop, workdir
 
@@ -71,8 +72,12 @@ class Bench(Tests):
         lines = [ln for ln in out.stderr.splitlines() if ln.startswith("soak: t=")]
         assert len(lines) >= 3, out.stderr
         for k in ("anon", "memtables", "block-cache", "table-readers", "pairs",
-                  "churn cached", "timers", "lag"):
+                  "churn cached", "timers", "lag", "L0 files", "sorted runs",
+                  "compactions", "compaction owed", "delayed writes"):
             assert k in lines[-1], (k, lines[-1])
+        # malloc's view, read on the sampling thread: in use <= held, > 0
+        heap = re.search(r"heap in use ([0-9.]+) held ([0-9.]+) MiB", lines[-1])
+        assert heap and 0 < float(heap[1]) <= float(heap[2]), lines[-1]
         assert "growth" in out.stdout, out.stdout
         # topics with other partition counts: refused, with the fix named
         assert bad.returncode != 0 and "tern broker --topic" in bad.stderr, bad.stderr
