@@ -29,17 +29,23 @@ static feat_store_t *open_store(const char *dir, int ro) {
         return open_store_style(dir, ro, 0);
 }
 
-static int64_t get_counter(feat_store_t *st, feat_cf_t cf, const char *key) {
+/* The counter under key, -1 when absent or unreadable. */
+static int64_t get_counter_key(feat_store_t *st, feat_cf_t cf, const void *key,
+                               size_t klen) {
         tern_buf_t v;
         int found;
         int64_t r = -1;
         tern_buf_init(&v, 64);
-        if (!feat_store_get(st, cf, key, strlen(key), &v, &found, errstr,
+        if (!feat_store_get(st, cf, key, klen, &v, &found, errstr,
                             sizeof(errstr)) &&
             found)
                 r = feat_counter_decode(v.data, v.len);
         tern_buf_free(&v);
         return r;
+}
+
+static int64_t get_counter(feat_store_t *st, feat_cf_t cf, const char *key) {
+        return get_counter_key(st, cf, key, strlen(key));
 }
 
 static void test_merge_sums(void) {
@@ -92,17 +98,8 @@ static void pair_key(tern_buf_t *key, int k) {
 }
 
 static int64_t get_pair(feat_store_t *st, tern_buf_t *key, int k) {
-        tern_buf_t v;
-        int found;
-        int64_t r = -1;
         pair_key(key, k);
-        tern_buf_init(&v, 16);
-        if (!feat_store_get(st, FEAT_CF_COOC, key->data, key->len, &v, &found,
-                            errstr, sizeof(errstr)) &&
-            found)
-                r = feat_counter_decode(v.data, v.len);
-        tern_buf_free(&v);
-        return r;
+        return get_counter_key(st, FEAT_CF_COOC, key->data, key->len);
 }
 
 /* state.compaction promises a directory reopens with the other style.
