@@ -184,10 +184,11 @@ const conf_prop_t conf_props[] = {
      "RocksDB compaction style of every column family. level: each file is\n"
      "merged into the next level's overlapping files. universal: sorted\n"
      "runs of similar size are merged together, so each counter increment\n"
-     "is rewritten fewer times (about half the compaction CPU in a 2,000\n"
-     "events/s soak), but reads look in more sorted runs and a full merge\n"
-     "takes minutes and up to twice the disk space: that soak fell further\n"
-     "behind. A state directory can be reopened with the other style."},
+     "is rewritten fewer times (a half to two thirds of level's compaction\n"
+     "CPU in a 2,000 events/s soak), but reads look in more sorted runs and\n"
+     "a full merge takes minutes and up to twice the disk space: that soak\n"
+     "fell further behind. A state directory can be reopened with the\n"
+     "other style."},
     {"state.sync_writes", CP_BOOL, OFF(sync_writes), 0, 0, "false", NULL,
      "fsync every commit. Off: the WAL survives a process crash but not a\n"
      "power loss."},

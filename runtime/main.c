@@ -40,7 +40,7 @@ static void usage(FILE *out) {
  * large mmapped block is freed, so later large blocks are carved from an
  * arena and stay there when freed. RocksDB's compaction and flush threads
  * allocate and free MiB-sized buffers: in a 2,000 events/s soak, memory
- * free inside the arenas grew from 25 to 136 MiB in 47 minutes while the
+ * free inside the arenas grew from 25 to 140 MiB in 47 minutes while the
  * memory in use stayed flat. Two arenas, and a fixed threshold (blocks of
  * 128 KiB and more mmapped unless a free chunk fits), keep it reusable.
  * Each setting yields to the operator's own: MALLOC_ARENA_MAX or
