@@ -479,22 +479,24 @@ static void emit_rocksdb(const metric_def_t *d, const rt_metrics_snap_t *s,
 
 static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
                         tern_buf_t *out) {
+        /* heap: only where malloc can say (glibc 2.33's mallinfo2). */
         const struct {
                 const char *part;
                 uint64_t bytes;
+                int heap;
         } parts[] = {
-            {"memtables", s->rocksdb_mem.memtables},
-            {"block_cache", s->rocksdb_mem.block_cache},
-            {"block_cache_pinned", s->rocksdb_mem.block_cache_pinned},
-            {"table_readers", s->rocksdb_mem.table_readers},
-            {"heap_in_use", s->heap_in_use},
-            {"heap_held", s->heap_held},
+            {"memtables", s->rocksdb_mem.memtables, 0},
+            {"block_cache", s->rocksdb_mem.block_cache, 0},
+            {"block_cache_pinned", s->rocksdb_mem.block_cache_pinned, 0},
+            {"table_readers", s->rocksdb_mem.table_readers, 0},
+            {"heap_in_use", s->heap_in_use, 1},
+            {"heap_held", s->heap_held, 1},
         };
-        size_t n = sizeof(parts) / sizeof(parts[0]) - (s->heap_known ? 0 : 2);
-        for (size_t i = 0; i < n; i++)
-                tern_buf_printf(out, "%s{part=\"%s\"} %llu\n", d->name,
-                                parts[i].part,
-                                (unsigned long long)parts[i].bytes);
+        for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+                if (!parts[i].heap || s->heap_known)
+                        tern_buf_printf(out, "%s{part=\"%s\"} %llu\n", d->name,
+                                        parts[i].part,
+                                        (unsigned long long)parts[i].bytes);
 }
 
 static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,

@@ -154,6 +154,40 @@ static void test_compaction_switch(void) {
         free(dir);
 }
 
+/* Under level compaction the cooc column family waits for 8 L0 files
+ * (not RocksDB's 4) before compacting into L1, which it rewrites whole
+ * each time: six flushed files (one per close) must all still be in L0.
+ * Nothing is scheduled below the trigger, so this cannot race. */
+static void test_cooc_l0_trigger(void) {
+        char *dir = test_tmpdir("store-l0-trigger");
+        const int files = 6, pairs = 200;
+        feat_store_mem_t mem;
+        tern_buf_t key;
+        feat_batch_t *b = feat_batch_new();
+        tern_buf_init(&key, 64);
+        for (int f = 0; f < files; f++) {
+                feat_store_t *st = open_store(dir, 0);
+                TEST_ASSERT(st, "file %d: %s", f, errstr);
+                for (int k = 0; k < pairs; k++) {
+                        pair_key(&key, k);
+                        feat_batch_merge_add(b, st, FEAT_CF_COOC, key.data,
+                                             key.len, 1);
+                }
+                TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
+                feat_batch_clear(b);
+                feat_store_close(st);
+        }
+        feat_store_t *st = open_store(dir, 0);
+        TEST_ASSERT(st, "%s", errstr);
+        feat_store_memory(st, &mem);
+        TEST_EQ_INT(mem.l0_files_max, files);
+        TEST_EQ_INT(get_pair(st, &key, pairs - 1), files);
+        feat_store_close(st);
+        tern_buf_free(&key);
+        feat_batch_destroy(b);
+        free(dir);
+}
+
 static void test_offsets_atomic(void) {
         char *dir = test_tmpdir("store-offsets");
         feat_store_t *st = open_store(dir, 0);
@@ -499,7 +533,7 @@ static void test_items_jsonl(void) {
 }
 
 TEST_MAIN(TEST_CASE(test_merge_sums), TEST_CASE(test_compaction_switch),
-          TEST_CASE(test_offsets_atomic), TEST_CASE(test_read_only),
-          TEST_CASE(test_corrupt), TEST_CASE(test_corrupt_operand),
-          TEST_CASE(test_pair_layout), TEST_CASE(test_lower_k_rewrites),
-          TEST_CASE(test_items_jsonl));
+          TEST_CASE(test_cooc_l0_trigger), TEST_CASE(test_offsets_atomic),
+          TEST_CASE(test_read_only), TEST_CASE(test_corrupt),
+          TEST_CASE(test_corrupt_operand), TEST_CASE(test_pair_layout),
+          TEST_CASE(test_lower_k_rewrites), TEST_CASE(test_items_jsonl));
