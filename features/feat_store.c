@@ -224,15 +224,18 @@ static tern_code_t store_err(char *errstr, size_t errstr_size, char *rerr,
 
 /* L0 files that start a compaction into L1 for the cooc column family
  * under level compaction (RocksDB's default: 4). Its counters are spread
- * over the whole key space, and until the data passes
- * max_bytes_for_level_base (256 MiB) it all lives in L1, so each L0 -> L1
- * compaction rewrites all of L1 whatever the few MiB it merges: waiting
- * for twice as many files halves the rewrites. A perf profile of the
- * compaction thread in a soak (2,000 events/s, 4 MiB write buffers,
- * 20 min in): 55% RocksDB's merge iterator and table builder, 16% libc
- * copies and compares, 10% snappy; no one part to make cheaper, only
- * less to rewrite. Reads pay with a few more L0 files to look in, whose
- * filters stay pinned. */
+ * over the whole key space, so every L0 -> L1 compaction takes every L1
+ * file (all of the data until it passes max_bytes_for_level_base,
+ * 256 MiB, and up to that much after) for the few MiB it merges: waiting
+ * for twice as many files halves the rewrites while compaction keeps up
+ * (once behind, each compaction takes all the L0 files waiting anyway).
+ * A perf profile of the compaction thread in a soak (2,000 events/s,
+ * 4 MiB write buffers, 20 min in): 55% RocksDB's merge iterator and
+ * table builder, 16% libc copies and compares, 10% snappy; no one part
+ * to make cheaper, only less to rewrite. The cost: point reads look in
+ * up to twice as many L0 files, and those files' index and filter
+ * partitions stay pinned in the block cache (pin_l0_...), up to twice
+ * as much of it. */
 #define COOC_L0_TRIGGER 8
 
 static void cf_options(feat_store_t *st, int universal) {
