@@ -230,7 +230,7 @@ static tern_code_t store_err(char *errstr, size_t errstr_size, char *rerr,
  * for twice as many files halves the rewrites while compaction keeps up
  * (once behind, each compaction takes all the L0 files waiting anyway).
  * A perf profile of the compaction thread in a soak (2,000 events/s,
- * 4 MiB write buffers, 20 min in): 55% RocksDB's merge iterator and
+ * 4 MiB write buffers, ~18 min in): 55% RocksDB's merge iterator and
  * table builder, 16% libc copies and compares, 10% snappy; no one part
  * to make cheaper, only less to rewrite. The cost: point reads look in
  * up to twice as many L0 files, and those files' index and filter

@@ -102,6 +102,20 @@ static int64_t get_pair(feat_store_t *st, tern_buf_t *key, int k) {
         return get_counter_key(st, FEAT_CF_COOC, key->data, key->len);
 }
 
+/* Adds 1 to each of pair counters 0..pairs-1, visited in the order
+ * k * stride % pairs (a permutation when stride is prime to pairs), in
+ * one written batch. */
+static void add_one_to_pairs(feat_store_t *st, feat_batch_t *b, tern_buf_t *key,
+                             int pairs, int stride) {
+        for (int k = 0; k < pairs; k++) {
+                pair_key(key, k * stride % pairs);
+                feat_batch_merge_add(b, st, FEAT_CF_COOC, key->data, key->len,
+                                     1);
+        }
+        TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
+        feat_batch_clear(b);
+}
+
 /* state.compaction promises a directory reopens with the other style.
  * Each round, under level then universal in turn: add 1 to every pair
  * counter, close (the flush leaves an L0 file, which the LSM figures
@@ -118,13 +132,7 @@ static void test_compaction_switch(void) {
                 int universal = r & 1;
                 feat_store_t *st = open_store_style(dir, 0, universal);
                 TEST_ASSERT(st, "round %d: %s", r, errstr);
-                for (int k = 0; k < pairs; k++) {
-                        pair_key(&key, k * 7919 % pairs);
-                        feat_batch_merge_add(b, st, FEAT_CF_COOC, key.data,
-                                             key.len, 1);
-                }
-                TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
-                feat_batch_clear(b);
+                add_one_to_pairs(st, b, &key, pairs, 7919);
                 feat_store_close(st);
                 st = open_store_style(dir, 0, universal);
                 TEST_ASSERT(st, "round %d reopen: %s", r, errstr);
@@ -168,13 +176,7 @@ static void test_cooc_l0_trigger(void) {
         for (int f = 0; f < files; f++) {
                 feat_store_t *st = open_store(dir, 0);
                 TEST_ASSERT(st, "file %d: %s", f, errstr);
-                for (int k = 0; k < pairs; k++) {
-                        pair_key(&key, k);
-                        feat_batch_merge_add(b, st, FEAT_CF_COOC, key.data,
-                                             key.len, 1);
-                }
-                TEST_ASSERT(!feat_store_write(st, b, errstr, sizeof(errstr)));
-                feat_batch_clear(b);
+                add_one_to_pairs(st, b, &key, pairs, 1);
                 feat_store_close(st);
         }
         feat_store_t *st = open_store(dir, 0);
