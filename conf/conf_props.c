@@ -297,7 +297,8 @@ const conf_prop_t conf_props[] = {
      "Impressions kept waiting for a click (about 250 bytes each); past this\n"
      "the partition's oldest is dropped unlearned (counted as evicted)."},
     {"ctr.hash_bits", CP_INT, OFF(ctr_hash_bits), 10, 28, "20", NULL,
-     "Hashed feature space: 2^bits weights (16 bytes each in memory)."},
+     "Hashed feature space: 2^bits weights (32 bytes each in memory: 32 MiB\n"
+     "at the default 20)."},
     {"ctr.alpha", CP_DBL, OFF(ctr_alpha), 1e-6, 100, "0.05", NULL,
      "FTRL-Proximal per-coordinate learning rate alpha.", CONF_F_LIVE},
     {"ctr.beta", CP_DBL, OFF(ctr_beta), 0, 100, "1", NULL,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "features/feat_engine.h"
+#include "features/feat_int.h"
 
 static char errstr[512];
 
@@ -190,4 +191,78 @@ static void test_inspect_user(void) {
         free(dir);
 }
 
-TEST_MAIN(TEST_CASE(test_profile), TEST_CASE(test_inspect_user));
+static size_t body_bytes(const feat_uuser_t *u) {
+        return ((size_t)u->cap_window + u->cap_recent) *
+                   sizeof(feat_item_ts_t) +
+               (size_t)u->cap_aff * sizeof(feat_affinity_t) +
+               (size_t)u->cap_window * 2 * sizeof(uint32_t) + u->arena_cap;
+}
+
+/* A user read back from its records is no larger than they are: lists as
+ * long as theirs, an arena of their bytes. It used to take twice the
+ * bytes and power-of-two lists, ~1.5x the body of a user never evicted,
+ * so bodies grew while users cycled through the cache. */
+static void test_reload_size(void) {
+        feat_conf_t c;
+        feat_store_t *st;
+        feat_engine_t *eng;
+        const feat_user_t *pub = NULL;
+        const feat_uuser_t *grown;
+        feat_uuser_t *loaded;
+        tern_buf_t prof, win, prof2, win2;
+        char *dir, item[32], cat[16];
+        feat_conf_default(&c);
+        TEST_ASSERT((eng = open_engine("profile-reload", &st, &dir, &c)), "%s",
+                    errstr);
+        for (int i = 0; i < 77 && !test_failed_flag; i++) {
+                snprintf(item, sizeof(item), "item-%06d", i * 7919 % 100000);
+                snprintf(cat, sizeof(cat), "cat-%d", i % 13);
+                pub = apply(eng, item, cat, TERN_EV_VIEW,
+                            INT64_C(1700000000000) + i * 1000, -1, -1);
+                TEST_ASSERT(pub, "%s", errstr);
+        }
+        if (test_failed_flag)
+                return;
+        grown = (const feat_uuser_t *)(const void *)pub;
+        TEST_EQ_INT(grown->pub.profile.n_recent, 50);
+        TEST_EQ_INT(grown->pub.n_window, 20);
+        tern_buf_init(&prof, 1 << 20);
+        tern_buf_init(&win, 1 << 20);
+        tern_buf_init(&prof2, 1 << 20);
+        tern_buf_init(&win2, 1 << 20);
+        TEST_ASSERT(!feat_profile_encode(grown, &prof));
+        TEST_ASSERT(!feat_window_encode(grown, &win));
+        loaded = feat_user_new(&c, 2, "alice", 5);
+        TEST_ASSERT(loaded);
+        TEST_ASSERT(!feat_user_decode(loaded, prof.data, prof.len, win.data,
+                                      win.len, errstr, sizeof(errstr)),
+                    "%s", errstr);
+        fprintf(stderr, "body: grown %zu B, loaded %zu B (records %zu B)\n",
+                body_bytes(grown), body_bytes(loaded), prof.len + win.len);
+        TEST_EQ_INT(loaded->cap_recent, 50);
+        TEST_EQ_INT(loaded->cap_window, 20);
+        TEST_EQ_INT(loaded->cap_aff, loaded->pub.profile.n_affinity);
+        TEST_ASSERT(loaded->arena_cap <= prof.len + win.len, "arena %u > %zu",
+                    loaded->arena_cap, prof.len + win.len);
+        TEST_ASSERT(body_bytes(loaded) * 10 <= body_bytes(grown) * 11,
+                    "loaded body %zu, grown %zu", body_bytes(loaded),
+                    body_bytes(grown));
+        /* the same user: it encodes to the same records */
+        TEST_ASSERT(!feat_profile_encode(loaded, &prof2));
+        TEST_ASSERT(!feat_window_encode(loaded, &win2));
+        TEST_ASSERT(prof2.len == prof.len &&
+                    !memcmp(prof2.data, prof.data, prof.len));
+        TEST_ASSERT(win2.len == win.len &&
+                    !memcmp(win2.data, win.data, win.len));
+        feat_user_free(loaded);
+        tern_buf_free(&prof);
+        tern_buf_free(&win);
+        tern_buf_free(&prof2);
+        tern_buf_free(&win2);
+        feat_engine_destroy(eng);
+        feat_store_close(st);
+        free(dir);
+}
+
+TEST_MAIN(TEST_CASE(test_profile), TEST_CASE(test_inspect_user),
+          TEST_CASE(test_reload_size));
