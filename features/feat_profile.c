@@ -40,7 +40,9 @@ char *feat_strdup_n(const char *s, uint32_t len) {
  * live strings packed, at least twice their size, so appends are amortised
  * O(1) and the arena stays within a few times the live bytes, which the
  * list limits bound. A new user costs one malloc (its first body comes
- * with the record) and no entry ever costs a malloc or a free.
+ * with the record) and no entry ever costs a malloc or a free. A user read
+ * back from RocksDB gets lists as long as its records' and an arena of
+ * their bytes (feat_user_decode), not the doubled sizes of growth.
  */
 
 /* Most users are seen a few times: start with room for about that. */
@@ -285,9 +287,8 @@ int feat_window_encode(const feat_uuser_t *u, tern_buf_t *out) {
         return 0;
 }
 
-/* Lists of at least these many entries, the arena as it is: a loaded
- * user's lists are as long as its records say, not the next power of
- * two (feat_user_decode). */
+/* Grows lists to exact sizes, leaving the arena's: decoding knows each
+ * list's length before its first entry, so one rebuild sizes it. */
 static int lists_reserve(feat_uuser_t *u, uint32_t cw, uint32_t cr,
                          uint32_t ca) {
         if (cw <= u->cap_window && cr <= u->cap_recent && ca <= u->cap_aff)
@@ -337,12 +338,13 @@ static int get_items(tern_rd_t *r, feat_uuser_t *u, int window) {
 static int get_affinities(tern_rd_t *r, feat_uuser_t *u) {
         feat_profile_t *p = &u->pub.profile;
         uint64_t cnt = tern_rd_varint(r);
-        uint32_t keep = u->max_aff - 1; /* the room to insert stays free */
+        /* A full list keeps the slot an update inserts into before it
+         * evicts (max_aff is top_k + 1), or the user's next new category
+         * would rebuild its body. */
+        uint32_t room = cnt + 1 >= u->max_aff ? u->max_aff : (uint32_t)cnt;
         if (cnt > FEAT_LIST_MAX)
                 return -1;
-        if (cnt < keep)
-                keep = (uint32_t)cnt;
-        if (lists_reserve(u, 0, 0, keep))
+        if (lists_reserve(u, 0, 0, room))
                 return -1;
         for (uint64_t i = 0; i < cnt && !r->err; i++) {
                 uint32_t len;
@@ -404,11 +406,11 @@ tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
         const char *what = NULL;
         uint64_t bytes = (prof ? plen : 0) + (win ? wlen : 0);
         /* The records' sizes bound the id bytes they hold, so the arena
-         * takes just that. Grown as events grow it (twice the bytes, lists
-         * doubling), a user read back from RocksDB took 5.9 KiB where one
-         * never evicted took 4.0 (0004), so memory rose as more of the
-         * cached users had been read back (heaptrack in a soak: bodies
-         * +13.5 MiB from 18 to 30 min, with 15k users cached). */
+         * takes just that. It took twice that, and lists grew by doubling,
+         * so a user read back from RocksDB was ~1.5x one never evicted
+         * (0004's full user: 5.8 KiB against 3.9): memory rose for as long as
+         * more of the cached users were read-back ones (a soak's heap profile:
+         * +13.5 MiB of bodies from 18 to 30 minutes, 15k users cached). */
         if (bytes > UINT32_MAX ||
             (bytes > u->arena_cap &&
              user_rebuild(u, u->cap_window, u->cap_recent, u->cap_aff,
