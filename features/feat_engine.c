@@ -113,6 +113,7 @@ static void users_free(feat_users_t *us) {
         free(us->slots);
         us->slots = NULL;
         us->n = 0;
+        us->bytes = 0;
         us->n_dirty = 0;
 }
 
@@ -168,6 +169,7 @@ static tern_code_t user_get(feat_engine_t *eng, int32_t partition,
         slot->hash = h;
         slot->stamp = eng->tick;
         us->n++;
+        us->bytes += feat_user_bytes(u);
         return TERN_OK;
 nomem:
         return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
@@ -367,6 +369,7 @@ tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
         feat_uuser_t *u;
         int32_t partition;
         int is_counted;
+        size_t bytes_before;
         tern_code_t code;
         if (counted)
                 *counted = 0;
@@ -375,22 +378,29 @@ tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
             (code = user_get(eng, partition, ev->user_id, &u, errstr,
                              errstr_size)))
                 return code;
-        if (user_mark_dirty(&eng->users, u))
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+        bytes_before = feat_user_bytes(u);
+        if (user_mark_dirty(&eng->users, u)) {
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
+                goto out;
+        }
         is_counted = ev->item_id.ptr && eng->conf.type_weight[ev->type] > 0;
         if (is_counted &&
             (code = apply_counted(eng, u, ev, errstr, errstr_size)))
-                return code;
-        if (feat_profile_update(u, &eng->conf, ev))
-                return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
+                goto out;
+        if (feat_profile_update(u, &eng->conf, ev)) {
+                code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory updating a profile");
+                goto out;
+        }
         eng->stats.events++;
         if (counted)
                 *counted = is_counted;
         if (user)
                 *user = &u->pub;
-        return TERN_OK;
+out: /* a failed update may have grown the user too */
+        eng->users.bytes += feat_user_bytes(u) - bytes_before;
+        return code;
 }
 
 /* ---- reads ---- */
@@ -579,6 +589,7 @@ static void users_evict(feat_engine_t *eng) {
                         if (age < limit || (age == limit && !at_limit))
                                 break;
                         at_limit -= age == limit;
+                        us->bytes -= feat_user_bytes(us->slots[i].u);
                         feat_user_free(us->slots[i].u);
                         user_delete(us, i);
                         eng->stats.users_evicted++;
@@ -743,6 +754,7 @@ tern_code_t feat_engine_commit_end(feat_engine_t *eng, char *errstr,
 void feat_engine_stats(const feat_engine_t *eng, feat_stats_t *out) {
         *out = eng->stats;
         out->cached_users = eng->users.n;
+        out->cached_user_bytes = eng->users.bytes;
         out->cached_items = eng->cooc.n_items - eng->cooc.n_free;
         out->cached_pairs = eng->cooc.n_pairs;
         out->cached_top_lists = eng->cooc.n_top_loaded;

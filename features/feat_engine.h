@@ -188,7 +188,8 @@ typedef struct feat_stats {
         uint64_t events, counted, pair_increments, commits;
         uint64_t merges_written, users_written;
         uint64_t cached_users, cached_items, cached_pairs;
-        uint64_t cached_top_lists; /* cached items whose top list is loaded */
+        uint64_t cached_top_lists;  /* cached items whose top list is loaded */
+        uint64_t cached_user_bytes; /* what the cached users hold */
         /* eviction after commits: users and items freed, items whose
          * pairs were unloaded, pairs deleted */
         uint64_t users_evicted, items_evicted, items_unloaded, pairs_evicted;

@@ -186,6 +186,9 @@ typedef struct feat_uuser {
 feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
                             const char *user, uint32_t len);
 void feat_user_free(feat_uuser_t *u);
+/* Bytes the user's allocations asked malloc for: the record with its
+ * first body, plus the body that replaced it (the first stays, unused). */
+size_t feat_user_bytes(const feat_uuser_t *u);
 /* Room for at least n_window/n_recent/n_aff entries (each at most its
  * configured limit) and `bytes` more id bytes. May move the lists and
  * their strings: pointers into them are stale after it. -1: no memory,
@@ -227,6 +230,7 @@ typedef struct feat_uslot {
 typedef struct feat_users {
         feat_uslot_t *slots;
         size_t mask, n;
+        uint64_t bytes; /* feat_user_bytes() of every cached user */
         feat_uuser_t **dirty;
         size_t n_dirty, cap_dirty;
 } feat_users_t;

@@ -175,13 +175,29 @@ static uint32_t first_cap(uint32_t max) {
         return max < USER_FIRST_ENTRIES ? max : USER_FIRST_ENTRIES;
 }
 
+/* Where the first body starts in the record's allocation. */
+static size_t record_size(uint32_t id_len) {
+        return (sizeof(feat_uuser_t) + (size_t)id_len + 1 + 7) & ~(size_t)7;
+}
+
+size_t feat_user_bytes(const feat_uuser_t *u) {
+        size_t rec =
+            record_size(u->pub.user_len) +
+            body_size(first_cap(u->max_window), first_cap(u->max_recent),
+                      first_cap(u->max_aff), USER_FIRST_BYTES);
+        if (u->body_inline)
+                return rec;
+        return rec + body_size(u->cap_window, u->cap_recent, u->cap_aff,
+                               u->arena_cap);
+}
+
 /* One allocation: the record, its id, then the first body. */
 feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
                             const char *user, uint32_t len) {
         uint32_t cw = first_cap(conf->window_items);
         uint32_t cr = first_cap(conf->recent_items);
         uint32_t ca = first_cap(conf->affinity_top_k + 1);
-        size_t off = (sizeof(feat_uuser_t) + (size_t)len + 1 + 7) & ~(size_t)7;
+        size_t off = record_size(len);
         feat_uuser_t *u =
             calloc(1, off + body_size(cw, cr, ca, USER_FIRST_BYTES));
         if (!u)

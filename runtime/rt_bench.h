@@ -73,6 +73,7 @@ typedef struct rt_pace_sample {
         uint64_t l0_files, sorted_runs, compactions_running;
         uint64_t pending_compaction_mb, delayed_write_rate;
         uint64_t cached_users, cached_pairs, cached_items, cached_top_lists;
+        double users_mb;                 /* what the cached users hold */
         uint64_t pairs_evicted, commits; /* so far */
         uint64_t pair_reads, top_loads;  /* so far */
         uint64_t pair_filter_zeros;      /* reads the filter spared */

@@ -227,6 +227,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                         s.delayed_write_rate =
                             m->rocksdb_mem.delayed_write_rate;
                         s.cached_users = m->cached_users;
+                        s.users_mb = (double)m->cached_user_bytes / 1048576.0;
                         s.cached_pairs = m->cached_pairs;
                         s.cached_items = m->cached_items;
                         s.cached_top_lists = m->cached_top_lists;
@@ -252,7 +253,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             "heap in use %.1f held %.1f MiB  L0 files %llu  sorted runs "
             "%llu  compactions %llu  compaction owed %llu MiB  delayed "
             "writes %llu B/s  "
-            "users %llu  items %llu (%llu loaded)  pairs %llu (evicted "
+            "users %llu (%.1f MiB)  items %llu (%llu loaded)  pairs %llu "
+            "(evicted "
             "%llu, read back %llu, %llu top lists loaded, %llu spared "
             "by the filter, in %llu commits)  "
             "churn cached %llu points %llu "
@@ -265,7 +267,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             (unsigned long long)s.compactions_running,
             (unsigned long long)s.pending_compaction_mb,
             (unsigned long long)s.delayed_write_rate,
-            (unsigned long long)s.cached_users,
+            (unsigned long long)s.cached_users, s.users_mb,
             (unsigned long long)s.cached_items,
             (unsigned long long)s.cached_top_lists,
             (unsigned long long)s.cached_pairs,

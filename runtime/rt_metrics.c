@@ -147,6 +147,7 @@ static void collect_memory(const rt_metrics_src_t *src, rt_metrics_snap_t *s) {
                 return;
         feat_engine_stats(src->engine, &fs);
         s->cached_users = fs.cached_users;
+        s->cached_user_bytes = fs.cached_user_bytes;
         s->cached_items = fs.cached_items;
         s->cached_pairs = fs.cached_pairs;
         s->cached_top_lists = fs.cached_top_lists;
@@ -489,6 +490,7 @@ static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
             {"block_cache", s->rocksdb_mem.block_cache, 0},
             {"block_cache_pinned", s->rocksdb_mem.block_cache_pinned, 0},
             {"table_readers", s->rocksdb_mem.table_readers, 0},
+            {"users", s->cached_user_bytes, 0},
             {"heap_in_use", s->heap_in_use, 1},
             {"heap_held", s->heap_held, 1},
         };
@@ -611,9 +613,10 @@ static const metric_def_t metric_defs[] = {
      emit_rocksdb},
     {"tern_memory_bytes", "gauge",
      "part (memtables, block_cache, block_cache_pinned, table_readers, "
-     "heap_in_use, heap_held)",
+     "users, heap_in_use, heap_held)",
      "What holds memory: RocksDB's memtables, block cache (and its pinned "
-     "part: index and filter blocks kept in it) and table readers (read at "
+     "part: index and filter blocks kept in it) and table readers, the "
+     "cached users' records (bytes asked of malloc; all read at "
      "most once a second); malloc's bytes in use and held "
      "from the system (glibc 2.33+; held minus in use is freed but not "
      "returned). The parts overlap (RocksDB's memory is malloc's): do not "

@@ -100,6 +100,7 @@ typedef struct rt_metrics_snap {
         int heap_known;
         uint64_t heap_in_use, heap_held;
         uint64_t cached_users, cached_items, cached_pairs, cached_top_lists;
+        uint64_t cached_user_bytes;
         /* pairs the co-occurrence mirror evicted, commits: both so far */
         uint64_t pairs_evicted, engine_commits;
         uint64_t pair_reads;        /* pair counts read back (only bounded) */

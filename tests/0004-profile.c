@@ -198,6 +198,16 @@ static size_t body_bytes(const feat_uuser_t *u) {
                (size_t)u->cap_window * 2 * sizeof(uint32_t) + u->arena_cap;
 }
 
+/* feat_user_bytes() (what the users metric sums): a fresh user's record,
+ * plus the body that replaced its first one. */
+static void check_user_bytes(const feat_uuser_t *u, const feat_conf_t *c) {
+        feat_uuser_t *fresh = feat_user_new(c, 2, "alice", 5);
+        TEST_ASSERT(fresh);
+        TEST_ASSERT(fresh->body_inline && !u->body_inline);
+        TEST_EQ_INT(feat_user_bytes(u), feat_user_bytes(fresh) + body_bytes(u));
+        feat_user_free(fresh);
+}
+
 /* Decodes grown's records into a fresh user, which must encode back to
  * the same records; *rec_bytes: their size. NULL on failure. */
 static feat_uuser_t *reload(const feat_uuser_t *grown, const feat_conf_t *c,
@@ -265,6 +275,8 @@ static void test_reload_size(void) {
         TEST_ASSERT((loaded = reload(grown, &c, &rec_bytes)), "%s", errstr);
         fprintf(stderr, "  body: grown %zu B, loaded %zu B (records %zu B)\n",
                 body_bytes(grown), body_bytes(loaded), rec_bytes);
+        check_user_bytes(grown, &c);
+        check_user_bytes(loaded, &c);
         TEST_EQ_INT(loaded->cap_recent, 50);
         TEST_EQ_INT(loaded->cap_window, 20);
         TEST_EQ_INT(loaded->pub.profile.n_affinity, c.affinity_top_k);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "features/feat_engine.h"
+#include "features/feat_int.h"
 #include "models/model_recs.h"
 
 #define N_EVENTS 12000
@@ -157,6 +158,15 @@ static int apply_one(run_t *r, const ev_spec_t *e, int i) {
         return i % 97 ? 0 : log_neighbors(r, e->item);
 }
 
+/* The users metric's running sum, recounted. */
+static uint64_t user_bytes_recounted(const feat_engine_t *eng) {
+        uint64_t n = 0;
+        for (size_t i = 0; i <= eng->users.mask; i++)
+                if (eng->users.slots[i].u)
+                        n += feat_user_bytes(eng->users.slots[i].u);
+        return n;
+}
+
 /* After a commit: the mirrors within their bounds (at_low: within the
  * 90% an eviction goes down to). */
 static void check_bounds(run_t *r, uint64_t max_u, uint64_t max_p, int at_low) {
@@ -171,6 +181,7 @@ static void check_bounds(run_t *r, uint64_t max_u, uint64_t max_p, int at_low) {
         feat_engine_stats(r->eng, &s);
         TEST_ASSERT(s.cached_users <= max_u, "%llu users",
                     (unsigned long long)s.cached_users);
+        TEST_EQ_INT(s.cached_user_bytes, user_bytes_recounted(r->eng));
         TEST_ASSERT(s.cached_pairs <= max_p, "%llu pairs",
                     (unsigned long long)s.cached_pairs);
         TEST_ASSERT(s.cached_items <= max_p, "%llu items",
