@@ -88,6 +88,7 @@ typedef struct tern_conf {
         int compaction; /* tern_compaction_t */
         int sync_writes;
         int64_t max_cached_users;
+        int64_t max_cached_users_mb;
         int64_t max_cached_pairs;
         int64_t pair_filter_mb;
         int64_t max_cached_items; /* the item catalog (feat_catalog.h) */

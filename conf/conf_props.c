@@ -197,6 +197,13 @@ const conf_prop_t conf_props[] = {
      "Users kept in memory after a commit; past this the least recently\n"
      "used go, down to 90%, and reload from RocksDB on their next event\n"
      "(results do not change)."},
+    {"state.max_cached_users_mb", CP_INT, OFF(max_cached_users_mb), 0, 1 << 20,
+     "512", NULL,
+     "...and the bytes they hold (tern_memory_bytes{part=\"users\"}):\n"
+     "past this, the least recently used go until the rest hold 90% of\n"
+     "it. A user grows with its history up to the features.* limits,\n"
+     "~4 KiB at the defaults (200000 full users: ~800 MiB). 0: users are\n"
+     "bounded by their number only."},
     {"state.max_cached_pairs", CP_INT, OFF(max_cached_pairs), 1, 1e10,
      "20000000", NULL,
      "Co-occurrence pair counts (and items) kept in memory after a commit;\n"

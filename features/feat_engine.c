@@ -29,6 +29,7 @@ void feat_conf_default(feat_conf_t *c) {
         c->top_neighbors = 32;
         c->trending_size = 100;
         c->max_cached_users = 200000;
+        c->max_cached_user_bytes = (uint64_t)512 << 20;
         c->max_cached_pairs = 20000000;
         c->max_cached_items = 1000000;
         c->pair_filter_bytes = (uint64_t)16 << 20;
@@ -369,7 +370,7 @@ tern_code_t feat_engine_apply(feat_engine_t *eng, const tern_event_t *ev,
         feat_uuser_t *u;
         int32_t partition;
         int is_counted;
-        size_t bytes_before;
+        uint64_t bytes_before;
         tern_code_t code;
         if (counted)
                 *counted = 0;
@@ -527,12 +528,15 @@ void feat_engine_trending(feat_engine_t *eng, const feat_neighbor_t **out,
 
 /* ---- user eviction ----
  *
- * Past max_cached_users after a commit (every user clean, in the store),
- * the least recently used users go, down to 90% of the bound: the k-th
- * oldest age is the limit, every user older than it goes and as many of
- * those exactly at it as make k. The slot array keeps its size (RSS stays
- * flat); a deletion shifts the rest of its probe run back, as in
- * feat_cooc.c. */
+ * Past max_cached_users or max_cached_user_bytes after a commit (every
+ * user clean, in the store), the least recently used users go until the
+ * rest are within 90% of each bound: the k-th oldest age is the limit,
+ * every user older than it goes and as many of those exactly at it as
+ * make k. For the byte bound every user at the limit goes: which of a tie
+ * go is slot order, not the order their bytes were counted in. Without
+ * memory for the order, users go in slot order. The slot array keeps its
+ * size (RSS stays flat); a deletion shifts the rest of its probe run
+ * back, as in feat_cooc.c. */
 
 /* Empties slot i (backward shift). */
 static void user_delete(feat_users_t *us, size_t i) {
@@ -548,43 +552,79 @@ static void user_delete(feat_users_t *us, size_t i) {
         us->n--;
 }
 
-/* The age of the k-th least recently used user (*limit) and how many at
- * exactly that age go (*at_limit). No memory for the order: any k. */
-static void users_age_limit(feat_engine_t *eng, size_t k, uint32_t *limit,
-                            size_t *at_limit) {
+/* How many of the least recently used users (eng->lru, sorted, n keys
+ * whose payloads are slots) must go to bring their bytes down to keep. */
+static size_t users_to_shed_bytes(const feat_engine_t *eng, size_t n,
+                                  uint64_t keep) {
+        const feat_users_t *us = &eng->users;
+        uint64_t bytes = us->bytes;
+        size_t k = 0;
+        for (; k < n && bytes > keep; k++)
+                bytes -= feat_user_bytes(us->slots[(uint32_t)eng->lru[k]].u);
+        return k;
+}
+
+/* How many users go, *k: at least the count bound's and as many as the
+ * byte bound needs; the age of the k-th least recently used (*limit) and
+ * how many at exactly that age go (*at_limit). -1: no memory for the
+ * order (*limit 0, *at_limit *k: any users go). */
+static int users_age_limit(feat_engine_t *eng, size_t *k, uint32_t *limit,
+                           size_t *at_limit) {
         feat_users_t *us = &eng->users;
-        size_t n = 0, first;
+        uint64_t max_bytes = eng->conf.max_cached_user_bytes;
+        size_t n = 0, first, by_bytes;
         *limit = 0;
-        *at_limit = k;
-        if (feat_lru_room(eng, us->n))
-                return;
+        *at_limit = *k;
+        if (feat_lru_room(eng, us->n) || us->mask > UINT32_MAX)
+                return -1;
         for (size_t i = 0; i <= us->mask; i++)
                 if (us->slots[i].u)
-                        eng->lru[n++] =
-                            feat_lru_key(eng->tick, us->slots[i].stamp, 0);
+                        eng->lru[n++] = feat_lru_key(
+                            eng->tick, us->slots[i].stamp, (uint32_t)i);
         feat_lru_sort(eng, n);
-        *limit = feat_lru_age(eng->lru[k - 1]);
-        for (first = k - 1;
+        if (max_bytes && us->bytes > max_bytes) {
+                by_bytes =
+                    users_to_shed_bytes(eng, n, max_bytes - max_bytes / 10);
+                while (by_bytes > *k && by_bytes < n &&
+                       feat_lru_age(eng->lru[by_bytes]) ==
+                           feat_lru_age(eng->lru[by_bytes - 1]))
+                        by_bytes++; /* the whole tie */
+                if (by_bytes > *k)
+                        *k = by_bytes;
+        }
+        if (*k == 0)
+                return 0;
+        *limit = feat_lru_age(eng->lru[*k - 1]);
+        for (first = *k - 1;
              first > 0 && feat_lru_age(eng->lru[first - 1]) == *limit; first--)
                 ;
-        *at_limit = k - first;
+        *at_limit = *k - first;
+        return 0;
 }
 
 static int users_over_bound(const feat_engine_t *eng) {
-        return eng->users.n > eng->conf.max_cached_users;
+        const feat_conf_t *c = &eng->conf;
+        return eng->users.n > c->max_cached_users ||
+               (c->max_cached_user_bytes &&
+                eng->users.bytes > c->max_cached_user_bytes);
 }
 
 static void users_evict(feat_engine_t *eng) {
         feat_users_t *us = &eng->users;
         uint64_t bound = eng->conf.max_cached_users;
-        size_t k, at_limit;
+        uint64_t max_bytes = eng->conf.max_cached_user_bytes;
+        /* in slot order (no memory for the order), until bytes are down */
+        uint64_t keep = max_bytes ? max_bytes - max_bytes / 10 : UINT64_MAX;
+        size_t k = 0, at_limit;
         uint32_t limit;
         if (!users_over_bound(eng))
                 return;
-        k = us->n - (size_t)(bound - bound / 10);
-        users_age_limit(eng, k, &limit, &at_limit);
-        for (size_t i = 0; i <= us->mask && k; i++)
-                while (us->slots[i].u && k) {
+        if (us->n > bound)
+                k = us->n - (size_t)(bound - bound / 10);
+        if (users_age_limit(eng, &k, &limit, &at_limit) == 0)
+                keep = UINT64_MAX; /* k counts the byte bound's users */
+        for (size_t i = 0; i <= us->mask && (k || us->bytes > keep); i++)
+                while (us->slots[i].u && (k || us->bytes > keep)) {
                         uint32_t age = eng->tick - us->slots[i].stamp;
                         if (age < limit || (age == limit && !at_limit))
                                 break;
@@ -593,7 +633,7 @@ static void users_evict(feat_engine_t *eng) {
                         feat_user_free(us->slots[i].u);
                         user_delete(us, i);
                         eng->stats.users_evicted++;
-                        k--;
+                        k -= k > 0;
                 }
 }
 

@@ -27,7 +27,8 @@
  * ONE WriteBatch together with the consumed offsets: one Put per dirty user
  * record, one merge per distinct (a,b) pair and per item touched in the
  * batch (pre-aggregated). After a commit, a mirror over its configured
- * size (max_cached_users; max_cached_pairs and max_cached_items) evicts its
+ * size (max_cached_users and max_cached_user_bytes; max_cached_pairs and
+ * max_cached_items) evicts its
  * least recently used entries down to 90% of it, keeping its tables'
  * allocation; because entries reload exactly from the store, that never
  * changes what is computed. Between two commits a batch may add its new
@@ -69,6 +70,9 @@ typedef struct feat_conf {
         uint32_t trending_size;             /* default 100 */
         /* mirror sizes after a commit (LRU eviction past them) */
         uint64_t max_cached_users; /* default 200000 */
+        /* ... and their bytes (feat_stats_t.cached_user_bytes); 0: no
+         * bound; default 512 MiB */
+        uint64_t max_cached_user_bytes;
         uint64_t max_cached_pairs; /* pairs, and items; default 20000000 */
         /* co-occurrence items (each holds its id and top list, ~0.6 KiB
          * with 32 neighbours); 0: bounded by max_cached_pairs only;

@@ -303,6 +303,11 @@ int feat_window_encode(const feat_uuser_t *u, tern_buf_t *out) {
         return 0;
 }
 
+/* What the decoders return besides 0: a record that does not parse, or
+ * no memory for what it holds (a different error for the caller). */
+#define DECODE_BAD   (-1)
+#define DECODE_NOMEM (-2)
+
 /* Grows lists to exact sizes, leaving the arena's: decoding knows each
  * list's length before its first entry, so one rebuild sizes it. */
 static int lists_reserve(feat_uuser_t *u, uint32_t cw, uint32_t cr,
@@ -324,10 +329,10 @@ static int get_items(tern_rd_t *r, feat_uuser_t *u, int window) {
         uint32_t *n = window ? &u->pub.n_window : &u->pub.profile.n_recent;
         uint32_t keep;
         if (cnt > FEAT_LIST_MAX)
-                return -1;
+                return DECODE_BAD;
         keep = cnt < max ? (uint32_t)cnt : max;
         if (lists_reserve(u, window ? keep : 0, window ? 0 : keep, 0))
-                return -1;
+                return DECODE_NOMEM;
         for (uint64_t i = 0; i < cnt && !r->err; i++) {
                 uint32_t len;
                 const char *s = tern_rd_str(r, FEAT_ID_MAX, &len);
@@ -335,12 +340,12 @@ static int get_items(tern_rd_t *r, feat_uuser_t *u, int window) {
                 uint8_t type = tern_rd_u8(r);
                 feat_item_ts_t *v;
                 if (r->err || type >= TERN_EV__CNT)
-                        return -1;
+                        return DECODE_BAD;
                 if (*n >= max)
                         continue;
                 if (feat_user_room(u, window ? *n + 1 : 0, window ? 0 : *n + 1,
                                    0, len))
-                        return -1;
+                        return DECODE_NOMEM;
                 v = window ? &u->window[*n] : &u->recent[*n];
                 v->item = feat_user_add_id(u, s, len);
                 v->len = len;
@@ -348,7 +353,7 @@ static int get_items(tern_rd_t *r, feat_uuser_t *u, int window) {
                 v->type = type;
                 (*n)++;
         }
-        return r->err ? -1 : 0;
+        return r->err ? DECODE_BAD : 0;
 }
 
 static int get_affinities(tern_rd_t *r, feat_uuser_t *u) {
@@ -359,9 +364,9 @@ static int get_affinities(tern_rd_t *r, feat_uuser_t *u) {
          * would rebuild its body. */
         uint32_t room = cnt + 1 >= u->max_aff ? u->max_aff : (uint32_t)cnt;
         if (cnt > FEAT_LIST_MAX)
-                return -1;
+                return DECODE_BAD;
         if (lists_reserve(u, 0, 0, room))
-                return -1;
+                return DECODE_NOMEM;
         for (uint64_t i = 0; i < cnt && !r->err; i++) {
                 uint32_t len;
                 const char *s = tern_rd_str(r, FEAT_ID_MAX, &len);
@@ -369,11 +374,11 @@ static int get_affinities(tern_rd_t *r, feat_uuser_t *u) {
                 int64_t ts = tern_rd_long(r);
                 feat_affinity_t *a;
                 if (r->err)
-                        return -1;
+                        return DECODE_BAD;
                 if (p->n_affinity + 1 >= u->max_aff)
                         continue;
                 if (feat_user_room(u, 0, 0, p->n_affinity + 1, len))
-                        return -1;
+                        return DECODE_NOMEM;
                 a = &u->aff[p->n_affinity++];
                 a->category = feat_user_add_id(u, s, len);
                 a->len = len;
@@ -386,9 +391,10 @@ static int get_affinities(tern_rd_t *r, feat_uuser_t *u) {
 static int profile_decode(feat_uuser_t *u, const uint8_t *b, size_t len) {
         feat_profile_t *p = &u->pub.profile;
         tern_rd_t r;
+        int rc;
         tern_rd_init(&r, b, len);
         if (tern_rd_u8(&r) != FEAT_REC_VERSION)
-                return -1;
+                return DECODE_BAD;
         for (int i = 0; i < TERN_EV__CNT; i++)
                 p->events[i] = tern_rd_varint(&r);
         p->spend = tern_rd_double(&r);
@@ -397,23 +403,26 @@ static int profile_decode(feat_uuser_t *u, const uint8_t *b, size_t len) {
         p->last_ts_ms = tern_rd_long(&r);
         p->gap_ewma_ms = tern_rd_double(&r);
         p->sessions = (uint32_t)tern_rd_varint(&r);
-        if (r.err || get_affinities(&r, u))
-                return -1;
-        if (get_items(&r, u, 0))
-                return -1;
-        return tern_rd_left(&r) ? -1 : 0;
+        if (r.err)
+                return DECODE_BAD;
+        if ((rc = get_affinities(&r, u)) || (rc = get_items(&r, u, 0)))
+                return rc;
+        return tern_rd_left(&r) ? DECODE_BAD : 0;
 }
 
 static int window_decode(feat_uuser_t *u, const uint8_t *b, size_t len) {
         tern_rd_t r;
+        int rc;
         tern_rd_init(&r, b, len);
         if (tern_rd_u8(&r) != FEAT_REC_VERSION)
-                return -1;
-        if (get_items(&r, u, 1))
-                return -1;
-        for (uint32_t i = 0; i < u->pub.n_window; i++)
+                return DECODE_BAD;
+        if ((rc = get_items(&r, u, 1)))
+                return rc;
+        for (uint32_t i = 0; i < u->pub.n_window; i++) {
+                u->win_iid[i] = FEAT_NONE;
                 u->win_gen[i] = 0; /* gens start at 1: not cached */
-        return tern_rd_left(&r) ? -1 : 0;
+        }
+        return tern_rd_left(&r) ? DECODE_BAD : 0;
 }
 
 tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
@@ -421,6 +430,7 @@ tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
                              size_t errstr_size) {
         const char *what = NULL;
         uint64_t bytes = (prof ? plen : 0) + (win ? wlen : 0);
+        int rc = 0;
         /* The records' sizes bound the id bytes they hold, so the arena
          * takes just that. It took twice that, and lists grew by doubling,
          * so a user read back from RocksDB was ~1.5x one never evicted
@@ -433,12 +443,19 @@ tern_code_t feat_user_decode(feat_uuser_t *u, const uint8_t *prof, size_t plen,
                           (uint32_t)bytes, NULL)))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory loading a user");
-        if (prof && profile_decode(u, prof, plen))
+        if (prof && (rc = profile_decode(u, prof, plen)))
                 what = feat_cf_names[FEAT_CF_PROFILE];
-        else if (win && window_decode(u, win, wlen))
+        else if (win && (rc = window_decode(u, win, wlen)))
                 what = feat_cf_names[FEAT_CF_WINDOW];
         if (!what)
                 return TERN_OK;
+        if (rc == DECODE_NOMEM)
+                return tern_errf(
+                    errstr, errstr_size, TERN_ERR_NOMEM,
+                    "out of memory decoding the %s record of user \"%.*s\" "
+                    "(partition %d)",
+                    what, (int)(u->pub.user_len > 200 ? 200 : u->pub.user_len),
+                    u->user_id, (int)u->pub.partition);
         return tern_errf(errstr, errstr_size, TERN_ERR_STATE,
                          "undecodable %s record for user \"%.*s\" "
                          "(partition %d)",

@@ -114,6 +114,7 @@ feat_engine_t *rt_stages_engine(const tern_conf_t *conf, feat_store_t *st,
         fc.top_neighbors = (uint32_t)conf->top_neighbors;
         fc.trending_size = (uint32_t)conf->trending_size;
         fc.max_cached_users = (uint64_t)conf->max_cached_users;
+        fc.max_cached_user_bytes = (uint64_t)conf->max_cached_users_mb << 20;
         fc.max_cached_pairs = (uint64_t)conf->max_cached_pairs;
         fc.max_cached_items = (uint64_t)conf->max_cached_items;
         fc.pair_filter_bytes = (uint64_t)conf->pair_filter_mb << 20;

@@ -204,6 +204,10 @@ static void check_user_bytes(const feat_uuser_t *u, const feat_conf_t *c) {
         feat_uuser_t *fresh = feat_user_new(c, 2, "alice", 5);
         TEST_ASSERT(fresh);
         TEST_ASSERT(fresh->body_inline && !u->body_inline);
+        /* a fresh user's first body has its first capacities */
+        TEST_EQ_INT(feat_user_bytes(fresh),
+                    ((sizeof(feat_uuser_t) + 5 + 1 + 7) & ~(size_t)7) +
+                        body_bytes(fresh));
         TEST_EQ_INT(feat_user_bytes(u), feat_user_bytes(fresh) + body_bytes(u));
         feat_user_free(fresh);
 }

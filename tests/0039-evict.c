@@ -5,13 +5,14 @@
  * stay within its bounds after each commit and compute exactly what it
  * computes with bounds it never reaches: the same user state and the same
  * recommendations after every event, the same top neighbours and trending
- * list, and a byte-identical store (digest). Six runs over one stream:
+ * list, and a byte-identical store (digest). Seven runs over one stream:
  * unbounded; tiny bounds with the same commits; tiny bounds with other
  * commits written in the background; a bound every item fits in but the
  * pair entries do not (so items keep top lists whose pairs come and go
  * and pair counts are read back from the store), once as is and once
  * with the engine restarted every few commits (every top list loaded
- * back from its record); top lists bounded, entries not.
+ * back from its record); top lists bounded, entries not; users bounded
+ * by the bytes they hold, not their number.
  */
 #include "test.h"
 
@@ -28,6 +29,7 @@
 #define TINY_P   1000
 #define MID_P    6000
 #define TINY_I   200
+#define TINY_UB  (48 << 10) /* ~100 users' bytes */
 
 static char errstr[512];
 
@@ -72,9 +74,10 @@ typedef struct run {
         model_recs_t *recs;
         tern_buf_t log; /* what the run computed, event by event */
         tern_buf_t digest;
-        uint64_t max_items; /* feat_conf_t.max_cached_items; 0: default */
-        int no_filter;      /* feat_conf_t.pair_filter_bytes = 0 */
-        int reopen_every;   /* commits between engine restarts; 0: never */
+        uint64_t max_items;      /* feat_conf_t.max_cached_items; 0: default */
+        uint64_t max_user_bytes; /* feat_conf_t.max_cached_user_bytes */
+        int no_filter;           /* feat_conf_t.pair_filter_bytes = 0 */
+        int reopen_every;        /* commits between engine restarts; 0: never */
         int n_commits;
         feat_conf_t conf;
         uint64_t top_loads, pair_reads; /* summed over the restarts */
@@ -182,6 +185,13 @@ static void check_bounds(run_t *r, uint64_t max_u, uint64_t max_p, int at_low) {
         TEST_ASSERT(s.cached_users <= max_u, "%llu users",
                     (unsigned long long)s.cached_users);
         TEST_EQ_INT(s.cached_user_bytes, user_bytes_recounted(r->eng));
+        if (r->max_user_bytes) {
+                uint64_t max_b = r->max_user_bytes;
+                if (at_low)
+                        max_b -= max_b / 10;
+                TEST_ASSERT(s.cached_user_bytes <= max_b, "%llu user bytes",
+                            (unsigned long long)s.cached_user_bytes);
+        }
         TEST_ASSERT(s.cached_pairs <= max_p, "%llu pairs",
                     (unsigned long long)s.cached_pairs);
         TEST_ASSERT(s.cached_items <= max_p, "%llu items",
@@ -229,6 +239,7 @@ static void run_stream(run_t *r, const char *tag, uint64_t max_u,
         c.max_cached_pairs = max_p;
         if (r->max_items)
                 c.max_cached_items = r->max_items;
+        c.max_cached_user_bytes = r->max_user_bytes;
         if (r->no_filter)
                 c.pair_filter_bytes = 0;
         r->conf = c;
@@ -326,6 +337,7 @@ static void test_tiny_bounds_same_results(void) {
         run_t big = {0}, tiny = {0}, tiny2 = {0}, mid = {.no_filter = 1},
               mid2 = {.reopen_every = 7};
         run_t items = {.max_items = TINY_I};
+        run_t ubytes = {.max_user_bytes = TINY_UB};
         feat_stats_t s;
         gen_events();
         run_stream(&big, "evict-big", 1000000, 100000000, 64, 0);
@@ -345,6 +357,9 @@ static void test_tiny_bounds_same_results(void) {
          * items themselves stay, named by entries and top lists */
         if (!test_failed_flag)
                 run_stream(&items, "evict-items", 1000000, 100000000, 32, 1);
+        /* users bounded by their bytes, not their number */
+        if (!test_failed_flag)
+                run_stream(&ubytes, "evict-ubytes", 1000000, 100000000, 32, 1);
         if (!test_failed_flag) {
                 /* the unbounded run never evicted, the bounded ones did,
                  * items too (user windows then name reused item slots) */
@@ -398,6 +413,17 @@ static void test_tiny_bounds_same_results(void) {
                             (unsigned long long)s.items_unloaded,
                             (unsigned long long)s.items_evicted);
                 same_results(&big, &items, "items bounded, entries not");
+                feat_engine_stats(ubytes.eng, &s);
+                fprintf(stderr,
+                        "ubytes: %llu users (%llu bytes), %llu evicted\n",
+                        (unsigned long long)s.cached_users,
+                        (unsigned long long)s.cached_user_bytes,
+                        (unsigned long long)s.users_evicted);
+                TEST_ASSERT(s.users_evicted > 1000 && s.items_unloaded == 0,
+                            "ubytes: %llu users evicted, %llu items unloaded",
+                            (unsigned long long)s.users_evicted,
+                            (unsigned long long)s.items_unloaded);
+                same_results(&big, &ubytes, "users bounded by bytes");
         }
         run_free(&big);
         run_free(&tiny);
@@ -405,6 +431,7 @@ static void test_tiny_bounds_same_results(void) {
         run_free(&mid);
         run_free(&mid2);
         run_free(&items);
+        run_free(&ubytes);
 }
 
 /* A batch far over the bounds: its one commit evicts down to 90%. */
@@ -412,6 +439,11 @@ static void test_one_big_batch(void) {
         run_t r = {0};
         gen_events();
         run_stream(&r, "evict-batch", TINY_U, TINY_P, N_EVENTS, 0);
+        run_free(&r);
+        if (test_failed_flag)
+                return;
+        r = (run_t){.max_user_bytes = TINY_UB};
+        run_stream(&r, "evict-batch-bytes", 1000000, 100000000, N_EVENTS, 0);
         run_free(&r);
 }
 
