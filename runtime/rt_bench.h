@@ -67,6 +67,8 @@ typedef struct rt_pace_sample {
         double anon_mb, file_mb; /* RSS split (smaps_rollup) */
         double memtables_mb, block_cache_mb, table_readers_mb;
         double heap_in_use_mb, heap_held_mb; /* malloc's view */
+        uint64_t malloc_trims;               /* so far, and their time */
+        double malloc_trim_ms;
         /* RocksDB (feat_store_mem_t): most L0 files and sorted runs of a
          * column family, compactions running, compaction owed (level
          * compaction only), delayed write rate (0: writes not held back) */

@@ -169,6 +169,8 @@ static void publish(rt_metrics_t *m, const rt_pipeline_t *p, int final) {
         memcpy(s->events_by_type, st.by_type, sizeof(s->events_by_type));
         s->dead_lettered = st.dead_lettered;
         s->batches = st.batches;
+        s->malloc_trims = st.malloc_trims;
+        s->malloc_trim_seconds = (double)st.malloc_trim_ns / 1e9;
         collect_outputs(&m->src, s);
         collect_lag(&m->src, p, s);
         collect_models(&m->src, s);
@@ -501,6 +503,18 @@ static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
                                         (unsigned long long)parts[i].bytes);
 }
 
+static void emit_trims(const metric_def_t *d, const rt_metrics_snap_t *s,
+                       tern_buf_t *out) {
+        put_u64(out, d->name, s->malloc_trims);
+}
+
+static void emit_trim_time(const metric_def_t *d, const rt_metrics_snap_t *s,
+                           tern_buf_t *out) {
+        tern_buf_printf(out, "%s ", d->name);
+        put_double(out, s->malloc_trim_seconds);
+        tern_buf_printf(out, "\n");
+}
+
 static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,
                         tern_buf_t *out) {
         tern_buf_printf(out, "%s %lld\n", d->name,
@@ -622,6 +636,13 @@ static const metric_def_t metric_defs[] = {
      "returned). The parts overlap (RocksDB's memory is malloc's): do not "
      "sum them.",
      emit_memory},
+    {"tern_malloc_trims_total", "counter", "",
+     "Times the loop handed malloc's free pages back to the system "
+     "(state.malloc_trim_seconds).",
+     emit_trims},
+    {"tern_malloc_trim_seconds_total", "counter", "",
+     "Time those hand-backs took; the loop processes no events meanwhile.",
+     emit_trim_time},
     {"tern_config_version", "gauge", "",
      "Configuration version stamped on outputs.", emit_config},
     {"tern_schema_registry_requests_total", "counter", "",

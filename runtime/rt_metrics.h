@@ -99,6 +99,9 @@ typedef struct rt_metrics_snap {
          * heap_known 0: no mallinfo2 (not glibc 2.33+). */
         int heap_known;
         uint64_t heap_in_use, heap_held;
+        /* malloc_trim calls (state.malloc_trim_seconds) and their time */
+        uint64_t malloc_trims;
+        double malloc_trim_seconds;
         uint64_t cached_users, cached_items, cached_pairs, cached_top_lists;
         uint64_t cached_user_bytes;
         /* pairs the co-occurrence mirror evicted, commits: both so far */
