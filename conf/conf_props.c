@@ -225,10 +225,10 @@ const conf_prop_t conf_props[] = {
      "back from RocksDB when needed (results do not change)."},
     {"state.malloc_trim_seconds", CP_INT, OFF(malloc_trim_seconds), 0, 86400,
      "60", NULL,
-     "Every this many seconds (wall clock), between batches, hand the\n"
+     "Every this many seconds (wall clock), at a commit, hand the\n"
      "pages malloc holds free back to the system (glibc's malloc_trim;\n"
      "tern_malloc_trim_seconds_total says what it costs). Freed memory\n"
-     "otherwise stays in RSS until reused. 0: never."},
+     "otherwise stays in RSS until reused. 0: never. glibc only."},
     /* batch */
     {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "10000",
      NULL,

@@ -510,9 +510,7 @@ static void emit_trims(const metric_def_t *d, const rt_metrics_snap_t *s,
 
 static void emit_trim_time(const metric_def_t *d, const rt_metrics_snap_t *s,
                            tern_buf_t *out) {
-        tern_buf_printf(out, "%s ", d->name);
-        put_double(out, s->malloc_trim_seconds);
-        tern_buf_printf(out, "\n");
+        tern_buf_printf(out, "%s %.9g\n", d->name, s->malloc_trim_seconds);
 }
 
 static void emit_config(const metric_def_t *d, const rt_metrics_snap_t *s,
@@ -641,7 +639,8 @@ static const metric_def_t metric_defs[] = {
      "(state.malloc_trim_seconds).",
      emit_trims},
     {"tern_malloc_trim_seconds_total", "counter", "",
-     "Time those hand-backs took; the loop processes no events meanwhile.",
+     "Time those hand-backs took: the loop processes no events meanwhile, "
+     "and threads that allocate wait.",
      emit_trim_time},
     {"tern_config_version", "gauge", "",
      "Configuration version stamped on outputs.", emit_config},

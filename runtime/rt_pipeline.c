@@ -80,7 +80,7 @@ struct rt_pipeline {
         /* Wall time per stage, summed (the loop is one thread). */
         _Atomic uint64_t ns_decode, ns_state, ns_recs, ns_produce, ns_flush,
             ns_write, ns_models;
-        int64_t next_trim_ns; /* monotonic; 0: at the first chance */
+        int64_t next_trim_ns; /* monotonic */
         _Atomic uint64_t st_trims, st_trim_ns;
 };
 
@@ -253,6 +253,30 @@ static tern_code_t land_batch(rt_pipeline_t *p) {
         return TERN_OK;
 }
 
+/* glibc keeps the memory freed in its arenas for reuse, and counts it in
+ * RSS until it is: in a 1,500 events/s soak with every cache bounded,
+ * that free memory grew about 1 MiB a minute (RocksDB's flushes and
+ * compactions free MiB at a time; the loop's per-event buffers leave
+ * holes). malloc_trim gives back the pages wholly free inside the arenas
+ * (MADV_DONTNEED), not only the top: it locks each arena while it walks
+ * its free chunks, and every thread that allocates meanwhile waits, hence
+ * at a commit, once the previous batch has landed and before the next is
+ * handed to the writer thread, and at most this often. */
+static void trim_malloc(rt_pipeline_t *p) {
+#if defined(__GLIBC__)
+        int64_t every_ns = p->live->malloc_trim_seconds * 1000000000;
+        int64_t started = rt_mono_ns();
+        if (!every_ns || started < p->next_trim_ns)
+                return; /* the first at the first commit */
+        malloc_trim(0);
+        p->next_trim_ns = started + every_ns;
+        atomic_fetch_add(&p->st_trims, 1);
+        STAGE_ADD(p, st_trim_ns, started);
+#else
+        (void)p;
+#endif
+}
+
 /* Outputs delivered, then state and offsets handed to RocksDB's writer
  * thread in one batch; the loop goes on with the next batch meanwhile and
  * the batch lands at the next commit, when the loop is idle, or at once
@@ -278,6 +302,7 @@ static tern_code_t commit_batch(rt_pipeline_t *p) {
         }
         if ((rc = land_batch(p)) != TERN_OK)
                 return rc;
+        trim_malloc(p);
         p->n_landing = 0;
         for (int i = 0; i < RT_MAX_PARTITIONS; i++)
                 if (p->batch_next[i] >= 0) {
@@ -632,28 +657,6 @@ static tern_code_t start_control(rt_pipeline_t *p, const rt_pipeline_opts_t *o,
                                 &p->nb_source, errstr, errstr_size);
 }
 
-/* glibc keeps the memory freed in its arenas for reuse, and counts it in
- * RSS until it is: in a 1,500 events/s soak with every cache bounded,
- * that free memory grew about 1 MiB a minute (RocksDB's flushes and
- * compactions free MiB at a time; the loop's per-event buffers leave
- * holes). malloc_trim gives back the pages wholly free inside the arenas
- * (MADV_DONTNEED), not only the top: it locks each arena while it walks
- * its free chunks, hence between batches and at most this often. */
-static void trim_malloc(rt_pipeline_t *p) {
-#if defined(__GLIBC__)
-        int64_t every_ns = p->live->malloc_trim_seconds * 1000000000;
-        int64_t started = rt_mono_ns();
-        if (!every_ns || started < p->next_trim_ns)
-                return;
-        malloc_trim(0);
-        p->next_trim_ns = started + every_ns;
-        atomic_fetch_add(&p->st_trims, 1);
-        STAGE_ADD(p, st_trim_ns, started);
-#else
-        (void)p;
-#endif
-}
-
 /* Between batches: SIGHUP, then the control records available. */
 static void between_batches(rt_pipeline_t *p) {
         if (rt_reload && p->reload) {
@@ -670,7 +673,6 @@ static void between_batches(rt_pipeline_t *p) {
                 conf_destroy(file);
         }
         rt_control_poll(p->control);
-        trim_malloc(p);
 }
 
 rt_pipeline_t *rt_pipeline_new(const rt_pipeline_opts_t *o, char *errstr,

@@ -179,6 +179,10 @@ def check_final(s, types, summary, by_type):
            ("memtables", "block_cache", "block_cache_pinned", "table_readers",
             "heap_in_use", "heap_held")}
     assert mem["memtables"] > 0 and 0 < mem["heap_in_use"] <= mem["heap_held"], mem
+    # state.malloc_trim_seconds (default 60): the first trim at the first commit
+    assert types["tern_malloc_trims_total"] == "counter"
+    assert 1 <= value(s, "tern_malloc_trims_total") <= batches
+    assert 0 < value(s, "tern_malloc_trim_seconds_total") < 60
     assert value(s, "tern_config_version") == 1
     assert value(s, "tern_ready") == 0  # the loop has returned
     assert [l for (n, l) in s if n == "tern_build_info"], "no tern_build_info"

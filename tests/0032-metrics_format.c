@@ -52,6 +52,8 @@ static void test_format(void) {
         s.lag[1].partition = 3;
         s.churn = (rt_metrics_model_t){1, 4, 0.5, NAN};
         s.ready = 1;
+        s.malloc_trims = 4;
+        s.malloc_trim_seconds = 0.0025;
         format(&s, &b);
         TEST_ASSERT(!b.overflow, "overflow");
         TEST_ASSERT(has_line(&b, "tern_records_in_total 10"), "%s", b.data);
@@ -85,6 +87,9 @@ static void test_format(void) {
         TEST_ASSERT(!strstr((const char *)b.data, "model=\"ctr\""),
                     "ctr is off but has samples: %s", b.data);
         TEST_ASSERT(has_line(&b, "tern_ready 1"), "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_malloc_trims_total 4"), "%s", b.data);
+        TEST_ASSERT(has_line(&b, "tern_malloc_trim_seconds_total 0.0025"), "%s",
+                    b.data);
         TEST_ASSERT(has_line(&b, "# TYPE tern_batch_commit_seconds histogram"),
                     "%s", b.data);
         TEST_ASSERT(!has_line(&b, "tern_schema_registry_requests_total 0") &&
