@@ -39,11 +39,10 @@ char *feat_strdup_n(const char *s, uint32_t len) {
  * behind); when the arena or a list is full, the body is rebuilt with the
  * live strings packed, at least twice their size, so appends are amortised
  * O(1) and the arena stays within a few times the live bytes, which the
- * list limits bound. A body of its own is malloc'ed at a size class
- * (body_class), the slack added to its arena. A new user costs one malloc (its
- * first body comes with the record) and no entry ever costs a malloc or a free.
- * A user read back from RocksDB gets lists as long as its records' and an arena
- * of their bytes (feat_user_decode), not the doubled sizes of growth.
+ * list limits bound. A new user costs one malloc (its first body comes
+ * with the record) and no entry ever costs a malloc or a free. A user read
+ * back from RocksDB gets lists as long as its records' and an arena of
+ * their bytes (feat_user_decode), not the doubled sizes of growth.
  */
 
 /* Most users are seen a few times: start with room for about that. */
@@ -61,23 +60,6 @@ static size_t body_size(uint32_t cw, uint32_t cr, uint32_t ca, uint32_t cb) {
         return ((size_t)cw + cr) * sizeof(feat_item_ts_t) +
                (size_t)ca * sizeof(feat_affinity_t) +
                (size_t)cw * 2 * sizeof(uint32_t) + cb;
-}
-
-/* A body's malloc size: steps of 64 bytes up to 1 KiB, then eighths of a
- * power of two (at most 1/8 more than asked). Bodies are freed and
- * allocated all the time (users grow, go, come back) at sizes that differ
- * by a few bytes; at a few classes a freed body is reused whole by the
- * next body of its class instead of being split into holes malloc seldom
- * fills. The slack goes to the arena. */
-static size_t body_class(size_t n) {
-        size_t step = 64;
-        if (n > 1024) {
-                size_t pow2 = 1024;
-                while (pow2 < n / 2 + n % 2)
-                        pow2 *= 2;
-                step = pow2 / 8; /* n in (pow2, 2 pow2] */
-        }
-        return (n + step - 1) / step * step;
 }
 
 const char *feat_user_add_id(feat_uuser_t *u, const char *s, uint32_t len) {
@@ -110,13 +92,8 @@ static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr, uint32_t ca,
         feat_item_ts_t *win, *rec;
         feat_affinity_t *aff;
         uint32_t *iid;
-        if (!body) {
-                size_t asked = body_size(cw, cr, ca, cb);
-                size_t size = body_class(asked);
-                if (cb + (size - asked) > UINT32_MAX || !(body = malloc(size)))
-                        return -1;
-                cb += (uint32_t)(size - asked);
-        }
+        if (!body && !(body = malloc(body_size(cw, cr, ca, cb))))
+                return -1;
         win = (feat_item_ts_t *)(void *)body;
         rec = win + cw;
         aff = (feat_affinity_t *)(void *)(rec + cr);
