@@ -32,7 +32,8 @@ LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 SHOP = ["-X", "churn.inactive_days=3", "-X", "churn.score_interval_days=1",
         "-X", "ctr.attribution_window_seconds=120",
-        "-X", "batch.max_events=2000", "-X", "batch.max_ms=50"]
+        "-X", "batch.max_events=2000", "-X", "batch.max_ms=50",
+        "-X", "state.malloc_trim_seconds=1"]
 TAOBAO_TYPES = {"pv": "view", "fav": "favorite", "cart": "cart", "buy": "purchase"}
 
 
@@ -179,7 +180,7 @@ def check_final(s, types, summary, by_type):
            ("memtables", "block_cache", "block_cache_pinned", "table_readers",
             "heap_in_use", "heap_held")}
     assert mem["memtables"] > 0 and 0 < mem["heap_in_use"] <= mem["heap_held"], mem
-    # state.malloc_trim_seconds (default 60): the first trim at the first commit
+    # state.malloc_trim_seconds=1: the first trim at the first commit
     assert types["tern_malloc_trims_total"] == "counter"
     assert 1 <= value(s, "tern_malloc_trims_total") <= batches
     assert 0 < value(s, "tern_malloc_trim_seconds_total") < 60
