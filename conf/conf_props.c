@@ -229,8 +229,8 @@ const conf_prop_t conf_props[] = {
      "pages malloc holds free back to the system (glibc's malloc_trim;\n"
      "tern_malloc_trim_seconds_total says what it costs). Off by default:\n"
      "in a 35-minute soak, once a minute, RSS grew about as fast as\n"
-     "without (the pages came back within seconds) and each trim held\n"
-     "the loop 17 ms on average, up to 54. 0: never. glibc only."},
+     "without (the pages came back within 30 s) and each trim held\n"
+     "the loop 18 ms on average, up to 54. 0: never. glibc only."},
     /* batch */
     {"batch.max_events", CP_INT, OFF(batch_max_events), 1, 1000000, "10000",
      NULL,
