@@ -92,7 +92,7 @@ typedef struct tern_conf {
         int64_t max_cached_pairs;
         int64_t pair_filter_mb;
         int64_t max_cached_items;    /* the item catalog (feat_catalog.h) */
-        int64_t malloc_trim_seconds; /* rt_pipeline, between batches */
+        int64_t malloc_trim_seconds; /* rt_pipeline, at a commit */
         /* batch */
         int64_t batch_max_events;
         int64_t batch_max_ms;

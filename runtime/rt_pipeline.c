@@ -254,19 +254,21 @@ static tern_code_t land_batch(rt_pipeline_t *p) {
 }
 
 /* glibc keeps the memory freed in its arenas for reuse, and counts it in
- * RSS until it is: in a 1,500 events/s soak with every cache bounded,
- * that free memory grew about 1 MiB a minute (RocksDB's flushes and
- * compactions free MiB at a time; the loop's per-event buffers leave
- * holes). malloc_trim gives back the pages wholly free inside the arenas
- * (MADV_DONTNEED), not only the top: it locks each arena while it walks
- * its free chunks, and every thread that allocates meanwhile waits, hence
- * at a commit, once the previous batch has landed and before the next is
+ * RSS until it is. malloc_trim gives back the pages wholly free inside the
+ * arenas (MADV_DONTNEED), not only the top; in a steady soak they were
+ * back within 30 s, hence off by default (a process that should shrink
+ * after a burst may want it). It locks each arena while it walks its free
+ * chunks, and every thread that allocates meanwhile waits, hence at a
+ * commit, once the previous batch has landed and before the next is
  * handed to the writer thread, and at most this often. */
 static void trim_malloc(rt_pipeline_t *p) {
 #if defined(__GLIBC__)
         int64_t every_ns = p->live->malloc_trim_seconds * 1000000000;
-        int64_t started = rt_mono_ns();
-        if (!every_ns || started < p->next_trim_ns)
+        int64_t started;
+        if (!every_ns)
+                return;
+        started = rt_mono_ns();
+        if (started < p->next_trim_ns)
                 return; /* the first at the first commit */
         malloc_trim(0);
         p->next_trim_ns = started + every_ns;

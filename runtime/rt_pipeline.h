@@ -58,8 +58,8 @@ typedef struct rt_pipeline_stats {
          * (scoring, joins, learning; their sends count in ns_produce). */
         uint64_t ns_decode, ns_state, ns_recs, ns_produce, ns_flush, ns_write;
         uint64_t ns_models;
-        /* malloc_trim calls between batches (state.malloc_trim_seconds)
-         * and the time they took */
+        /* malloc_trim calls at commits (state.malloc_trim_seconds) and
+         * the time they took */
         uint64_t malloc_trims, malloc_trim_ns;
 } rt_pipeline_stats_t;
 
