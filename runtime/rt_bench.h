@@ -67,7 +67,9 @@ typedef struct rt_pace_sample {
         double anon_mb, file_mb; /* RSS split (smaps_rollup) */
         double memtables_mb, block_cache_mb, table_readers_mb;
         double heap_in_use_mb, heap_held_mb; /* malloc's view */
-        uint64_t malloc_trims;               /* so far, and their time */
+        /* ... by arena: the main one (the loop's) and the others */
+        double main_held_mb, main_free_mb, other_held_mb, other_free_mb;
+        uint64_t malloc_trims; /* so far, and their time */
         double malloc_trim_ms;
         /* RocksDB (feat_store_mem_t): most L0 files and sorted runs of a
          * column family, compactions running, compaction owed (level

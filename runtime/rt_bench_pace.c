@@ -218,6 +218,12 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                             (double)m->rocksdb_mem.table_readers / 1048576.0;
                         s.heap_in_use_mb = (double)m->heap_in_use / 1048576.0;
                         s.heap_held_mb = (double)m->heap_held / 1048576.0;
+                        s.main_held_mb = (double)m->heap_main_held / 1048576.0;
+                        s.main_free_mb = (double)m->heap_main_free / 1048576.0;
+                        s.other_held_mb =
+                            (double)m->heap_other_held / 1048576.0;
+                        s.other_free_mb =
+                            (double)m->heap_other_free / 1048576.0;
                         s.malloc_trims = m->malloc_trims;
                         s.malloc_trim_ms = m->malloc_trim_seconds * 1e3;
                         s.l0_files = m->rocksdb_mem.l0_files_max;
@@ -252,7 +258,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             stderr,
             "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
             "memtables %.1f  block-cache %.1f  table-readers %.1f  "
-            "heap in use %.1f held %.1f MiB (trims %llu, %.1f ms)  L0 files "
+            "heap in use %.1f held %.1f MiB (trims %llu, %.1f ms)  arenas: "
+            "main %.1f free %.1f, others %.1f free %.1f MiB  L0 files "
             "%llu  sorted runs "
             "%llu  compactions %llu  compaction owed %llu MiB  delayed "
             "writes %llu B/s  "
@@ -266,7 +273,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             pc->o.label, s.t_s, s.rss_mb, s.anon_mb, s.file_mb, s.memtables_mb,
             s.block_cache_mb, s.table_readers_mb, s.heap_in_use_mb,
             s.heap_held_mb, (unsigned long long)s.malloc_trims,
-            s.malloc_trim_ms, (unsigned long long)s.l0_files,
+            s.malloc_trim_ms, s.main_held_mb, s.main_free_mb, s.other_held_mb,
+            s.other_free_mb, (unsigned long long)s.l0_files,
             (unsigned long long)s.sorted_runs,
             (unsigned long long)s.compactions_running,
             (unsigned long long)s.pending_compaction_mb,

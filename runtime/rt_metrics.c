@@ -3,6 +3,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__GLIBC__)
@@ -278,6 +279,60 @@ rt_metrics_phase_t rt_metrics_phase(rt_metrics_t *m) {
         return (rt_metrics_phase_t)atomic_load(&m->phase);
 }
 
+#if defined(__GLIBC__)
+/* One line of malloc_info's XML: <heap nr="N"> opens an arena, </heap>
+ * closes it; inside, the free bytes are the "fast" and "rest" totals and
+ * the held bytes "system current". The totals after the last arena (all
+ * arenas) fall outside any heap and are skipped. */
+static void arena_line(rt_metrics_snap_t *s, const char *line, int *nr) {
+        unsigned long long size;
+        int n;
+        uint64_t *held, *free_bytes;
+        if (sscanf(line, "<heap nr=\"%d\">", &n) == 1) {
+                *nr = n;
+                return;
+        }
+        if (!strncmp(line, "</heap>", 7)) {
+                *nr = -1;
+                return;
+        }
+        if (*nr < 0)
+                return;
+        held = *nr ? &s->heap_other_held : &s->heap_main_held;
+        free_bytes = *nr ? &s->heap_other_free : &s->heap_main_free;
+        if (sscanf(line, "<total type=\"fast\" count=\"%*u\" size=\"%llu\"",
+                   &size) == 1 ||
+            sscanf(line, "<total type=\"rest\" count=\"%*u\" size=\"%llu\"",
+                   &size) == 1)
+                *free_bytes += size;
+        else if (sscanf(line, "<system type=\"current\" size=\"%llu\"",
+                        &size) == 1)
+                *held += size;
+}
+
+/* malloc_info locks each arena in turn, like mallinfo2; its XML is a few
+ * KiB per arena. */
+static void read_arenas(rt_metrics_snap_t *s) {
+        char *xml = NULL, *line, *save = NULL;
+        size_t len = 0;
+        int nr = -1;
+        FILE *f = open_memstream(&xml, &len);
+        if (!f)
+                return;
+        if (malloc_info(0, f)) {
+                fclose(f);
+                free(xml);
+                return;
+        }
+        fclose(f);
+        for (line = strtok_r(xml, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+                arena_line(s, line, &nr);
+        s->heap_arenas = 1;
+        free(xml);
+}
+#endif
+
 /* On the reader's thread (a scrape, a bench sample), not the loop's:
  * mallinfo2 locks each arena in turn and walks its free chunks. */
 static void read_heap(rt_metrics_snap_t *s) {
@@ -286,6 +341,7 @@ static void read_heap(rt_metrics_snap_t *s) {
         s->heap_known = 1;
         s->heap_in_use = (uint64_t)(mi.uordblks + mi.hblkhd);
         s->heap_held = (uint64_t)(mi.arena + mi.hblkhd);
+        read_arenas(s);
 #else
         (void)s;
 #endif
@@ -495,9 +551,14 @@ static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
             {"users", s->cached_user_bytes, 0},
             {"heap_in_use", s->heap_in_use, 1},
             {"heap_held", s->heap_held, 1},
+            {"heap_main_held", s->heap_main_held, 2},
+            {"heap_main_free", s->heap_main_free, 2},
+            {"heap_other_held", s->heap_other_held, 2},
+            {"heap_other_free", s->heap_other_free, 2},
         };
         for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-                if (!parts[i].heap || s->heap_known)
+                if (!parts[i].heap || (parts[i].heap == 1 && s->heap_known) ||
+                    (parts[i].heap == 2 && s->heap_arenas))
                         tern_buf_printf(out, "%s{part=\"%s\"} %llu\n", d->name,
                                         parts[i].part,
                                         (unsigned long long)parts[i].bytes);
@@ -625,13 +686,16 @@ static const metric_def_t metric_defs[] = {
      emit_rocksdb},
     {"tern_memory_bytes", "gauge",
      "part (memtables, block_cache, block_cache_pinned, table_readers, "
-     "users, heap_in_use, heap_held)",
+     "users, heap_in_use, heap_held, heap_main_held, heap_main_free, "
+     "heap_other_held, heap_other_free)",
      "What holds memory: RocksDB's memtables, block cache (and its pinned "
      "part: index and filter blocks kept in it) and table readers, the "
      "cached users' records (bytes asked of malloc; all read at "
      "most once a second); malloc's bytes in use and held "
      "from the system (glibc 2.33+; held minus in use is freed but not "
-     "returned). The parts overlap (RocksDB's memory is malloc's): do not "
+     "returned); the arenas' part of held, and of it the free bytes, for "
+     "the main arena (the loop's) and the others (without mmapped "
+     "blocks). The parts overlap (RocksDB's memory is malloc's): do not "
      "sum them.",
      emit_memory},
     {"tern_malloc_trims_total", "counter", "",

@@ -78,6 +78,12 @@ class Bench(Tests):
         # malloc's view, read on the sampling thread: in use <= held, > 0
         heap = re.search(r"heap in use ([0-9.]+) held ([0-9.]+) MiB", lines[-1])
         assert heap and 0 < float(heap[1]) <= float(heap[2]), lines[-1]
+        # ... by arena: each arena's free part of what it holds
+        arenas = re.search(r"arenas: main ([0-9.]+) free ([0-9.]+), "
+                           r"others ([0-9.]+) free ([0-9.]+) MiB", lines[-1])
+        assert arenas, lines[-1]
+        main_held, main_free, other_held, other_free = map(float, arenas.groups())
+        assert 0 < main_free <= main_held and other_free <= other_held, lines[-1]
         assert "growth" in out.stdout, out.stdout
         # topics with other partition counts: refused, with the fix named
         assert bad.returncode != 0 and "tern broker --topic" in bad.stderr, bad.stderr
