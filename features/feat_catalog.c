@@ -3,11 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feat_strpool.h"
+
 #define CAT_PREFIX     "cat"
 #define CAT_PREFIX_LEN 4 /* "cat\0" */
 #define CAT_VERSION    1
 
-/* One allocation per entry: [item][category], not NUL-terminated. */
+/* One allocation per entry: [item][category], not NUL-terminated, from
+ * the catalog's string pool (entries live for minutes: feat_strpool.h). */
 typedef struct entry {
         char *mem;
         uint32_t len, clen;
@@ -19,11 +22,12 @@ typedef struct entry {
 struct feat_catalog {
         feat_store_t *st;
         entry_t *slots;
-        uint64_t cap, n; /* cap: power of two, load <= 1/2 */
-        uint64_t max;    /* entries kept after a commit */
-        uint64_t tick;   /* unique, increasing: orders entries by use */
-        int partial;     /* the store holds items memory does not */
-        uint32_t *dirty; /* slot indexes changed since the last commit */
+        uint64_t cap, n;     /* cap: power of two, load <= 1/2 */
+        uint64_t max;        /* entries kept after a commit */
+        uint64_t tick;       /* unique, increasing: orders entries by use */
+        int partial;         /* the store holds items memory does not */
+        uint32_t *dirty;     /* slot indexes changed since the last commit */
+        feat_strpool_t *mem; /* the entries' bytes */
         uint64_t n_dirty, dirty_cap;
         feat_catalog_stats_t st_;
         tern_buf_t key, val;
@@ -34,6 +38,10 @@ static uint64_t hash_of(const char *s, uint32_t len) {
         for (uint32_t i = 0; i < len; i++)
                 h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
         return h;
+}
+
+static void entry_release(feat_catalog_t *c, entry_t *e) {
+        feat_strpool_free(c->mem, e->mem, (size_t)e->len + e->clen + 1);
 }
 
 static entry_t *slot_of(const feat_catalog_t *c, const char *item, uint32_t len,
@@ -61,7 +69,7 @@ static int rehash(feat_catalog_t *c, uint64_t cap, uint64_t drop_upto) {
                 if (!old[i].mem)
                         continue;
                 if (old[i].seen <= drop_upto) {
-                        free(old[i].mem);
+                        entry_release(c, &old[i]);
                         c->n--;
                         c->st_.evicted++;
                         continue;
@@ -110,13 +118,14 @@ static int put(feat_catalog_t *c, const char *item, uint32_t len,
                 e->seen = ++c->tick;
                 return 0; /* unchanged: the common case */
         }
-        if (!(mem = malloc((size_t)len + clen + 1)))
+        if (!(mem = feat_strpool_alloc(c->mem, (size_t)len + clen + 1)))
                 return -1;
         memcpy(mem, item, len);
         memcpy(mem + len, cat, clen);
         if (!e->mem)
                 c->n++;
-        free(e->mem);
+        else
+                entry_release(c, e);
         e->mem = mem;
         e->len = len;
         e->clen = clen;
@@ -288,7 +297,7 @@ feat_catalog_t *feat_catalog_new(feat_store_t *st, feat_engine_t *eng,
         c->max = max_items ? max_items : UINT64_MAX;
         tern_buf_init(&c->key, CAT_PREFIX_LEN + FEAT_CATALOG_MAX_ID);
         tern_buf_init(&c->val, 1 + FEAT_CATALOG_MAX_ID);
-        if (grow(c)) {
+        if (!(c->mem = feat_strpool_new()) || grow(c)) {
                 tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                           "catalog: out of memory");
                 goto fail;
@@ -312,7 +321,9 @@ void feat_catalog_destroy(feat_catalog_t *c) {
         if (!c)
                 return;
         for (uint64_t i = 0; i < c->cap; i++)
-                free(c->slots[i].mem);
+                if (c->slots[i].mem)
+                        entry_release(c, &c->slots[i]);
+        feat_strpool_destroy(c->mem);
         free(c->slots);
         free(c->dirty);
         tern_buf_free(&c->key);

@@ -197,8 +197,11 @@ static uint32_t item_intern(feat_engine_t *eng, const char *s, uint32_t len) {
         char *copy;
         if (id != FEAT_NONE)
                 return id;
-        if (items_room(c) || !(copy = feat_strdup_n(s, len)))
+        if (items_room(c) || !(copy = feat_strpool_alloc(c->ids, len + 1)))
                 return FEAT_NONE;
+        if (len)
+                memcpy(copy, s, len);
+        copy[len] = '\0';
         id = item_slot_take(c);
         it = &c->items[id];
         it->id = copy;
@@ -253,7 +256,7 @@ static void item_free(feat_cooc_t *c, uint32_t id) {
         feat_item_t *it = &c->items[id];
         islot_delete(c, id);
         item_unload(c, it);
-        free(it->id);
+        feat_strpool_free(c->ids, it->id, (size_t)it->len + 1);
         it->id = NULL;
         it->n_loaded = 0;
         if (++it->gen == 0)
@@ -1514,9 +1517,13 @@ void feat_engine_pair_table_stats(const feat_engine_t *eng,
 
 static void items_free(feat_cooc_t *c) {
         for (uint32_t i = 0; i < c->n_items; i++) {
-                free(c->items[i].id);
+                /* only the long ids are malloc's; the rest go with the pool */
+                if (c->items[i].len + 1 > FEAT_STRPOOL_MAX)
+                        free(c->items[i].id);
                 free(c->items[i].top);
         }
+        feat_strpool_destroy(c->ids);
+        c->ids = NULL;
         free(c->items);
         free(c->islots);
         free(c->pslots);
@@ -1635,7 +1642,8 @@ tern_code_t feat_cooc_init(feat_engine_t *eng, char *errstr,
         tern_buf_init(&c->cnt_val, 64);
         c->trend = calloc(eng->conf.trending_size + 1, sizeof(*c->trend));
         c->members = calloc(eng->conf.top_neighbors + 1, sizeof(*c->members));
-        if (!c->trend || !c->members || tables_init(c))
+        c->ids = feat_strpool_new();
+        if (!c->trend || !c->members || !c->ids || tables_init(c))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         if ((code = layout_check(eng, errstr, errstr_size)))

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "feat_engine.h"
+#include "feat_strpool.h"
 
 #define FEAT_REC_VERSION 1
 #define FEAT_ID_MAX      4096 /* longest user/item/category id in a record */
@@ -76,6 +77,7 @@ typedef struct feat_pair {
 typedef struct feat_cooc {
         /* items, interned: index = item id; freed ids are reused */
         feat_item_t *items;
+        feat_strpool_t *ids;         /* the items' id strings */
         uint32_t n_items, cap_items; /* n_items: ids handed out, free or not */
         uint32_t *free_ids;
         uint32_t n_free, cap_free;
@@ -278,8 +280,5 @@ void feat_lru_sort(struct feat_engine *eng, size_t n);
  * cut to fit out (always NUL-terminated). */
 void feat_key_printable(const uint8_t *k, size_t klen, char *out,
                         size_t out_size);
-
-/* Strings copied out of borrowed memory; NULL on allocation failure. */
-char *feat_strdup_n(const char *s, uint32_t len);
 
 #endif

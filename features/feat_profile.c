@@ -19,16 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-char *feat_strdup_n(const char *s, uint32_t len) {
-        char *d = malloc((size_t)len + 1);
-        if (!d)
-                return NULL;
-        if (len)
-                memcpy(d, s, len);
-        d[len] = '\0';
-        return d;
-}
-
 /* ---- user memory ----
  *
  * The body of a user is one block:
