@@ -100,10 +100,10 @@ typedef struct rt_metrics_snap {
         int heap_known;
         uint64_t heap_in_use, heap_held;
         /* The same split by arena (glibc malloc_info): the main arena,
-         * which the loop's thread allocates from, and the others, shared
-         * by RocksDB's and librdkafka's threads. held: taken from the
-         * system (mmapped blocks not included); free: held but not in use,
-         * the top chunk included. heap_arenas 0: not read. */
+         * which the loop's thread allocates from (with some of RocksDB's
+         * and librdkafka's threads), and the others (the rest of them). held:
+         * taken from the system (mmapped blocks not included); free: held but
+         * not in use, the top chunk included. heap_arenas 0: not read. */
         int heap_arenas;
         uint64_t heap_main_held, heap_main_free;
         uint64_t heap_other_held, heap_other_free;
