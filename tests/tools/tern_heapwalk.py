@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 
-NO_SITE = 4294967295
+NO_SITE = -1  # the dump prints UINT32_MAX as int
 
 
 def load(path):
@@ -56,9 +56,10 @@ class Namer:
             name = self.demangled.get(parts[1].rsplit("+", 1)[0], parts[1])
             return f"{module.split('.')[0]}:{re.sub(r'[(].*', '', name)[-60:]}"
         if (path, off) not in self.cache:
-            r = subprocess.run(["addr2line", "-f", "-e", path, off],
+            r = subprocess.run(["addr2line", "-f", "-C", "-e", path, off],
                                capture_output=True, text=True).stdout.split("\n")
-            self.cache[(path, off)] = r[0] if r and r[0] != "??" else off
+            name = r[0] if r and r[0] != "??" else off
+            self.cache[(path, off)] = re.sub(r"[(].*", "", name)[-60:]
         return f"{module}:{self.cache[(path, off)]}"
 
     def site(self, sites, i):
