@@ -1517,9 +1517,8 @@ void feat_engine_pair_table_stats(const feat_engine_t *eng,
 
 static void items_free(feat_cooc_t *c) {
         for (uint32_t i = 0; i < c->n_items; i++) {
-                /* only the long ids are malloc's; the rest go with the pool */
-                if (c->items[i].len + 1 > FEAT_STRPOOL_MAX)
-                        free(c->items[i].id);
+                feat_strpool_free(c->ids, c->items[i].id,
+                                  (size_t)c->items[i].len + 1);
                 free(c->items[i].top);
         }
         feat_strpool_destroy(c->ids);
