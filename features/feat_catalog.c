@@ -3,14 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "feat_strpool.h"
+#include "../common/tern_pool.h"
 
 #define CAT_PREFIX     "cat"
 #define CAT_PREFIX_LEN 4 /* "cat\0" */
 #define CAT_VERSION    1
 
 /* One allocation per entry: [item][category], not NUL-terminated, from
- * the catalog's string pool (entries live for minutes: feat_strpool.h). */
+ * the catalog's pool (entries live for minutes: common/tern_pool.h). */
 typedef struct entry {
         char *mem;
         uint32_t len, clen;
@@ -22,12 +22,12 @@ typedef struct entry {
 struct feat_catalog {
         feat_store_t *st;
         entry_t *slots;
-        uint64_t cap, n;     /* cap: power of two, load <= 1/2 */
-        uint64_t max;        /* entries kept after a commit */
-        uint64_t tick;       /* unique, increasing: orders entries by use */
-        int partial;         /* the store holds items memory does not */
-        uint32_t *dirty;     /* slot indexes changed since the last commit */
-        feat_strpool_t *mem; /* the entries' bytes */
+        uint64_t cap, n;  /* cap: power of two, load <= 1/2 */
+        uint64_t max;     /* entries kept after a commit */
+        uint64_t tick;    /* unique, increasing: orders entries by use */
+        int partial;      /* the store holds items memory does not */
+        uint32_t *dirty;  /* slot indexes changed since the last commit */
+        tern_pool_t *mem; /* the entries' bytes */
         uint64_t n_dirty, dirty_cap;
         feat_catalog_stats_t st_;
         tern_buf_t key, val;
@@ -41,7 +41,7 @@ static uint64_t hash_of(const char *s, uint32_t len) {
 }
 
 static void entry_release(feat_catalog_t *c, entry_t *e) {
-        feat_strpool_free(c->mem, e->mem, (size_t)e->len + e->clen + 1);
+        tern_pool_free(c->mem, e->mem, (size_t)e->len + e->clen + 1);
 }
 
 static entry_t *slot_of(const feat_catalog_t *c, const char *item, uint32_t len,
@@ -118,7 +118,7 @@ static int put(feat_catalog_t *c, const char *item, uint32_t len,
                 e->seen = ++c->tick;
                 return 0; /* unchanged: the common case */
         }
-        if (!(mem = feat_strpool_alloc(c->mem, (size_t)len + clen + 1)))
+        if (!(mem = tern_pool_alloc(c->mem, (size_t)len + clen + 1)))
                 return -1;
         memcpy(mem, item, len);
         memcpy(mem + len, cat, clen);
@@ -297,7 +297,7 @@ feat_catalog_t *feat_catalog_new(feat_store_t *st, feat_engine_t *eng,
         c->max = max_items ? max_items : UINT64_MAX;
         tern_buf_init(&c->key, CAT_PREFIX_LEN + FEAT_CATALOG_MAX_ID);
         tern_buf_init(&c->val, 1 + FEAT_CATALOG_MAX_ID);
-        if (!(c->mem = feat_strpool_new()) || grow(c)) {
+        if (!(c->mem = tern_pool_new()) || grow(c)) {
                 tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                           "catalog: out of memory");
                 goto fail;
@@ -323,7 +323,7 @@ void feat_catalog_destroy(feat_catalog_t *c) {
         for (uint64_t i = 0; i < c->cap; i++)
                 if (c->slots[i].mem)
                         entry_release(c, &c->slots[i]);
-        feat_strpool_destroy(c->mem);
+        tern_pool_destroy(c->mem);
         free(c->slots);
         free(c->dirty);
         tern_buf_free(&c->key);

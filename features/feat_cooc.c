@@ -197,7 +197,7 @@ static uint32_t item_intern(feat_engine_t *eng, const char *s, uint32_t len) {
         char *copy;
         if (id != FEAT_NONE)
                 return id;
-        if (items_room(c) || !(copy = feat_strpool_alloc(c->ids, len + 1)))
+        if (items_room(c) || !(copy = tern_pool_alloc(c->pool, len + 1)))
                 return FEAT_NONE;
         if (len)
                 memcpy(copy, s, len);
@@ -246,7 +246,7 @@ static void item_unload(feat_cooc_t *c, feat_item_t *it) {
         it->top_loaded = 0;
         it->n_top = 0;
         it->f = 0;
-        free(it->top);
+        tern_pool_free(c->pool, it->top, c->top_bytes);
         it->top = NULL;
 }
 
@@ -256,7 +256,7 @@ static void item_free(feat_cooc_t *c, uint32_t id) {
         feat_item_t *it = &c->items[id];
         islot_delete(c, id);
         item_unload(c, it);
-        feat_strpool_free(c->ids, it->id, (size_t)it->len + 1);
+        tern_pool_free(c->pool, it->id, (size_t)it->len + 1);
         it->id = NULL;
         it->n_loaded = 0;
         if (++it->gen == 0)
@@ -872,9 +872,7 @@ tern_code_t feat_item_load_top(feat_engine_t *eng, uint32_t id, char *errstr,
         it->stamp = eng->tick;
         if (it->top_loaded)
                 return TERN_OK;
-        if (!it->top &&
-            !(it->top = malloc(((size_t)eng->conf.top_neighbors + 1) *
-                               sizeof(feat_top_t))))
+        if (!it->top && !(it->top = tern_pool_alloc(c->pool, c->top_bytes)))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         it->n_top = 0;
@@ -1517,12 +1515,12 @@ void feat_engine_pair_table_stats(const feat_engine_t *eng,
 
 static void items_free(feat_cooc_t *c) {
         for (uint32_t i = 0; i < c->n_items; i++) {
-                feat_strpool_free(c->ids, c->items[i].id,
-                                  (size_t)c->items[i].len + 1);
-                free(c->items[i].top);
+                tern_pool_free(c->pool, c->items[i].id,
+                               (size_t)c->items[i].len + 1);
+                tern_pool_free(c->pool, c->items[i].top, c->top_bytes);
         }
-        feat_strpool_destroy(c->ids);
-        c->ids = NULL;
+        tern_pool_destroy(c->pool);
+        c->pool = NULL;
         free(c->items);
         free(c->islots);
         free(c->pslots);
@@ -1641,8 +1639,10 @@ tern_code_t feat_cooc_init(feat_engine_t *eng, char *errstr,
         tern_buf_init(&c->cnt_val, 64);
         c->trend = calloc(eng->conf.trending_size + 1, sizeof(*c->trend));
         c->members = calloc(eng->conf.top_neighbors + 1, sizeof(*c->members));
-        c->ids = feat_strpool_new();
-        if (!c->trend || !c->members || !c->ids || tables_init(c))
+        c->pool = tern_pool_new();
+        c->top_bytes =
+            ((size_t)eng->conf.top_neighbors + 1) * sizeof(feat_top_t);
+        if (!c->trend || !c->members || !c->pool || tables_init(c))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         if ((code = layout_check(eng, errstr, errstr_size)))

@@ -160,7 +160,8 @@ static tern_code_t user_get(feat_engine_t *eng, int32_t partition,
                         goto nomem;
                 slot = user_slot(us, h, partition, id.ptr, id.len);
         }
-        if (!(u = feat_user_new(&eng->conf, partition, id.ptr, id.len)))
+        if (!(u = feat_user_new(&eng->conf, us->pool, partition, id.ptr,
+                                id.len)))
                 goto nomem;
         if ((code = user_load(eng, u, errstr, errstr_size))) {
                 feat_user_free(u);
@@ -211,8 +212,9 @@ static tern_code_t engine_alloc(feat_engine_t *eng, char *errstr,
         tern_buf_init(&eng->key, 2 * FEAT_ID_MAX + 16);
         tern_buf_init(&eng->val, (size_t)64 << 20);
         tern_buf_init(&eng->val2, (size_t)64 << 20);
+        eng->users.pool = tern_pool_new();
         if (!eng->nb_out || !eng->tmp_ids || !eng->tmp_slots || !eng->batch ||
-            !eng->landing || users_init(&eng->users))
+            !eng->landing || !eng->users.pool || users_init(&eng->users))
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         return feat_cooc_init(eng, errstr, errstr_size);
@@ -246,6 +248,7 @@ void feat_engine_destroy(feat_engine_t *eng) {
                 return;
         feat_cooc_destroy(eng);
         users_free(&eng->users);
+        tern_pool_destroy(eng->users.pool);
         free(eng->users.dirty);
         feat_store_write_end(eng->st, NULL, 0); /* before the batch goes */
         feat_batch_destroy(eng->batch);

@@ -92,7 +92,7 @@ static tern_code_t user_read(feat_store_t *st, const char *user,
                 code = TERN_ERR_NOT_FOUND;
                 goto out;
         }
-        if (!(*out = feat_user_new(&conf, partition, user, len))) {
+        if (!(*out = feat_user_new(&conf, NULL, partition, user, len))) {
                 code = tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
                 goto out;

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "feat_engine.h"
-#include "feat_strpool.h"
+#include "../common/tern_pool.h"
 
 #define FEAT_REC_VERSION 1
 #define FEAT_ID_MAX      4096 /* longest user/item/category id in a record */
@@ -77,7 +77,8 @@ typedef struct feat_pair {
 typedef struct feat_cooc {
         /* items, interned: index = item id; freed ids are reused */
         feat_item_t *items;
-        feat_strpool_t *ids;         /* the items' id strings */
+        tern_pool_t *pool;           /* the items' id strings and top lists */
+        size_t top_bytes;            /* a top list: top_neighbors + 1 members */
         uint32_t n_items, cap_items; /* n_items: ids handed out, free or not */
         uint32_t *free_ids;
         uint32_t n_free, cap_free;
@@ -181,12 +182,15 @@ typedef struct feat_uuser {
         char *arena; /* id strings of the lists, appended */
         uint32_t arena_len, arena_cap;
         void *body;
+        tern_pool_t *pool;   /* of this record and its bodies; NULL: malloc */
         uint8_t body_inline; /* body is part of this allocation */
         char user_id[];      /* NUL-terminated */
 } feat_uuser_t;
 
-feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
-                            const char *user, uint32_t len);
+/* The user's record and bodies come from pool (NULL: malloc), which
+ * must outlive it. */
+feat_uuser_t *feat_user_new(const feat_conf_t *conf, tern_pool_t *pool,
+                            int32_t partition, const char *user, uint32_t len);
 void feat_user_free(feat_uuser_t *u);
 /* Bytes the user's allocations asked malloc for: the record with its
  * first body, plus the body that replaced it (the first stays, unused). */
@@ -230,6 +234,7 @@ typedef struct feat_uslot {
 } feat_uslot_t;
 
 typedef struct feat_users {
+        tern_pool_t *pool; /* the users' records and bodies */
         feat_uslot_t *slots;
         size_t mask, n;
         uint64_t bytes; /* feat_user_bytes() of every cached user */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/tern_pool.h"
+
 #define JOIN_REC_VERSION 1
 #define JOIN_KEY_MAX     (2 + 4096)
 #define JOIN_STATS_KEY   "\xff\xffstats"
@@ -39,6 +41,7 @@ typedef struct part {
 struct feat_join {
         feat_store_t *st;
         feat_join_conf_t conf;
+        tern_pool_t *pool; /* the pending impressions */
         pend_t **slots;
         size_t mask, n;
         part_t *parts;
@@ -204,10 +207,18 @@ static void table_remove(feat_join_t *j, pend_t *e) {
         j->n--;
 }
 
-static pend_t *pend_alloc(int32_t partition, const char *id, uint32_t id_len,
-                          uint32_t n_idx) {
-        pend_t *e = calloc(1, sizeof(*e) + (size_t)n_idx * sizeof(uint32_t) +
-                                  2 + id_len);
+static size_t pend_size(uint32_t n_idx, uint32_t klen) {
+        return sizeof(pend_t) + (size_t)n_idx * sizeof(uint32_t) + klen;
+}
+
+static void pend_free(tern_pool_t *pool, pend_t *e) {
+        if (e)
+                tern_pool_free(pool, e, pend_size(e->n_idx, e->klen));
+}
+
+static pend_t *pend_alloc(tern_pool_t *pool, int32_t partition, const char *id,
+                          uint32_t id_len, uint32_t n_idx) {
+        pend_t *e = tern_pool_calloc(pool, pend_size(n_idx, 2 + id_len));
         if (!e)
                 return NULL;
         e->idx = (uint32_t *)(e + 1);
@@ -292,7 +303,7 @@ feat_join_result_t feat_join_impression(feat_join_t *j, int32_t partition,
                 pend_remove(j, part, part->heap.a[0]);
                 j->stats.evicted++;
         }
-        if (!(e = pend_alloc(partition, id, id_len, n_idx)))
+        if (!(e = pend_alloc(j->pool, partition, id, id_len, n_idx)))
                 return FEAT_JOIN_NOMEM;
         memcpy(e->idx, idx, n_idx * sizeof(uint32_t));
         e->ts = ts_ms;
@@ -300,7 +311,7 @@ feat_join_result_t feat_join_impression(feat_join_t *j, int32_t partition,
         e->src_offset = src_offset;
         e->p = p_click;
         if (pend_insert(j, part, e)) {
-                free(e);
+                pend_free(j->pool, e);
                 return FEAT_JOIN_NOMEM;
         }
         mark_dirty(j, e);
@@ -427,8 +438,8 @@ static void pend_encode(const pend_t *e, tern_buf_t *out) {
                 tern_buf_put_varint(out, e->idx[i]);
 }
 
-static pend_t *pend_decode(const uint8_t *k, size_t klen, const uint8_t *v,
-                           size_t vlen) {
+static pend_t *pend_decode(tern_pool_t *pool, const uint8_t *k, size_t klen,
+                           const uint8_t *v, size_t vlen) {
         tern_rd_t r;
         int64_t ts, deadline, src_offset;
         double p;
@@ -446,7 +457,7 @@ static pend_t *pend_decode(const uint8_t *k, size_t klen, const uint8_t *v,
         n = tern_rd_varint(&r);
         if (r.err || n > FEAT_JOIN_MAX_INDICES || n > tern_rd_left(&r))
                 return NULL;
-        e = pend_alloc(((int32_t)k[0] << 8) | k[1], (const char *)k + 2,
+        e = pend_alloc(pool, ((int32_t)k[0] << 8) | k[1], (const char *)k + 2,
                        (uint32_t)(klen - 2), (uint32_t)n);
         if (!e)
                 return NULL;
@@ -458,7 +469,7 @@ static pend_t *pend_decode(const uint8_t *k, size_t klen, const uint8_t *v,
         e->p = p;
         e->clicked = clicked;
         if (r.err) {
-                free(e);
+                pend_free(pool, e);
                 return NULL;
         }
         return e;
@@ -489,10 +500,10 @@ static tern_code_t load_record(feat_join_t *j, const uint8_t *k, size_t kl,
                 part->max_ts = tern_rd_long(&r);
                 return r.err ? TERN_ERR_STATE : TERN_OK;
         }
-        if (!(e = pend_decode(k, kl, v, vl)))
+        if (!(e = pend_decode(j->pool, k, kl, v, vl)))
                 goto bad;
         if (pend_insert(j, part, e)) {
-                free(e);
+                pend_free(j->pool, e);
                 return tern_errf(errstr, errstr_size, TERN_ERR_NOMEM,
                                  "out of memory");
         }
@@ -568,7 +579,7 @@ static void join_done(void *opaque, int written) {
                 j->dirty.a[i]->dirty = 0;
         j->dirty.n = 0;
         for (size_t i = 0; i < j->grave.n; i++)
-                free(j->grave.a[i]);
+                pend_free(j->pool, j->grave.a[i]);
         j->grave.n = 0;
         for (uint32_t p = 0; p < j->n_parts; p++)
                 j->parts[p].dirty = 0;
@@ -582,7 +593,10 @@ feat_writer_t feat_join_writer(feat_join_t *j) {
 feat_join_t *feat_join_new(feat_store_t *st, const feat_join_conf_t *conf,
                            char *errstr, size_t errstr_size) {
         feat_join_t *j = calloc(1, sizeof(*j));
-        if (!j || !(j->slots = calloc(1024, sizeof(*j->slots)))) {
+        if (!j || !(j->slots = calloc(1024, sizeof(*j->slots))) ||
+            !(j->pool = tern_pool_new())) {
+                if (j)
+                        free(j->slots);
                 free(j);
                 tern_errf(errstr, errstr_size, TERN_ERR_NOMEM, "out of memory");
                 return NULL;
@@ -603,13 +617,14 @@ void feat_join_destroy(feat_join_t *j) {
                 return;
         join_done(j, 0);
         for (size_t i = 0; i <= j->mask; i++)
-                free(j->slots[i]);
+                pend_free(j->pool, j->slots[i]);
         for (uint32_t p = 0; p < j->n_parts; p++)
                 free(j->parts[p].heap.a);
         free(j->parts);
         free(j->slots);
         free(j->dirty.a);
         free(j->grave.a);
+        tern_pool_destroy(j->pool);
         tern_buf_free(&j->val);
         free(j);
 }

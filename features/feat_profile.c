@@ -82,7 +82,10 @@ static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr, uint32_t ca,
         feat_item_ts_t *win, *rec;
         feat_affinity_t *aff;
         uint32_t *iid;
-        if (!body && !(body = malloc(body_size(cw, cr, ca, cb))))
+        size_t old_size =
+            body_size(u->cap_window, u->cap_recent, u->cap_aff, u->arena_cap);
+        if (!body &&
+            !(body = tern_pool_alloc(u->pool, body_size(cw, cr, ca, cb))))
                 return -1;
         win = (feat_item_ts_t *)(void *)body;
         rec = win + cw;
@@ -108,7 +111,7 @@ static int user_rebuild(feat_uuser_t *u, uint32_t cw, uint32_t cr, uint32_t ca,
                 aff[i].category =
                     feat_user_add_id(u, aff[i].category, aff[i].len);
         if (!u->body_inline)
-                free(u->body);
+                tern_pool_free(u->pool, u->body, old_size);
         u->body = body;
         u->body_inline = (uint8_t)inline_body;
         u->recent = rec;
@@ -182,16 +185,17 @@ size_t feat_user_bytes(const feat_uuser_t *u) {
 }
 
 /* One allocation: the record, its id, then the first body. */
-feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
-                            const char *user, uint32_t len) {
+feat_uuser_t *feat_user_new(const feat_conf_t *conf, tern_pool_t *pool,
+                            int32_t partition, const char *user, uint32_t len) {
         uint32_t cw = first_cap(conf->window_items);
         uint32_t cr = first_cap(conf->recent_items);
         uint32_t ca = first_cap(conf->affinity_top_k + 1);
         size_t off = record_size(len);
-        feat_uuser_t *u =
-            calloc(1, off + body_size(cw, cr, ca, USER_FIRST_BYTES));
+        feat_uuser_t *u = tern_pool_calloc(
+            pool, off + body_size(cw, cr, ca, USER_FIRST_BYTES));
         if (!u)
                 return NULL;
+        u->pool = pool;
         u->max_window = conf->window_items;
         u->max_recent = conf->recent_items;
         u->max_aff = conf->affinity_top_k + 1; /* insert, then evict */
@@ -205,11 +209,16 @@ feat_uuser_t *feat_user_new(const feat_conf_t *conf, int32_t partition,
 }
 
 void feat_user_free(feat_uuser_t *u) {
+        size_t first;
         if (!u)
                 return;
+        first = body_size(first_cap(u->max_window), first_cap(u->max_recent),
+                          first_cap(u->max_aff), USER_FIRST_BYTES);
         if (!u->body_inline)
-                free(u->body);
-        free(u);
+                tern_pool_free(u->pool, u->body,
+                               body_size(u->cap_window, u->cap_recent,
+                                         u->cap_aff, u->arena_cap));
+        tern_pool_free(u->pool, u, record_size(u->pub.user_len) + first);
 }
 
 /* ---- codec ---- */

@@ -567,6 +567,38 @@ static double soak_growth(const rt_pace_result_t *r, double from_s,
                    : 0;
 }
 
+/* Growth by a least-squares line through the samples from the first one
+ * soak_growth() takes: one sample swings by 5-20 MiB (memtables filling
+ * and flushing, blocks in flight), so two samples alone can say +3% or
+ * +5% of the same run. */
+static double soak_growth_line(const rt_pace_result_t *r, double from_s,
+                               uint32_t *n_used) {
+        double st = 0, sy = 0, stt = 0, sty = 0, t0 = -1, t1 = 0, n = 0;
+        double slope, base;
+        uint32_t first = 0;
+        while (first < r->n_samples && r->samples[first].t_s < from_s)
+                first++;
+        if (first == r->n_samples)
+                first = 0; /* shorter than the warm-up: every sample */
+        for (uint32_t i = first; i < r->n_samples; i++) {
+                const rt_pace_sample_t *s = &r->samples[i];
+                if (t0 < 0)
+                        t0 = s->t_s;
+                t1 = s->t_s;
+                n++;
+                st += s->t_s;
+                sy += s->rss_mb;
+                stt += s->t_s * s->t_s;
+                sty += s->t_s * s->rss_mb;
+        }
+        *n_used = (uint32_t)n;
+        if (n < 3 || n * stt - st * st <= 0)
+                return 0;
+        slope = (n * sty - st * sy) / (n * stt - st * st);
+        base = (sy - slope * st) / n + slope * t0;
+        return base > 0 ? slope * (t1 - t0) / base * 100 : 0;
+}
+
 static void print_soak(const bench_t *b) {
         const rt_pace_result_t *r = &b->lat;
         double warm_s = b->warmup_seconds > 0       ? b->warmup_seconds
@@ -574,6 +606,8 @@ static void print_soak(const bench_t *b) {
                                                     : 30;
         double base_mb = 0, growth = soak_growth(r, warm_s, &base_mb);
         double end_mb = r->n_samples ? r->samples[r->n_samples - 1].rss_mb : 0;
+        uint32_t n_line = 0;
+        double line = soak_growth_line(r, warm_s, &n_line);
         if (!b->json) {
                 printf("soak                 %.0f s at %.0f events/s "
                        "(%llu events, %llu recommendations measured)\n",
@@ -581,8 +615,10 @@ static void print_soak(const bench_t *b) {
                        (unsigned long long)r->sent,
                        (unsigned long long)r->measured);
                 printf("RSS                  %.1f MiB at %.0f s -> %.1f MiB at "
-                       "the end: growth %.2f%%; peak %.1f MiB\n",
-                       base_mb, warm_s, end_mb, growth, rt_bench_hwm_mb());
+                       "the end: growth %.2f%% (by a line through the %u "
+                       "samples from %.0f s: %+.2f%%); peak %.1f MiB\n",
+                       base_mb, warm_s, end_mb, growth, n_line, warm_s, line,
+                       rt_bench_hwm_mb());
                 printf("latency              p50 %.2f  p99 %.2f  p999 %.2f  "
                        "max %.2f ms\n",
                        r->p50_ms, r->p99_ms, r->p999_ms, r->max_ms);
@@ -591,15 +627,16 @@ static void print_soak(const bench_t *b) {
         }
         printf("{\"soak_seconds\":%.0f,\"rate_eps\":%.0f,\"events\":%llu,"
                "\"rss_base_s\":%.0f,\"rss_base_mb\":%.1f,\"rss_end_mb\":%.1f,"
-               "\"rss_growth_pct\":%.3f,\"peak_rss_mb\":%.1f,\"p50_ms\":%.3f,"
+               "\"rss_growth_pct\":%.3f,\"rss_growth_line_pct\":%.3f,"
+               "\"peak_rss_mb\":%.1f,\"p50_ms\":%.3f,"
                "\"p99_ms\":%.3f,\"p999_ms\":%.3f,",
                b->soak_seconds, r->achieved_eps, (unsigned long long)r->sent,
-               warm_s, base_mb, end_mb, growth, rt_bench_hwm_mb(), r->p50_ms,
-               r->p99_ms, r->p999_ms);
+               warm_s, base_mb, end_mb, growth, line, rt_bench_hwm_mb(),
+               r->p50_ms, r->p99_ms, r->p999_ms);
         print_legs_json(r);
         printf("\"samples\":[");
         for (uint32_t i = 0; i < r->n_samples; i++)
-                printf("%s[%.0f,%.1f]", i ? "," : "", r->samples[i].t_s,
+                printf("%s[%.2f,%.1f]", i ? "," : "", r->samples[i].t_s,
                        r->samples[i].rss_mb);
         printf("]}\n");
 }

@@ -69,6 +69,7 @@ typedef struct rt_pace_sample {
         double heap_in_use_mb, heap_held_mb; /* malloc's view */
         /* ... by arena: the main one (the loop's) and the others */
         double main_held_mb, main_free_mb, other_held_mb, other_free_mb;
+        double pools_mb;
         uint64_t malloc_trims; /* so far, and their time */
         double malloc_trim_ms;
         /* RocksDB (feat_store_mem_t): most L0 files and sorted runs of a

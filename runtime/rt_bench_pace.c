@@ -224,6 +224,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
                             (double)m->heap_other_held / 1048576.0;
                         s.other_free_mb =
                             (double)m->heap_other_free / 1048576.0;
+                        s.pools_mb = (double)m->pool_bytes / 1048576.0;
                         s.malloc_trims = m->malloc_trims;
                         s.malloc_trim_ms = m->malloc_trim_seconds * 1e3;
                         s.l0_files = m->rocksdb_mem.l0_files_max;
@@ -259,7 +260,8 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             "%s: t=%6.0f s  rss %7.1f MiB (anon %.1f file %.1f)  "
             "memtables %.1f  block-cache %.1f  table-readers %.1f  "
             "heap in use %.1f held %.1f MiB (trims %llu, %.1f ms)  arenas: "
-            "main %.1f free %.1f, others %.1f free %.1f MiB  L0 files "
+            "main %.1f free %.1f, others %.1f free %.1f MiB  pools %.1f MiB  "
+            "L0 files "
             "%llu  sorted runs "
             "%llu  compactions %llu  compaction owed %llu MiB  delayed "
             "writes %llu B/s  "
@@ -274,7 +276,7 @@ static void take_sample(rt_pace_t *pc, int64_t t0, uint64_t *last_sent,
             s.block_cache_mb, s.table_readers_mb, s.heap_in_use_mb,
             s.heap_held_mb, (unsigned long long)s.malloc_trims,
             s.malloc_trim_ms, s.main_held_mb, s.main_free_mb, s.other_held_mb,
-            s.other_free_mb, (unsigned long long)s.l0_files,
+            s.other_free_mb, s.pools_mb, (unsigned long long)s.l0_files,
             (unsigned long long)s.sorted_runs,
             (unsigned long long)s.compactions_running,
             (unsigned long long)s.pending_compaction_mb,

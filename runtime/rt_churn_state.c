@@ -52,7 +52,8 @@ struct rt_churn_state {
         rt_churn_user_t **dirty;
         size_t n_dirty, cap_dirty;
         heap_t heaps[MAX_PARTITIONS];
-        size_t n_entries; /* over all heaps, stale ones included */
+        size_t n_entries;  /* over all heaps, stale ones included */
+        tern_pool_t *pool; /* nodes, records and their pending points */
         tern_buf_t key, val;
         tern_code_t err; /* first failure of get / pop_due */
         char errstr[256];
@@ -76,9 +77,10 @@ rt_churn_state_t *rt_churn_state_new(int64_t inactive_ms) {
         s->inactive_ms = inactive_ms;
         s->n_slots = MIN_SLOTS;
         s->slots = calloc(s->n_slots, sizeof(*s->slots));
+        s->pool = tern_pool_new();
         tern_buf_init(&s->key, 1 << 16);
         tern_buf_init(&s->val, 16u << 20);
-        if (!s->slots) {
+        if (!s->slots || !s->pool) {
                 rt_churn_state_destroy(s);
                 return NULL;
         }
@@ -89,11 +91,21 @@ void rt_churn_state_set_max_cached(rt_churn_state_t *s, uint64_t n) {
         s->max_cached = n;
 }
 
-static void rec_free(rt_churn_user_t *u) {
+static void rec_free(rt_churn_state_t *s, rt_churn_user_t *u) {
         if (!u)
                 return;
-        free(u->pending);
-        free(u);
+        tern_pool_free(u->pool, u->pending,
+                       (size_t)u->cap_pending * sizeof(*u->pending));
+        tern_pool_free(s->pool, u, sizeof(*u));
+}
+
+static size_t node_size(uint32_t id_len) {
+        return sizeof(node_t) + (size_t)id_len + 1;
+}
+
+static void node_free(rt_churn_state_t *s, node_t *n) {
+        if (n)
+                tern_pool_free(s->pool, n, node_size(n->len));
 }
 
 void rt_churn_state_destroy(rt_churn_state_t *s) {
@@ -102,14 +114,15 @@ void rt_churn_state_destroy(rt_churn_state_t *s) {
         while (s->lru_head) {
                 rt_churn_user_t *u = s->lru_head;
                 s->lru_head = u->lru_next;
-                rec_free(u);
+                rec_free(s, u);
         }
         for (size_t i = 0; s->slots && i < s->n_slots; i++)
-                free(s->slots[i]);
+                node_free(s, s->slots[i]);
         for (int p = 0; p < MAX_PARTITIONS; p++)
                 free(s->heaps[p].e);
         free(s->slots);
         free(s->dirty);
+        tern_pool_destroy(s->pool);
         tern_buf_free(&s->key);
         tern_buf_free(&s->val);
         free(s);
@@ -169,7 +182,7 @@ static int reindex(rt_churn_state_t *s, size_t n_slots, int drop_idle) {
                         continue;
                 if (drop_idle && !n->rec && n->due == RT_CHURN_NEVER &&
                     !n->refs) {
-                        free(n);
+                        node_free(s, n);
                         s->n_nodes--;
                         s->on_disk = 1;
                         continue;
@@ -190,7 +203,7 @@ static node_t *node_add(rt_churn_state_t *s, int32_t partition,
         if ((s->n_nodes + 1) * 2 > s->n_slots &&
             reindex(s, s->n_slots * 2, 0) != 0)
                 return NULL;
-        if (!(n = malloc(sizeof(*n) + (size_t)len + 1)))
+        if (!(n = tern_pool_alloc(s->pool, node_size(len))))
                 return NULL;
         n->due = RT_CHURN_NEVER;
         n->rec = NULL;
@@ -225,7 +238,7 @@ static void node_gc(rt_churn_state_t *s, node_t *n) {
         s->slots[i] = NULL;
         s->n_nodes--;
         s->on_disk = 1;
-        free(n);
+        node_free(s, n);
 }
 
 /* ---- cached records, most recently used first ---- */
@@ -261,9 +274,10 @@ static void lru_use(rt_churn_state_t *s, rt_churn_user_t *u) {
 
 /* A new record for n: armed, nothing pending, most recently used. */
 static rt_churn_user_t *rec_add(rt_churn_state_t *s, node_t *n) {
-        rt_churn_user_t *u = calloc(1, sizeof(*u));
+        rt_churn_user_t *u = tern_pool_calloc(s->pool, sizeof(*u));
         if (!u)
                 return NULL;
+        u->pool = s->pool;
         u->partition = n->partition;
         u->user_len = n->len;
         u->user_id = n->id;
@@ -283,7 +297,7 @@ static void rec_detach(rt_churn_state_t *s, rt_churn_user_t *u) {
         u->node->rec = NULL;
         s->n_cached--;
         s->n_cached_points -= u->pending_seen;
-        rec_free(u);
+        rec_free(s, u);
 }
 
 /* n's record from the store; NULL when absent or on an error (s->err). */
@@ -528,15 +542,23 @@ rt_churn_user_t *rt_churn_state_pop_due(rt_churn_state_t *s, int32_t partition,
 
 /* ---- pending points ---- */
 
+/* Room for cap points (cap > u->cap_pending). */
+static int pending_grow(rt_churn_user_t *u, uint32_t cap) {
+        rt_churn_point_t *n = tern_pool_alloc(u->pool, cap * sizeof(*n));
+        if (!n)
+                return -1;
+        if (u->n_pending)
+                memcpy(n, u->pending, u->n_pending * sizeof(*n));
+        tern_pool_free(u->pool, u->pending, u->cap_pending * sizeof(*n));
+        u->pending = n;
+        u->cap_pending = cap;
+        return 0;
+}
+
 int rt_churn_user_add_point(rt_churn_user_t *u, const rt_churn_point_t *pt) {
-        if (u->n_pending == u->cap_pending) {
-                uint32_t cap = u->cap_pending ? u->cap_pending * 2 : 4;
-                rt_churn_point_t *n = realloc(u->pending, cap * sizeof(*n));
-                if (!n)
-                        return -1;
-                u->pending = n;
-                u->cap_pending = cap;
-        }
+        if (u->n_pending == u->cap_pending &&
+            pending_grow(u, u->cap_pending ? u->cap_pending * 2 : 4))
+                return -1;
         u->pending[u->n_pending++] = *pt;
         return 0;
 }
@@ -644,6 +666,9 @@ int rt_churn_user_decode(rt_churn_user_t *u, const uint8_t *v, size_t vlen) {
         if (r.err || n > MAX_PENDING_REC)
                 return -1;
         u->n_pending = 0;
+        /* the record's own count: a record read back is no larger than it */
+        if (n > u->cap_pending && pending_grow(u, (uint32_t)n))
+                return -1;
         for (uint64_t i = 0; i < n && !r.err; i++) {
                 rt_churn_point_t pt;
                 pt.ts_ms = tern_rd_long(&r);

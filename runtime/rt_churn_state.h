@@ -42,6 +42,7 @@
 
 #include <stdint.h>
 
+#include "../common/tern_pool.h"
 #include "../features/feat_store.h"
 #include "../models/model_churn.h"
 
@@ -66,6 +67,7 @@ typedef struct rt_churn_user {
         uint32_t n_pending, cap_pending;
         rt_churn_point_t *pending; /* in scoring order */
         /* in memory only */
+        tern_pool_t *pool; /* of pending (rt_churn_state.c); NULL: malloc */
         struct rt_churn_node *node; /* its timer and id (rt_churn_state.c) */
         struct rt_churn_user *lru_prev, *lru_next; /* most recent first */
         uint32_t pending_seen; /* n_pending at the last count */

@@ -10,6 +10,7 @@
 #include <malloc.h>
 #endif
 
+#include "../common/tern_pool.h"
 #include "rt_cmd.h"
 #include "rt_pipeline.h"
 
@@ -353,6 +354,7 @@ void rt_metrics_read(rt_metrics_t *m, rt_metrics_snap_t *out) {
         pthread_mutex_unlock(&m->lock);
         out->ready = is_ready(m);
         read_heap(out);
+        out->pool_bytes = tern_pool_all_bytes();
 }
 
 static const char *const phase_names[] = {"starting", "ready", "stopping",
@@ -549,6 +551,7 @@ static void emit_memory(const metric_def_t *d, const rt_metrics_snap_t *s,
             {"block_cache_pinned", s->rocksdb_mem.block_cache_pinned, 0},
             {"table_readers", s->rocksdb_mem.table_readers, 0},
             {"users", s->cached_user_bytes, 0},
+            {"pools", s->pool_bytes, 0},
             {"heap_in_use", s->heap_in_use, 1},
             {"heap_held", s->heap_held, 1},
             {"heap_main_held", s->heap_main_held, 2},
@@ -686,12 +689,15 @@ static const metric_def_t metric_defs[] = {
      emit_rocksdb},
     {"tern_memory_bytes", "gauge",
      "part (memtables, block_cache, block_cache_pinned, table_readers, "
-     "users, heap_in_use, heap_held, heap_main_held, heap_main_free, "
+     "users, pools, heap_in_use, heap_held, heap_main_held, heap_main_free, "
      "heap_other_held, heap_other_free)",
      "What holds memory: RocksDB's memtables, block cache (and its pinned "
      "part: index and filter blocks kept in it) and table readers, the "
-     "cached users' records (bytes asked of malloc; all read at "
-     "most once a second); malloc's bytes in use and held "
+     "cached users' records (bytes asked for; all read at "
+     "most once a second); the slabs of the pools that keep the loop's "
+     "long-lived objects (users, item ids and top lists, catalog "
+     "entries, churn records, pending impressions) out of malloc; malloc's "
+     "bytes in use and held "
      "from the system (glibc 2.33+; held minus in use is freed but not "
      "returned); the arenas' part of held, and of it the free bytes, for "
      "the main arena (the loop's) and the others (without mmapped "

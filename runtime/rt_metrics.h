@@ -107,6 +107,9 @@ typedef struct rt_metrics_snap {
         int heap_arenas;
         uint64_t heap_main_held, heap_main_free;
         uint64_t heap_other_held, heap_other_free;
+        /* the loop's long-lived objects' slabs (tern_pool), outside
+         * malloc's arenas */
+        uint64_t pool_bytes;
         /* malloc_trim calls (state.malloc_trim_seconds) and their time */
         uint64_t malloc_trims;
         double malloc_trim_seconds;

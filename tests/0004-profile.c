@@ -201,7 +201,7 @@ static size_t body_bytes(const feat_uuser_t *u) {
 /* feat_user_bytes() (what the users metric sums): a fresh user's record,
  * plus the body that replaced its first one. */
 static void check_user_bytes(const feat_uuser_t *u, const feat_conf_t *c) {
-        feat_uuser_t *fresh = feat_user_new(c, 2, "alice", 5);
+        feat_uuser_t *fresh = feat_user_new(c, NULL, 2, "alice", 5);
         TEST_ASSERT(fresh);
         TEST_ASSERT(fresh->body_inline && !u->body_inline);
         /* a fresh user's first body has its first capacities */
@@ -217,7 +217,7 @@ static void check_user_bytes(const feat_uuser_t *u, const feat_conf_t *c) {
 static feat_uuser_t *reload(const feat_uuser_t *grown, const feat_conf_t *c,
                             size_t *rec_bytes) {
         tern_buf_t rec[4]; /* profile, window; again from the loaded user */
-        feat_uuser_t *loaded = feat_user_new(c, 2, "alice", 5);
+        feat_uuser_t *loaded = feat_user_new(c, NULL, 2, "alice", 5);
         int same = 0;
         for (int i = 0; i < 4; i++)
                 tern_buf_init(&rec[i], 1 << 20);

@@ -179,12 +179,15 @@ def check_final(s, types, summary, by_type, trimming=False):
     mem = {p: value(s, "tern_memory_bytes", part=p) for p in
            ("memtables", "block_cache", "block_cache_pinned", "table_readers",
             "heap_in_use", "heap_held", "heap_main_held", "heap_main_free",
-            "heap_other_held", "heap_other_free")}
+            "heap_other_held", "heap_other_free", "pools")}
     assert mem["memtables"] > 0 and 0 < mem["heap_in_use"] <= mem["heap_held"], mem
     # by arena (malloc_info): the loop's main arena holds something, and each
     # arena's free bytes are part of what it holds
     assert 0 < mem["heap_main_free"] <= mem["heap_main_held"], mem
     assert mem["heap_other_free"] <= mem["heap_other_held"], mem
+    # the pools of the loop's long-lived objects: users and items at least,
+    # in whole 64 KiB slabs
+    assert mem["pools"] >= 2 * 65536 and mem["pools"] % 65536 == 0, mem
     # state.malloc_trim_seconds: off by default; the first trim at the first commit
     assert types["tern_malloc_trims_total"] == "counter"
     if trimming:

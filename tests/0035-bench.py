@@ -48,10 +48,20 @@ class Bench(Tests):
         out = run(["bench", "--seconds", "3", "--sample-seconds", "1", "--rate", "2000",
                    "--json"], timeout=300)
         s = json.loads(out.stdout.strip().splitlines()[-1])
-        for k in ("soak_seconds", "rate_eps", "rss_growth_pct", "samples", "p99_ms",
-                  "latency_legs_ms"):
+        for k in ("soak_seconds", "rate_eps", "rss_growth_pct", "rss_growth_line_pct",
+                  "samples", "p99_ms", "latency_legs_ms"):
             assert k in s, (k, s)
         assert len(s["samples"]) >= 3 and all(m > 0 for _, m in s["samples"]), s
+        # the line's growth is a least-squares fit through the samples (all of
+        # them: the run is shorter than the warm-up), from its value at the first
+        ts = [t for t, _ in s["samples"]]
+        ys = [m for _, m in s["samples"]]
+        n, mt, my = len(ts), sum(ts) / len(ts), sum(ys) / len(ys)
+        slope = (sum((t - mt) * (y - my) for t, y in zip(ts, ys)) /
+                 sum((t - mt) ** 2 for t in ts))
+        base = my + slope * (ts[0] - mt)
+        line = slope * (ts[-1] - ts[0]) / base * 100
+        assert abs(line - s["rss_growth_line_pct"]) < 0.2 + 0.02 * abs(line), (line, s)
         assert s["events"] > 0 and s["rate_eps"] > 0, s
 
     def test_soak_own_broker(self):
@@ -84,6 +94,9 @@ class Bench(Tests):
         assert arenas, lines[-1]
         main_held, main_free, other_held, other_free = map(float, arenas.groups())
         assert 0 < main_free <= main_held and other_free <= other_held, lines[-1]
+        # the pools of the loop's long-lived objects, outside the arenas
+        pools = re.search(r"pools ([0-9.]+) MiB", lines[-1])
+        assert pools and float(pools[1]) > 0, lines[-1]
         assert "growth" in out.stdout, out.stdout
         # topics with other partition counts: refused, with the fix named
         assert bad.returncode != 0 and "tern broker --topic" in bad.stderr, bad.stderr

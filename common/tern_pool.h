@@ -1,0 +1,56 @@
+/*
+ * tern_pool — objects that live long (seconds to hours) and are made and
+ * dropped by one thread, kept out of malloc's arenas.
+ *
+ * Why: the loop's arena also takes RocksDB's data blocks (~4 KiB each,
+ * thousands a second when the block cache is smaller than the working
+ * set). An object malloc'ed among them lives for minutes, and the free
+ * chunk beside it cannot merge with its free neighbour, so the arena's
+ * free memory grows though the bytes in use do not. Some land in the
+ * other arena: the loop frees chunks other threads allocated there,
+ * glibc's per-thread cache hands them to the loop's next malloc of that
+ * size, and one object left in such a chunk keeps that arena's free
+ * memory from going back. A heap walk of a 1,500 events/s soak
+ * (tests/tools/tern_heapwalk.c) found the free chunks of both arenas
+ * beside the loop's long-kept objects: item ids, catalog entries, top
+ * lists, users, churn records and nodes, pending impressions.
+ *
+ * Here they sit in 64 KiB mmapped slabs of their own, in classes of
+ * 16 bytes up to 256 and four per doubling above (320, 384, ... 4096): a
+ * freed slot is reused by the next object of its class, so a churn over
+ * a bounded live set stops taking slabs. Larger objects come from
+ * malloc. Slabs go back to the system only with the pool.
+ *
+ * Ownership: the pool owns its slabs; an object lives until it is freed
+ * with the size it was allocated with, or the pool is destroyed. Not
+ * thread-safe: a pool belongs to one thread. Under AddressSanitizer a
+ * free slot is poisoned, so a use after free is still reported. A NULL
+ * pool is malloc (tools and tests that keep a few objects).
+ */
+#ifndef TERN_POOL_H
+#define TERN_POOL_H
+
+#include <stddef.h>
+
+#define TERN_POOL_MAX 4096 /* bytes; larger objects are malloc'ed */
+
+typedef struct tern_pool tern_pool_t;
+
+tern_pool_t *tern_pool_new(void);
+void tern_pool_destroy(tern_pool_t *pool);
+
+/* n bytes (n >= 1), 16-byte aligned; NULL: no memory. */
+void *tern_pool_alloc(tern_pool_t *pool, size_t n);
+/* The same, zeroed. */
+void *tern_pool_calloc(tern_pool_t *pool, size_t n);
+/* p from tern_pool_alloc with the same n; NULL is a no-op. */
+void tern_pool_free(tern_pool_t *pool, void *p, size_t n);
+
+/* Bytes the pool holds from the system (its slabs), and the bytes of its
+ * objects in slots (rounded up to their classes); not the malloc'ed. */
+size_t tern_pool_bytes(const tern_pool_t *pool);
+size_t tern_pool_used(const tern_pool_t *pool);
+/* The slabs of every pool in the process; any thread may ask. */
+size_t tern_pool_all_bytes(void);
+
+#endif
