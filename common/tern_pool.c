@@ -6,13 +6,29 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang's way of saying it */
+#define TERN_POOL_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) /* gcc's */
+#define TERN_POOL_ASAN 1
+#endif
+
+#ifdef TERN_POOL_ASAN
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* LeakSanitizer does not scan mmapped memory: a malloc'ed block that
+ * only a pooled object points to (a large user body) would look leaked */
+#define ROOT(p, n)   __lsan_register_root_region((p), (n))
+#define UNROOT(p, n) __lsan_unregister_root_region((p), (n))
 #else
 #define POISON(p, n)   ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define ROOT(p, n)     ((void)(p), (void)(n))
+#define UNROOT(p, n)   ((void)(p), (void)(n))
 #endif
 
 #define SMALL_STEP 16
@@ -52,6 +68,7 @@ void tern_pool_destroy(tern_pool_t *pool) {
                 return;
         for (slab_t *s = pool->slabs, *next; s; s = next) {
                 UNPOISON(s, SLAB_BYTES);
+                UNROOT(s, SLAB_BYTES);
                 next = s->next;
                 munmap(s, SLAB_BYTES);
         }
@@ -83,6 +100,7 @@ static int slab_add(tern_pool_t *pool) {
         slab_t *s;
         if (mem == MAP_FAILED)
                 return -1;
+        ROOT(mem, SLAB_BYTES);
         s = mem;
         s->next = pool->slabs;
         pool->slabs = s;

@@ -24,8 +24,10 @@
  * Ownership: the pool owns its slabs; an object lives until it is freed
  * with the size it was allocated with, or the pool is destroyed. Not
  * thread-safe: a pool belongs to one thread. Under AddressSanitizer a
- * free slot is poisoned, so a use after free is still reported. A NULL
- * pool is malloc (tools and tests that keep a few objects).
+ * free slot is poisoned, so a use after free is reported until the slot
+ * is reused (no quarantine), and the slabs are LeakSanitizer roots; an
+ * overflow into a slot's rounding is not seen. A NULL pool is malloc
+ * (tools and tests that keep a few objects).
  */
 #ifndef TERN_POOL_H
 #define TERN_POOL_H

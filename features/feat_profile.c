@@ -29,10 +29,12 @@
  * behind); when the arena or a list is full, the body is rebuilt with the
  * live strings packed, at least twice their size, so appends are amortised
  * O(1) and the arena stays within a few times the live bytes, which the
- * list limits bound. A new user costs one malloc (its first body comes
- * with the record) and no entry ever costs a malloc or a free. A user read
- * back from RocksDB gets lists as long as its records' and an arena of
- * their bytes (feat_user_decode), not the doubled sizes of growth.
+ * list limits bound. A new user costs one allocation (its first body
+ * comes with the record) and no entry ever costs an allocation or a free.
+ * A user read back from RocksDB gets lists as long as its records' and an
+ * arena of their bytes (feat_user_decode), not the doubled sizes of
+ * growth. Records and bodies come from the engine's pool of users
+ * (common/tern_pool.h): they live for minutes among RocksDB's blocks.
  */
 
 /* Most users are seen a few times: start with room for about that. */

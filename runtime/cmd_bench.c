@@ -570,9 +570,10 @@ static double soak_growth(const rt_pace_result_t *r, double from_s,
 /* Growth by a least-squares line through the samples from the first one
  * soak_growth() takes: one sample swings by 5-20 MiB (memtables filling
  * and flushing, blocks in flight), so two samples alone can say +3% or
- * +5% of the same run. */
+ * +5% of the same run. *n_used < 3: no line (0 returned); *first_s: the
+ * first sample's time. */
 static double soak_growth_line(const rt_pace_result_t *r, double from_s,
-                               uint32_t *n_used) {
+                               uint32_t *n_used, double *first_s) {
         double st = 0, sy = 0, stt = 0, sty = 0, t0 = -1, t1 = 0, n = 0;
         double slope, base;
         uint32_t first = 0;
@@ -592,6 +593,7 @@ static double soak_growth_line(const rt_pace_result_t *r, double from_s,
                 sty += s->t_s * s->rss_mb;
         }
         *n_used = (uint32_t)n;
+        *first_s = t0 < 0 ? 0 : t0;
         if (n < 3 || n * stt - st * st <= 0)
                 return 0;
         slope = (n * sty - st * sy) / (n * stt - st * st);
@@ -607,7 +609,17 @@ static void print_soak(const bench_t *b) {
         double base_mb = 0, growth = soak_growth(r, warm_s, &base_mb);
         double end_mb = r->n_samples ? r->samples[r->n_samples - 1].rss_mb : 0;
         uint32_t n_line = 0;
-        double line = soak_growth_line(r, warm_s, &n_line);
+        double line_from_s = 0;
+        double line = soak_growth_line(r, warm_s, &n_line, &line_from_s);
+        char line_note[96];
+        if (n_line >= 3)
+                snprintf(line_note, sizeof(line_note),
+                         "by a line through the %u samples from %.0f s: "
+                         "%+.2f%%",
+                         n_line, line_from_s, line);
+        else
+                snprintf(line_note, sizeof(line_note),
+                         "too few samples for a line");
         if (!b->json) {
                 printf("soak                 %.0f s at %.0f events/s "
                        "(%llu events, %llu recommendations measured)\n",
@@ -615,9 +627,8 @@ static void print_soak(const bench_t *b) {
                        (unsigned long long)r->sent,
                        (unsigned long long)r->measured);
                 printf("RSS                  %.1f MiB at %.0f s -> %.1f MiB at "
-                       "the end: growth %.2f%% (by a line through the %u "
-                       "samples from %.0f s: %+.2f%%); peak %.1f MiB\n",
-                       base_mb, warm_s, end_mb, growth, n_line, warm_s, line,
+                       "the end: growth %.2f%% (%s); peak %.1f MiB\n",
+                       base_mb, warm_s, end_mb, growth, line_note,
                        rt_bench_hwm_mb());
                 printf("latency              p50 %.2f  p99 %.2f  p999 %.2f  "
                        "max %.2f ms\n",
@@ -628,10 +639,11 @@ static void print_soak(const bench_t *b) {
         printf("{\"soak_seconds\":%.0f,\"rate_eps\":%.0f,\"events\":%llu,"
                "\"rss_base_s\":%.0f,\"rss_base_mb\":%.1f,\"rss_end_mb\":%.1f,"
                "\"rss_growth_pct\":%.3f,\"rss_growth_line_pct\":%.3f,"
+               "\"rss_growth_line_samples\":%u,"
                "\"peak_rss_mb\":%.1f,\"p50_ms\":%.3f,"
                "\"p99_ms\":%.3f,\"p999_ms\":%.3f,",
                b->soak_seconds, r->achieved_eps, (unsigned long long)r->sent,
-               warm_s, base_mb, end_mb, growth, line, rt_bench_hwm_mb(),
+               warm_s, base_mb, end_mb, growth, line, n_line, rt_bench_hwm_mb(),
                r->p50_ms, r->p99_ms, r->p999_ms);
         print_legs_json(r);
         printf("\"samples\":[");

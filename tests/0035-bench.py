@@ -61,6 +61,7 @@ class Bench(Tests):
                  sum((t - mt) ** 2 for t in ts))
         base = my + slope * (ts[0] - mt)
         line = slope * (ts[-1] - ts[0]) / base * 100
+        assert s["rss_growth_line_samples"] == n, s
         assert abs(line - s["rss_growth_line_pct"]) < 0.2 + 0.02 * abs(line), (line, s)
         assert s["events"] > 0 and s["rate_eps"] > 0, s
 
