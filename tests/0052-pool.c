@@ -3,8 +3,9 @@
  * catalog entries, top lists, users, churn records). Every object keeps
  * its bytes while others come and go; a freed slot is reused by the next
  * object of its class, so a churn over a bounded live set stops taking
- * slabs; a class is at most a quarter above the size asked for; objects
- * past the largest class come from malloc (ASan checks those are freed).
+ * slabs, and a slab whose slots all came back is returned; a class is at
+ * most a quarter above the size asked for; objects past the largest
+ * class come from malloc (ASan checks those are freed).
  */
 /* TERN_TEST_LINK: tern_common */
 #include "test.h"
@@ -109,6 +110,52 @@ static void classes_fit(void) {
         tern_pool_destroy(pool);
 }
 
+/* Slabs whose slots have all come back go back to the system (a few
+ * are kept for reuse): when the size mix moves on, as users' bodies grow
+ * from their first sizes to their lists' limits, the memory of the
+ * sizes no longer asked for does not stay with the pool. */
+static void empty_slabs_go_back(void) {
+        enum { N = 20000 };
+        static char *small[N], *large[N / 10];
+        tern_pool_t *pool = tern_pool_new();
+        size_t peak;
+        for (int i = 0; i < N; i++) {
+                small[i] = tern_pool_alloc(pool, 48);
+                TEST_ASSERT(small[i] != NULL, "alloc");
+                memset(small[i], 1, 48);
+        }
+        peak = tern_pool_bytes(pool);
+        TEST_ASSERT(peak >= (size_t)N * 48, "%zu bytes for %d x 48", peak, N);
+        /* every slot but one in ten back: slabs stay (one live slot each
+         * at worst), then the rest go too */
+        for (int i = 0; i < N; i++)
+                if (i % 10)
+                        tern_pool_free(pool, small[i], 48);
+        for (int i = 0; i < N / 10; i++) {
+                large[i] = tern_pool_alloc(pool, 400);
+                memset(large[i], 2, 400);
+        }
+        for (int i = 0; i < N; i += 10) {
+                TEST_ASSERT(small[i][0] == 1 && small[i][47] == 1, "kept");
+                tern_pool_free(pool, small[i], 48);
+        }
+        /* what is left: the large slots' slabs and at most 4 empty ones */
+        TEST_ASSERT(tern_pool_bytes(pool) <=
+                        ((size_t)N / 10 * 448 / 65000 + 2 + 4) * 65536,
+                    "%zu bytes left (peak %zu)", tern_pool_bytes(pool), peak);
+        TEST_EQ_INT(tern_pool_used(pool), (size_t)N / 10 * 448);
+        TEST_EQ_INT(tern_pool_all_bytes(), tern_pool_bytes(pool));
+        for (int i = 0; i < N / 10; i++) {
+                TEST_ASSERT(large[i][0] == 2 && large[i][399] == 2, "kept");
+                tern_pool_free(pool, large[i], 400);
+        }
+        TEST_EQ_INT(tern_pool_used(pool), 0);
+        TEST_ASSERT(tern_pool_bytes(pool) <= 4 * 65536, "%zu bytes",
+                    tern_pool_bytes(pool));
+        tern_pool_destroy(pool);
+        TEST_EQ_INT(tern_pool_all_bytes(), 0);
+}
+
 static void calloc_zeroes(void) {
         tern_pool_t *pool = tern_pool_new();
         unsigned char *p = tern_pool_alloc(pool, 600);
@@ -137,4 +184,5 @@ static void same_class_reuses_slot(void) {
 }
 
 TEST_MAIN(TEST_CASE(same_class_reuses_slot), TEST_CASE(classes_fit),
-          TEST_CASE(calloc_zeroes), TEST_CASE(churn_keeps_bytes_and_slabs));
+          TEST_CASE(calloc_zeroes), TEST_CASE(empty_slabs_go_back),
+          TEST_CASE(churn_keeps_bytes_and_slabs));
