@@ -35,7 +35,7 @@
 #define SMALL_MAX  256 /* 16-byte classes up to here */
 #define N_SMALL    (SMALL_MAX / SMALL_STEP)
 #define PER_DOUBLE 4 /* classes per doubling above SMALL_MAX */
-#define N_CLASSES  (N_SMALL + 4 * PER_DOUBLE) /* 256 -> 4096: 4 doublings */
+#define N_CLASSES  (N_SMALL + 5 * PER_DOUBLE) /* 256 -> 8192: 5 doublings */
 /* mmapped and aligned to its size, so a slot finds its slab by masking
  * and a slab never shares pages with malloc's chunks */
 #define SLAB_BYTES (64u * 1024u)
