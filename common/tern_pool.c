@@ -65,6 +65,7 @@ typedef struct slab {
 static _Atomic size_t all_pools_bytes;
 
 struct tern_pool {
+        int malloc_only;         /* TERN_POOLS=off: every object from malloc */
         slab_t *room[N_CLASSES]; /* slabs with a free slot, per class */
         slab_t *all;
         slab_t *empty; /* up to MAX_EMPTY empty slabs, by .next */
@@ -73,8 +74,16 @@ struct tern_pool {
         size_t used;    /* bytes of the slots handed out */
 };
 
+static int pools_off(void) {
+        const char *e = getenv("TERN_POOLS");
+        return e && (!strcmp(e, "off") || !strcmp(e, "0"));
+}
+
 tern_pool_t *tern_pool_new(void) {
-        return calloc(1, sizeof(tern_pool_t));
+        tern_pool_t *pool = calloc(1, sizeof(tern_pool_t));
+        if (pool)
+                pool->malloc_only = pools_off();
+        return pool;
 }
 
 static void slab_unmap(tern_pool_t *pool, slab_t *s) {
@@ -221,7 +230,7 @@ void *tern_pool_alloc(tern_pool_t *pool, size_t n) {
         size_t c, bytes;
         slab_t *s;
         void *p;
-        if (!pool || !n || n > TERN_POOL_MAX)
+        if (!pool || pool->malloc_only || !n || n > TERN_POOL_MAX)
                 return malloc(n ? n : 1);
         c = class_of(n, &bytes);
         if (!(s = pool->room[c]) && !(s = slab_get(pool, c)))
@@ -244,7 +253,7 @@ void *tern_pool_alloc(tern_pool_t *pool, size_t n) {
 
 void *tern_pool_calloc(tern_pool_t *pool, size_t n) {
         void *p;
-        if (!pool)
+        if (!pool || pool->malloc_only)
                 return calloc(1, n ? n : 1);
         p = tern_pool_alloc(pool, n);
         if (p)
@@ -258,7 +267,7 @@ void tern_pool_free(tern_pool_t *pool, void *p, size_t n) {
         size_t bytes;
         if (!p)
                 return;
-        if (!pool || !n || n > TERN_POOL_MAX) {
+        if (!pool || pool->malloc_only || !n || n > TERN_POOL_MAX) {
                 free(p);
                 return;
         }
@@ -273,6 +282,14 @@ void tern_pool_free(tern_pool_t *pool, void *p, size_t n) {
                 slab_put(pool, s);
         else if (!s->has_room)
                 room_push(pool, s);
+}
+
+size_t tern_pool_slot_bytes(const tern_pool_t *pool, size_t n) {
+        size_t bytes;
+        if (!pool || pool->malloc_only || !n || n > TERN_POOL_MAX)
+                return n;
+        class_of(n, &bytes);
+        return bytes;
 }
 
 size_t tern_pool_bytes(const tern_pool_t *pool) {

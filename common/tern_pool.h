@@ -34,6 +34,9 @@
  * is reused (no quarantine), and the slabs are LeakSanitizer roots; an
  * overflow into a slot's rounding is not seen. A NULL pool is malloc
  * (tools and tests that keep a few objects).
+ *
+ * TERN_POOLS=off in the environment at tern_pool_new makes that pool
+ * malloc's: for comparing the two in a soak on one build.
  */
 #ifndef TERN_POOL_H
 #define TERN_POOL_H
@@ -57,6 +60,10 @@ void *tern_pool_calloc(tern_pool_t *pool, size_t n);
 /* p from tern_pool_alloc with the same n (at least on the same side of
  * TERN_POOL_MAX: a slot's slab knows its class); NULL is a no-op. */
 void tern_pool_free(tern_pool_t *pool, void *p, size_t n);
+
+/* The bytes an object of n bytes takes: its class's slot (n itself when
+ * malloc'ed), so a cache bounded in bytes counts the rounding. */
+size_t tern_pool_slot_bytes(const tern_pool_t *pool, size_t n);
 
 /* Bytes the pool holds from the system (its slabs, the empty ones kept
  * included), and the bytes of its objects in slots (rounded up to their

@@ -192,8 +192,9 @@ typedef struct feat_uuser {
 feat_uuser_t *feat_user_new(const feat_conf_t *conf, tern_pool_t *pool,
                             int32_t partition, const char *user, uint32_t len);
 void feat_user_free(feat_uuser_t *u);
-/* Bytes the user's allocations asked for: the record with its
- * first body, plus the body that replaced it (the first stays, unused). */
+/* Bytes the user's allocations hold, rounded up to the pool's slots: the
+ * record with its first body, plus the body that replaced it (the first
+ * stays, unused). */
 size_t feat_user_bytes(const feat_uuser_t *u);
 /* Room for at least n_window/n_recent/n_aff entries (each at most its
  * configured limit) and `bytes` more id bytes. May move the lists and

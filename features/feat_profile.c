@@ -175,15 +175,18 @@ static size_t record_size(uint32_t id_len) {
         return (sizeof(feat_uuser_t) + (size_t)id_len + 1 + 7) & ~(size_t)7;
 }
 
+/* As held in the pool, rounded up to the slots' classes. */
 size_t feat_user_bytes(const feat_uuser_t *u) {
-        size_t rec =
+        size_t rec = tern_pool_slot_bytes(
+            u->pool,
             record_size(u->pub.user_len) +
-            body_size(first_cap(u->max_window), first_cap(u->max_recent),
-                      first_cap(u->max_aff), USER_FIRST_BYTES);
+                body_size(first_cap(u->max_window), first_cap(u->max_recent),
+                          first_cap(u->max_aff), USER_FIRST_BYTES));
         if (u->body_inline)
                 return rec;
-        return rec + body_size(u->cap_window, u->cap_recent, u->cap_aff,
-                               u->arena_cap);
+        return rec + tern_pool_slot_bytes(
+                         u->pool, body_size(u->cap_window, u->cap_recent,
+                                            u->cap_aff, u->arena_cap));
 }
 
 /* One allocation: the record, its id, then the first body. */

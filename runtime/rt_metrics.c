@@ -693,7 +693,7 @@ static const metric_def_t metric_defs[] = {
      "heap_other_held, heap_other_free)",
      "What holds memory: RocksDB's memtables, block cache (and its pinned "
      "part: index and filter blocks kept in it) and table readers, the "
-     "cached users' records (bytes asked for; all read at "
+     "cached users' records (their pool slots; all read at "
      "most once a second); the slabs of the pools that keep the loop's "
      "long-lived objects (users, item ids and top lists, catalog "
      "entries, churn records, pending impressions) out of malloc; malloc's "

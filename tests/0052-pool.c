@@ -183,6 +183,47 @@ static void same_class_reuses_slot(void) {
         tern_pool_destroy(NULL);
 }
 
-TEST_MAIN(TEST_CASE(same_class_reuses_slot), TEST_CASE(classes_fit),
-          TEST_CASE(calloc_zeroes), TEST_CASE(empty_slabs_go_back),
+/* What a bound in bytes counts: the slot, or malloc's n. */
+static void slot_bytes_are_the_class(void) {
+        tern_pool_t *pool = tern_pool_new();
+        TEST_EQ_INT(tern_pool_slot_bytes(pool, 7), 16);
+        TEST_EQ_INT(tern_pool_slot_bytes(pool, 257), 320);
+        TEST_EQ_INT(tern_pool_slot_bytes(pool, 4100), 5120);
+        TEST_EQ_INT(tern_pool_slot_bytes(pool, TERN_POOL_MAX + 1),
+                    TERN_POOL_MAX + 1);
+        TEST_EQ_INT(tern_pool_slot_bytes(NULL, 7), 7);
+        for (size_t n = 1; n <= TERN_POOL_MAX; n += 37) {
+                size_t used = tern_pool_used(pool);
+                char *p = tern_pool_alloc(pool, n);
+                TEST_EQ_INT(tern_pool_used(pool) - used,
+                            tern_pool_slot_bytes(pool, n));
+                tern_pool_free(pool, p, n);
+        }
+        tern_pool_destroy(pool);
+}
+
+/* TERN_POOLS=off: the same calls, all of them malloc's (a soak's A/B). */
+static void off_is_malloc(void) {
+        tern_pool_t *pool;
+        char *p[100];
+        setenv("TERN_POOLS", "off", 1);
+        pool = tern_pool_new();
+        unsetenv("TERN_POOLS");
+        TEST_ASSERT(pool != NULL, "new");
+        for (int i = 0; i < 100; i++) {
+                p[i] = tern_pool_calloc(pool, 1 + (size_t)i * 50);
+                TEST_ASSERT(p[i] != NULL && p[i][(size_t)i * 50] == 0,
+                            "calloc %d", i);
+        }
+        TEST_EQ_INT(tern_pool_bytes(pool), 0);
+        TEST_EQ_INT(tern_pool_slot_bytes(pool, 7), 7);
+        for (int i = 0; i < 100; i++)
+                tern_pool_free(pool, p[i], 1 + (size_t)i * 50);
+        tern_pool_destroy(pool);
+}
+
+TEST_MAIN(TEST_CASE(same_class_reuses_slot),
+          TEST_CASE(slot_bytes_are_the_class), TEST_CASE(off_is_malloc),
+          TEST_CASE(classes_fit), TEST_CASE(calloc_zeroes),
+          TEST_CASE(empty_slabs_go_back),
           TEST_CASE(churn_keeps_bytes_and_slabs));
