@@ -56,13 +56,10 @@
  * list's and their counts are read from the pair counters. */
 #define TOP_VERSION 1
 
+/* The item table's hash is the one the ranking's candidate table uses:
+ * each neighbour carries it (feat_neighbor_t). */
 static uint32_t str_hash(const char *s, uint32_t len) {
-        uint64_t h = 1469598103934665603ULL;
-        for (uint32_t i = 0; i < len; i++) {
-                h ^= (uint8_t)s[i];
-                h *= 1099511628211ULL;
-        }
-        return (uint32_t)(h ^ (h >> 32));
+        return feat_id_hash(s, len);
 }
 
 /* MurmurHash3's 64-bit finalizer: every input bit moves every output bit. */

@@ -507,6 +507,7 @@ tern_code_t feat_engine_top_neighbors(feat_engine_t *eng, const char *item,
                 feat_neighbor_t *o = &eng->nb_out[i];
                 o->item = j->id;
                 o->len = j->len;
+                o->hash = j->hash;
                 o->c = it->top[i].c;
                 o->n = j->n;
                 o->score = similarity(o->c, it->n, j->n);
@@ -522,6 +523,7 @@ void feat_engine_trending(feat_engine_t *eng, const feat_neighbor_t **out,
                 const feat_item_t *it = &eng->cooc.items[eng->cooc.trend[i].id];
                 o[i].item = it->id;
                 o[i].len = it->len;
+                o[i].hash = it->hash;
                 o[i].c = o[i].n = it->n;
                 o[i].score = (double)it->n;
         }

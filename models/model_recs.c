@@ -10,7 +10,7 @@
 typedef struct cand {
         const char *item;
         uint32_t len;
-        uint32_t hash; /* item_hash's low bits: most collisions end here */
+        uint32_t hash; /* feat_id_hash: most collisions end here */
         double score;
         uint32_t seen; /* in the user's window or recent items */
 } cand_t;
@@ -63,38 +63,8 @@ void model_recs_destroy(model_recs_t *r) {
         free(r);
 }
 
-/* The table's hash, a word at a time (ids are short). Nothing ranked
- * depends on it: candidates are visited in insertion order and the top-N
- * is a total order, so only its speed and spread matter. */
-static inline __attribute__((always_inline)) uint64_t item_hash(const char *s,
-                                                                uint32_t len) {
-        const uint64_t k = 0x9e3779b97f4a7c15ULL;
-        uint64_t h = (uint64_t)len * k, t = 0;
-        for (; len >= 8; s += 8, len -= 8) {
-                uint64_t w;
-                memcpy(&w, s, 8);
-                h = (h ^ w) * k;
-                h ^= h >> 29;
-        }
-        /* The last 1..7 bytes in two (possibly overlapping) loads, or
-         * first, middle and last byte: no loop, no read past the id. */
-        if (len >= 4) {
-                uint32_t a, b;
-                memcpy(&a, s, 4);
-                memcpy(&b, s + len - 4, 4);
-                t = a | (uint64_t)b << 32;
-        } else if (len) {
-                t = (uint8_t)s[0] | (uint64_t)(uint8_t)s[len >> 1] << 8 |
-                    (uint64_t)(uint8_t)s[len - 1] << 16;
-        }
-        h = (h ^ t) * k;
-        h ^= h >> 29;
-        h *= k;
-        return h ^ (h >> 32);
-}
-
 static inline cand_t *cand_find(model_recs_t *r, const char *item, uint32_t len,
-                                int insert);
+                                uint32_t hash, int insert);
 
 /* Grow to hold `want` candidates at a load of 1/2, keeping every score
  * accumulated so far: what a ranking computes must not depend on how warm
@@ -120,7 +90,7 @@ static int cand_reserve(model_recs_t *r, uint32_t want) {
         r->n_used = 0;
         for (uint32_t k = 0; k < old_n; k++) {
                 const cand_t *c = &old_slots[old_used[k]];
-                cand_t *n = cand_find(r, c->item, c->len, 1);
+                cand_t *n = cand_find(r, c->item, c->len, c->hash, 1);
                 n->score = c->score;
                 n->seen = c->seen;
         }
@@ -129,12 +99,14 @@ static int cand_reserve(model_recs_t *r, uint32_t want) {
         return 0;
 }
 
-/* Inlined: ~180 calls per ranking, where a call's register saves cost
- * as much as the probe. */
+/* Inlined: ~640 calls per ranking, where a call's register saves cost
+ * as much as the probe. hash: feat_id_hash(item, len), which neighbours
+ * carry. Nothing ranked depends on it: candidates are visited in
+ * insertion order and the top-N is a total order. */
 static inline __attribute__((always_inline)) cand_t *
-cand_find(model_recs_t *r, const char *item, uint32_t len, int insert) {
+cand_find(model_recs_t *r, const char *item, uint32_t len, uint32_t h,
+          int insert) {
         uint32_t mask = r->cap - 1;
-        uint32_t h = (uint32_t)item_hash(item, len);
         for (uint32_t i = h & mask;; i = (i + 1) & mask) {
                 cand_t *c = &r->slots[i];
                 if (!c->item) {
@@ -247,8 +219,8 @@ static tern_code_t score_neighbors(model_recs_t *r, const feat_user_t *u,
                 weight = exp2(-(double)(now - seed->ts_ms) / half_life_ms) *
                          r->conf.type_boost[seed->type % TERN_EV__CNT];
                 for (uint32_t j = 0; j < n_nb; j++)
-                        cand_find(r, nb[j].item, nb[j].len, 1)->score +=
-                            nb[j].score * weight;
+                        cand_find(r, nb[j].item, nb[j].len, nb[j].hash, 1)
+                            ->score += nb[j].score * weight;
         }
         return TERN_OK;
 }
@@ -283,13 +255,18 @@ static void mark_seen(model_recs_t *r, const feat_user_t *u) {
         cand_t *c;
         if (r->n_used == 0)
                 return;
-        for (uint32_t k = 0; k < u->n_window; k++)
-                if ((c = cand_find(r, u->window[k].item, u->window[k].len, 0)))
+        for (uint32_t k = 0; k < u->n_window; k++) {
+                const feat_item_ts_t *w = &u->window[k];
+                if ((c = cand_find(r, w->item, w->len,
+                                   feat_id_hash(w->item, w->len), 0)))
                         c->seen = 1;
-        for (uint32_t k = 0; k < u->profile.n_recent; k++)
-                if ((c = cand_find(r, u->profile.recent[k].item,
-                                   u->profile.recent[k].len, 0)))
+        }
+        for (uint32_t k = 0; k < u->profile.n_recent; k++) {
+                const feat_item_ts_t *w = &u->profile.recent[k];
+                if ((c = cand_find(r, w->item, w->len,
+                                   feat_id_hash(w->item, w->len), 0)))
                         c->seen = 1;
+        }
 }
 
 /* The best `top` candidates by co-occurrence score (or trending). */

@@ -53,6 +53,8 @@ void model_recs_conf_default(model_recs_conf_t *c);
 
 typedef struct model_nb_source {
         void *opaque;
+        /* Each neighbour's hash must be feat_id_hash() of its id: the
+         * candidate table is keyed by it. */
         tern_code_t (*top_neighbors)(void *opaque, const char *item,
                                      uint32_t len, const feat_neighbor_t **out,
                                      uint32_t *n_out, char *errstr,

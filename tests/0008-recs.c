@@ -53,7 +53,12 @@ static void add_nb(fake_source_t *fs, int seed, const char *item,
         uint32_t k = fs->n_nb[seed]++;
         snprintf(fs->names[seed][k], 16, "%s", item);
         fs->nb[seed][k] = (feat_neighbor_t){
-            fs->names[seed][k], (uint32_t)strlen(item), 1, 1, score};
+            .item = fs->names[seed][k],
+            .len = (uint32_t)strlen(item),
+            .hash = feat_id_hash(item, (uint32_t)strlen(item)),
+            .c = 1,
+            .n = 1,
+            .score = score};
 }
 
 static feat_item_ts_t window[3];
@@ -157,10 +162,10 @@ static void trending_fallback(void) {
         char errstr[256];
         memset(&fs, 0, sizeof(fs));
         make_user();
-        fs.trend[0] = (feat_neighbor_t){"s0", 2, 8, 8, 8}; /* seen */
-        fs.trend[1] = (feat_neighbor_t){"t1", 2, 4, 4, 4};
-        fs.trend[2] = (feat_neighbor_t){"t2", 2, 2, 2, 2};
-        fs.trend[3] = (feat_neighbor_t){"t3", 2, 1, 1, 1};
+        fs.trend[0] = (feat_neighbor_t){"s0", 2, 0, 8, 8, 8}; /* seen */
+        fs.trend[1] = (feat_neighbor_t){"t1", 2, 0, 4, 4, 4};
+        fs.trend[2] = (feat_neighbor_t){"t2", 2, 0, 2, 2, 2};
+        fs.trend[3] = (feat_neighbor_t){"t3", 2, 0, 1, 1, 1};
         TEST_EQ_INT(
             model_recs_compute(r, &user, &src, &res, errstr, sizeof(errstr)),
             TERN_OK);

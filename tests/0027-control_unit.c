@@ -258,9 +258,9 @@ static void boosts_bounded_by_stored_state(void) {
 /* ---- ranking with the hooks ---- */
 
 static feat_neighbor_t nbs[3] = {
-    {"a", 1, 1, 1, 0.9}, {"b", 1, 1, 1, 0.5}, {"c", 1, 1, 1, 0.2}};
+    {"a", 1, 0, 1, 1, 0.9}, {"b", 1, 0, 1, 1, 0.5}, {"c", 1, 0, 1, 1, 0.2}};
 static feat_neighbor_t trend[3] = {
-    {"t1", 2, 9, 9, 0}, {"t2", 2, 6, 6, 0}, {"t3", 2, 3, 3, 0}};
+    {"t1", 2, 0, 9, 9, 0}, {"t2", 2, 0, 6, 6, 0}, {"t3", 2, 0, 3, 3, 0}};
 static model_boost_t *table;
 static int no_neighbours;
 
@@ -298,6 +298,8 @@ static void ranking_hooks(void) {
         model_recs_conf_t rc;
         model_recs_result_t res;
         model_recs_t *r;
+        for (int k = 0; k < 3; k++) /* what a source's neighbours carry */
+                nbs[k].hash = feat_id_hash(nbs[k].item, nbs[k].len);
         model_item_scorer_t scorer = {NULL, p_click, 1};
         char errstr[256];
         user.profile.last_ts_ms = 1000;
