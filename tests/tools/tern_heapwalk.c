@@ -14,7 +14,10 @@
  * the freed ones lived; then it walks the chunks of malloc's main arena
  * ([heap]) and of each other arena's heaps, and for every free chunk of
  * 1 KiB or more names the sites of the chunks on either side: those are
- * what keeps the free memory from merging and going back. That is how the
+ * what keeps the free memory from merging and going back. It also keeps,
+ * per site, the live bytes in the other arenas (the background threads'),
+ * their peak, and each site's share at the last high-water mark of them
+ * all (tern_heapwalk.py DUMP others). That is how the
  * stop 20 soak found interned item ids and catalog entries pinning both
  * arenas (README, "Soak memory: what pins malloc's free memory").
  *
@@ -59,6 +62,7 @@ extern void *__libc_memalign(size_t, size_t);
 #define HW_MSTATE_TOP  96
 #define HW_NON_MAIN    4 /* NON_MAIN_ARENA bit of a chunk's size */
 #define HW_PREV_IN_USE 1
+#define HW_MMAPPED     2
 
 typedef struct {
         void *frames[HW_DEPTH];
@@ -66,6 +70,9 @@ typedef struct {
         char thread[16]; /* "*": any thread (caller-only sites) */
         uint64_t allocs, frees, live_n, live_bytes, alloc_bytes;
         uint64_t main_allocs; /* from the main arena */
+        /* live bytes in the other arenas: now, at most, and at the last
+         * high-water mark of all sites together (hw_other_snap) */
+        uint64_t other_live, other_peak, other_at_peak;
         uint64_t life[HW_LIFE_BUCKETS];
 } hw_site_t;
 
@@ -95,6 +102,13 @@ static hw_site_t *hw_sites;
 static hw_slot_t *hw_map;
 static hw_pin_t hw_pins[HW_PINS];
 static pthread_mutex_t hw_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Tracked live bytes in the other arenas, and the total at the last
+ * snapshot of every site's share (taken each time it passes the last one
+ * by HW_SNAP_STEP): what the background threads hold at their peaks,
+ * which a dump every few minutes would catch only by chance. */
+#define HW_SNAP_STEP (1u << 20)
+#define HW_OTHER     0x80000000u /* in hw_slot_t.size: an other arena's */
+static uint64_t hw_other_live, hw_other_snap;
 static size_t hw_band_min = 1, hw_band_max = 0; /* backtraced sizes */
 static int hw_ready;
 /* set while the hook itself allocates (backtrace, the dumper) */
@@ -141,15 +155,35 @@ static uint32_t site_of(void *const *frames, int n, const char *thread) {
         return 0; /* full: lumped into slot 0 */
 }
 
+static void other_snapshot(void) {
+        for (size_t k = 0; k < HW_SITES; k++)
+                hw_sites[k].other_at_peak = hw_sites[k].other_live;
+        hw_other_snap = hw_other_live;
+}
+
 static void remember(void *p, size_t n, uint32_t site) {
         hw_site_t *s = &hw_sites[site];
         size_t i = slot_find((uintptr_t)p);
+        size_t head = ((size_t *)p)[-1];
+        uint32_t other =
+            (head & HW_NON_MAIN) && !(head & HW_MMAPPED) && n < HW_OTHER
+                ? HW_OTHER
+                : 0;
         s->allocs++;
         s->live_n++;
         s->live_bytes += n;
         s->alloc_bytes += n;
-        s->main_allocs += !(((size_t *)p)[-1] & HW_NON_MAIN);
-        hw_map[i] = (hw_slot_t){(uintptr_t)p, site, (uint32_t)n, now_ns()};
+        s->main_allocs += !(head & HW_NON_MAIN);
+        if (other) {
+                s->other_live += n;
+                if (s->other_live > s->other_peak)
+                        s->other_peak = s->other_live;
+                hw_other_live += n;
+                if (hw_other_live >= hw_other_snap + HW_SNAP_STEP)
+                        other_snapshot();
+        }
+        hw_map[i] =
+            (hw_slot_t){(uintptr_t)p, site, (uint32_t)n | other, now_ns()};
 }
 
 static void note_alloc(void *p, size_t n, void *caller) {
@@ -202,9 +236,14 @@ static void note_free(void *p) {
                 for (uint64_t lim = 10000000ull;
                      b < HW_LIFE_BUCKETS - 1 && life >= lim; lim *= 10)
                         b++;
+                uint32_t size = hw_map[i].size & ~HW_OTHER;
                 s->frees++;
                 s->live_n--;
-                s->live_bytes -= hw_map[i].size;
+                s->live_bytes -= size;
+                if (hw_map[i].size & HW_OTHER) {
+                        s->other_live -= size;
+                        hw_other_live -= size;
+                }
                 s->life[b]++;
                 slot_delete(i);
         }
@@ -429,11 +468,13 @@ static void heap_walk(FILE *f) {
 static void site_print(FILE *f, int i, const hw_site_t *s) {
         fprintf(f,
                 "site %d thread %s main %lu allocs %lu frees %lu live_n %lu "
-                "live_bytes %lu alloc_bytes %lu hist",
+                "live_bytes %lu alloc_bytes %lu other_live %lu other_peak %lu "
+                "other_at_peak %lu hist",
                 i, s->thread, (unsigned long)s->main_allocs,
                 (unsigned long)s->allocs, (unsigned long)s->frees,
                 (unsigned long)s->live_n, (unsigned long)s->live_bytes,
-                (unsigned long)s->alloc_bytes);
+                (unsigned long)s->alloc_bytes, (unsigned long)s->other_live,
+                (unsigned long)s->other_peak, (unsigned long)s->other_at_peak);
         for (int b = 0; b < HW_LIFE_BUCKETS; b++)
                 fprintf(f, " %lu", (unsigned long)s->life[b]);
         fputc('\n', f);
@@ -458,12 +499,15 @@ static void dump(const char *out, int seq) {
         char path[512];
         FILE *f;
         struct mallinfo2 mi;
+        uint64_t other_now, other_snap;
         hw_site_t *copy = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (copy == MAP_FAILED)
                 return;
         pthread_mutex_lock(&hw_lock);
         memcpy(copy, hw_sites, bytes);
+        other_now = hw_other_live;
+        other_snap = hw_other_snap;
         pthread_mutex_unlock(&hw_lock);
         snprintf(path, sizeof(path), "%s.%d", out, seq);
         if (!(f = fopen(path, "w")))
@@ -471,6 +515,8 @@ static void dump(const char *out, int seq) {
         for (int i = 0; i < HW_SITES; i++)
                 if (copy[i].n_frames)
                         site_print(f, i, &copy[i]);
+        fprintf(f, "others tracked live %lu at_peak %lu\n",
+                (unsigned long)other_now, (unsigned long)other_snap);
         heap_walk(f);
         mi = mallinfo2();
         fprintf(f, "mallinfo arena %zu hblkhd %zu uordblks %zu fordblks %zu\n",

@@ -3,6 +3,9 @@
 
   tern_heapwalk.py DUMP [ARENA]   free chunks by size in ARENA (main,
                                   arena0, ...) and the sites beside them
+  tern_heapwalk.py DUMP others     what the other arenas (background
+                                  threads) held at their last high-water
+                                  mark, by site, and each site's own peak
   tern_heapwalk.py DUMP_A DUMP_B  sites by the bytes they allocated and by
                                   their live growth between two dumps
 
@@ -98,6 +101,25 @@ def one(path, arena):
         print(f"  {b / 2**20:6.2f} MiB  {namer.site(sites, s)}")
 
 
+def others(path):
+    sites, _, lines = load(path)
+    namer = Namer(sites)
+    for line in lines:
+        if line.startswith("others tracked"):
+            f = line.split()
+            print(f"other arenas, tracked live: now {int(f[3]) / 2**20:.2f} MiB, "
+                  f"at the high-water mark {int(f[5]) / 2**20:.2f} MiB")
+    for title, key in (("at the high-water mark", "other_at_peak"),
+                       ("each site's own peak", "other_peak")):
+        print(f"--- {title}")
+        rows = sorted(sites.values(), key=lambda s: -s.get(key, 0))[:20]
+        for s in rows:
+            if s.get(key, 0) < 2**16:
+                break
+            print(f"  {s[key] / 2**20:6.2f} MiB (now {s['other_live'] / 2**20:.2f}, "
+                  f"{s['allocs']} allocs) {namer.site(sites, s['site'])}")
+
+
 def two(path_a, path_b):
     a, _, _ = load(path_a)
     b, _, lines = load(path_b)
@@ -120,6 +142,8 @@ def two(path_a, path_b):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and os.path.exists(sys.argv[2]):
         two(sys.argv[1], sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[2] == "others":
+        others(sys.argv[1])
     elif len(sys.argv) in (2, 3):
         one(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else "main")
     else:
