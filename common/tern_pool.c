@@ -74,6 +74,12 @@ struct tern_pool {
         size_t used;    /* bytes of the slots handed out */
 };
 
+/* Objects a pool leaves to malloc: all of them when it is off, and those
+ * too large for a class. */
+static int from_malloc(const tern_pool_t *pool, size_t n) {
+        return !pool || pool->malloc_only || !n || n > TERN_POOL_MAX;
+}
+
 static int pools_off(void) {
         const char *e = getenv("TERN_POOLS");
         return e && (!strcmp(e, "off") || !strcmp(e, "0"));
@@ -230,7 +236,7 @@ void *tern_pool_alloc(tern_pool_t *pool, size_t n) {
         size_t c, bytes;
         slab_t *s;
         void *p;
-        if (!pool || pool->malloc_only || !n || n > TERN_POOL_MAX)
+        if (from_malloc(pool, n))
                 return malloc(n ? n : 1);
         c = class_of(n, &bytes);
         if (!(s = pool->room[c]) && !(s = slab_get(pool, c)))
@@ -267,7 +273,7 @@ void tern_pool_free(tern_pool_t *pool, void *p, size_t n) {
         size_t bytes;
         if (!p)
                 return;
-        if (!pool || pool->malloc_only || !n || n > TERN_POOL_MAX) {
+        if (from_malloc(pool, n)) {
                 free(p);
                 return;
         }
@@ -286,7 +292,7 @@ void tern_pool_free(tern_pool_t *pool, void *p, size_t n) {
 
 size_t tern_pool_slot_bytes(const tern_pool_t *pool, size_t n) {
         size_t bytes;
-        if (!pool || pool->malloc_only || !n || n > TERN_POOL_MAX)
+        if (from_malloc(pool, n))
                 return n;
         class_of(n, &bytes);
         return bytes;

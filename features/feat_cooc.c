@@ -56,12 +56,6 @@
  * list's and their counts are read from the pair counters. */
 #define TOP_VERSION 1
 
-/* The item table's hash is the one the ranking's candidate table uses:
- * each neighbour carries it (feat_neighbor_t). */
-static uint32_t str_hash(const char *s, uint32_t len) {
-        return feat_id_hash(s, len);
-}
-
 /* MurmurHash3's 64-bit finalizer: every input bit moves every output bit. */
 static uint64_t mix64(uint64_t x) {
         x ^= x >> 33;
@@ -139,7 +133,7 @@ static int islots_resize(feat_cooc_t *c, uint32_t cap) {
 
 uint32_t feat_item_lookup(feat_engine_t *eng, const char *s, uint32_t len) {
         feat_cooc_t *c = &eng->cooc;
-        uint32_t h = str_hash(s, len);
+        uint32_t h = feat_id_hash(s, len);
         for (uint32_t i = h & c->imask;; i = (i + 1) & c->imask) {
                 uint32_t id = c->islots[i];
                 const feat_item_t *it;
@@ -203,7 +197,7 @@ static uint32_t item_intern(feat_engine_t *eng, const char *s, uint32_t len) {
         it = &c->items[id];
         it->id = copy;
         it->len = len;
-        it->hash = str_hash(s, len);
+        it->hash = feat_id_hash(s, len);
         it->stamp = eng->tick;
         for (i = it->hash & c->imask; c->islots[i] != FEAT_NONE;
              i = (i + 1) & c->imask)
@@ -394,8 +388,8 @@ static void pfilt_build(feat_engine_t *eng) {
                         bad = 1;
                         break;
                 }
-                pfilt_add(c, str_hash((const char *)a, alen),
-                          str_hash((const char *)b, blen));
+                pfilt_add(c, feat_id_hash((const char *)a, alen),
+                          feat_id_hash((const char *)b, blen));
         }
         if (!bad && (err = feat_iter_error(it)))
                 bad = 1;

@@ -42,7 +42,8 @@ typedef struct feat_top {
 typedef struct feat_item {
         char *id; /* NULL: a free slot, its index kept for reuse */
         uint32_t len;
-        uint32_t hash;
+        uint32_t hash;     /* feat_id_hash(id): islots' key, and each
+                              neighbour carries it (feat_neighbor_t) */
         int64_t n;         /* committed + pending, valid when n_loaded */
         int64_t n_pending; /* merge to write at the next commit */
         uint32_t gen;   /* changes when the slot is freed (feat_item_cached) */
